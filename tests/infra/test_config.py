@@ -1,0 +1,72 @@
+import pytest
+
+from stacks.config import ConfigError, load_environment, load_environments
+from tests.infra.helpers import cdk_context, settings
+
+
+def test_cdk_json_environments_load_with_their_settings():
+    environments = load_environments(cdk_context()["environments"])
+    assert set(environments) == {"staging", "prod"}
+    assert environments["prod"].retain_data is True
+    assert environments["staging"].retain_data is False
+    assert environments["prod"].log_retention_days == 365
+    assert environments["staging"].tags["cost-centre"] == "ml-platform"
+    assert environments["prod"].rewards.reserved_concurrency == 50
+
+
+def test_defaults_fill_optional_settings():
+    env = load_environment(
+        "dev", {"region": "eu-west-1", "notification_emails": ["a@b.io"], "allowed_base_models": ["m"]}
+    )
+    assert env.account is None
+    assert env.log_retention_days == 30
+    assert env.gateway.throttle_burst_limit == 40
+    assert env.rewards.judge_model_ids
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting", "fragment"),
+    [
+        ({"regoin": "us-east-1"}, "regoin", "unknown setting"),
+        ({"region": "mars-1"}, "region", "AWS region"),
+        ({"region": 12}, "region", "must be str"),
+        ({"notification_emails": [""]}, "notification_emails[0]", "must not be empty"),
+        ({"notification_emails": []}, "notification_emails", "e-mail"),
+        ({"notification_emails": ["not-an-address"]}, "notification_emails", "e-mail"),
+        ({"retain_data": "yes"}, "retain_data", "must be bool"),
+        ({"log_retention_days": 31}, "log_retention_days", "must be one of"),
+        ({"account": "12345"}, "account", "12 digits"),
+        ({"rewards": {"memory_mb": 64}}, "rewards.memory_mb", "128-10240"),
+        ({"rewards": {"timout_seconds": 60}}, "rewards.timout_seconds", "unknown setting"),
+        ({"operations": {"monthly_budget_usd": "a lot"}}, "operations.monthly_budget_usd", "must be float"),
+        ({"tags": {"cost-centre": 7}}, "tags.cost-centre", "must be str"),
+    ],
+)
+def test_a_wrong_setting_names_environment_and_setting(overrides, setting, fragment):
+    with pytest.raises(ConfigError) as caught:
+        settings("staging", **overrides)
+    assert caught.value.environment == "staging"
+    assert caught.value.setting == setting
+    message = str(caught.value)
+    assert message.startswith(f"cdk.json environment 'staging', setting '{setting}'")
+    assert fragment in message
+
+
+def test_missing_required_setting():
+    with pytest.raises(ConfigError, match="setting 'allowed_base_models': is required"):
+        load_environment("dev", {"region": "us-west-2", "notification_emails": ["a@b.io"]})
+
+
+def test_bad_environment_name_and_missing_environments():
+    with pytest.raises(ConfigError, match="environment names"):
+        load_environment("Prod!", {})
+    with pytest.raises(ConfigError, match="non-empty 'environments'"):
+        load_environments(None)
+
+
+def test_settings_are_frozen():
+    env = settings("staging")
+    with pytest.raises(AttributeError):
+        env.region = "eu-west-1"
+    with pytest.raises(TypeError):
+        env.tags["x"] = "y"
