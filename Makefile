@@ -13,11 +13,12 @@ CDK := npx --no-install cdk
 ENV ?=
 TEMPLATES = $(wildcard cdk.out/assembly-*/*.template.json)
 
-.PHONY: help install synth test lint unit cfn-lint deploy diff destroy bench clean
+.PHONY: help install synth test lint unit cfn-lint bootstrap deploy diff destroy bench clean
 
 help:
 	@echo "make synth                 install everything, synthesize every environment (fails on cdk-nag findings)"
 	@echo "make test                  ruff, the whole pytest suite, cfn-lint on the synthesized templates"
+	@echo "make bootstrap ENV=staging once per account and region, then"
 	@echo "make deploy ENV=staging    deploy one environment;  make diff ENV=staging  to preview"
 	@echo "make bench                 run every benchmark in benchmarks/"
 
@@ -47,6 +48,10 @@ cfn-lint: synth
 	cfn-lint $(TEMPLATES)
 
 test: lint unit cfn-lint
+
+bootstrap: install
+	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=staging" >&2; exit 2; }
+	$(CDK) bootstrap -c env=$(ENV)
 
 deploy: install
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=staging" >&2; exit 2; }
