@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_LOCAL_DEADLINE_SECONDS = 300.0
-DEFAULT_DEADLINE_MARGIN_SECONDS = 3.0
-DEFAULT_SAMPLE_SECONDS = 2.0
+from lambda_rewards.common.metrics import BatchSummary, batch_record, emit, log_event
+from lambda_rewards.common.settings import ConfigError, RewardSettings, load_settings, with_overrides
+from lambda_rewards.common.shaping import shape
 
 
 @dataclass(frozen=True)
@@ -184,9 +183,11 @@ def batch_of(event: Any) -> list:
 
 def clip_score(value: Any) -> float:
     """A score in [0, 1]; anything non-numeric or not finite is 0."""
+    if isinstance(value, bool):
+        return float(value)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
     if not math.isfinite(number):
         return 0.0
@@ -196,68 +197,207 @@ def clip_score(value: Any) -> float:
 def _finite(value: Any) -> float | None:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 
 
-def build_result(raw_id: Any, grade: Grade) -> dict:
-    """The response entry for one sample: correctness as the "Reward", extra figures as "Metric"."""
-    score = 0.0 if grade.error else clip_score(grade.score)
-    metrics = [{"name": "correctness", "value": score, "type": "Reward"}]
+def build_result(
+    raw_id: Any, grade: Grade, response: str = "", settings: RewardSettings | None = None
+) -> dict:
+    """The response entry of one sample. ``correctness`` (and any enabled shaping term) is reported
+    with type "Reward", the grader's own figures with type "Metric", and an error as
+    ``error_<reason>`` = 1. A sample with an error scores 0 whatever shaping would give."""
+    correctness = 0.0 if grade.error else clip_score(grade.score)
+    metrics = [{"name": "correctness", "value": correctness, "type": "Reward"}]
+    aggregate = correctness
+    if settings is not None and not grade.error:
+        shaped = shape(correctness, response, settings)
+        aggregate = clip_score(shaped.score)
+        for name, value in shaped.terms.items():
+            metrics.append({"name": name, "value": value, "type": "Reward"})
     for name, value in grade.metrics.items():
         number = _finite(value)
         if number is not None:
             metrics.append({"name": str(name), "value": number, "type": "Metric"})
     if grade.error:
         metrics.append({"name": f"error_{grade.error}", "value": 1.0, "type": "Metric"})
-    return {"id": raw_id, "aggregate_reward_score": score, "metrics_list": metrics}
+    return {
+        "id": "" if raw_id is None else raw_id,
+        "aggregate_reward_score": aggregate,
+        "metrics_list": metrics,
+    }
 
 
-def _deadline(context: Any, started: float) -> float:
-    remaining_ms = None
+def batch_deadline(context: Any, started: float, settings: RewardSettings) -> float:
+    """The ``time.monotonic()`` value by which the batch must be answered: the Lambda's remaining
+    time less the safety margin, or the local default when there is no Lambda context."""
     getter = getattr(context, "get_remaining_time_in_millis", None)
     if callable(getter):
         try:
-            remaining_ms = float(getter())
+            remaining = float(getter()) / 1000.0
         except (TypeError, ValueError):
-            remaining_ms = None
-    if remaining_ms is None:
-        return started + DEFAULT_LOCAL_DEADLINE_SECONDS
-    return started + max(0.0, remaining_ms / 1000.0 - DEFAULT_DEADLINE_MARGIN_SECONDS)
+            remaining = None
+        if remaining is not None and math.isfinite(remaining):
+            return started + max(0.0, remaining - settings.deadline_margin_s)
+    return started + settings.local_deadline_s
+
+
+def _where(exc: BaseException) -> str:
+    """file:line of the innermost frame of an exception (no message: it may quote the payload)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+
+
+class _BatchGrader:
+    """Grades the samples of one invocation (one instance per batch)."""
+
+    def __init__(
+        self,
+        grade: GradeFn,
+        reward_name: str,
+        settings: RewardSettings,
+        budget: Budget,
+        require_reference: bool,
+    ) -> None:
+        self.grade = grade
+        self.reward_name = reward_name
+        self.settings = settings
+        self.budget = budget
+        self.require_reference = require_reference
+
+    def prepare(self, raw: Any) -> tuple[Any, Sample | None, RewardSettings | None, Grade | None]:
+        """(raw id, sample, its settings, early grade): the early grade is set when the sample
+        cannot be graded at all (malformed, bad override, missing reference)."""
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        try:
+            sample = parse_sample(raw)
+        except MalformedSample as exc:
+            return raw_id, None, None, Grade(0.0, error=exc.reason)
+        try:
+            settings = with_overrides(self.settings, sample.metadata.get("reward_config"))
+        except ConfigError:
+            return raw_id, sample, None, Grade(0.0, error="bad_config")
+        if self.require_reference and sample.reference is None:
+            return raw_id, sample, settings, Grade(0.0, error="missing_reference")
+        return raw_id, sample, settings, None
+
+    def run(self, sample: Sample) -> tuple[Grade, float]:
+        """The grader's verdict on one sample and the seconds it took; never raises."""
+        started = time.monotonic()
+        try:
+            outcome = self.grade(sample, self.budget)
+            if not isinstance(outcome, Grade):
+                raise TypeError(f"grader returned {type(outcome).__name__}, not Grade")
+        except Exception as exc:
+            log_event(
+                "WARNING",
+                "grader raised",
+                reward=self.reward_name,
+                error_type=type(exc).__name__,
+                where=_where(exc),
+            )
+            outcome = Grade(0.0, error="exception")
+        return outcome, time.monotonic() - started
 
 
 def make_handler(
-    grade: GradeFn, *, reward_name: str, defaults: Mapping[str, Any] | None = None
+    grade: GradeFn,
+    *,
+    reward_name: str,
+    defaults: Mapping[str, Any] | None = None,
+    require_reference: bool = True,
+    max_concurrency: int = 1,
 ) -> Callable[[Any, Any], list[dict]]:
     """Builds the Lambda handler: parses every event shape, applies per-sample and batch deadlines,
     catches every per-sample exception (score 0 + metric), applies configured shaping terms, logs a
-    batch summary and emits EMF metrics, returns [{id, aggregate_reward_score, metrics_list}] in order."""
-    per_sample = float((defaults or {}).get("sample_timeout_s", DEFAULT_SAMPLE_SECONDS))
+    batch summary and emits EMF metrics, returns [{id, aggregate_reward_score, metrics_list}] in order.
+
+    ``defaults`` are the grader's own defaults for the ``REWARD_*`` settings (field names of
+    ``RewardSettings``, e.g. ``{"sample_timeout_s": 2.0}``); the environment overrides them and is
+    read here, once, so a bad variable fails at cold start with ``ConfigError`` naming it.
+    ``require_reference=False`` lets samples without a reference reach the grader (a judge with a
+    rubric from its settings). ``max_concurrency > 1`` grades samples on that many threads (for
+    graders that wait on the network); the batch deadline still holds."""
+    settings = load_settings(defaults)
 
     def handler(event: Any, context: Any = None) -> list[dict]:
         started = time.monotonic()
         raws = batch_of(event)
-        budget = Budget(per_sample_seconds=per_sample, deadline=_deadline(context, started))
-        results = []
-        for raw in raws:
-            raw_id = raw.get("id") if isinstance(raw, dict) else None
-            try:
-                sample = parse_sample(raw)
-            except MalformedSample as exc:
-                results.append(build_result(raw_id, Grade(0.0, error=exc.reason)))
-                continue
-            if budget.remaining() <= 0:
-                outcome = Grade(0.0, error="timeout")
-            elif sample.reference is None:
-                outcome = Grade(0.0, error="missing_reference")
-            else:
-                try:
-                    outcome = grade(sample, budget)
-                except Exception as exc:
-                    print(f"{reward_name}: grader raised {type(exc).__name__}", file=sys.stderr)
-                    outcome = Grade(0.0, error="exception")
-            results.append(build_result(raw_id, outcome))
+        budget = Budget(settings.sample_timeout_s, batch_deadline(context, started, settings))
+        batch = _BatchGrader(grade, reward_name, settings, budget, require_reference)
+        summary = BatchSummary(reward_name)
+        if max_concurrency > 1 and len(raws) > 1:
+            results = _grade_concurrently(batch, raws, summary, max_concurrency)
+        else:
+            results = _grade_in_order(batch, raws, summary)
+        summary.duration_s = time.monotonic() - started
+        emit(batch_record(summary, namespace=settings.metrics_namespace, emf=settings.emf))
         return results
 
+    handler.settings = settings  # type: ignore[attr-defined]
+    handler.reward_name = reward_name  # type: ignore[attr-defined]
     return handler
+
+
+def _finish(
+    summary: BatchSummary, raw_id: Any, sample: Sample | None, settings: Any, outcome: Grade, latency
+):
+    result = build_result(raw_id, outcome, sample.response if sample else "", settings)
+    summary.add(result["aggregate_reward_score"], outcome.error, latency)
+    return result
+
+
+def _grade_in_order(batch: _BatchGrader, raws: list, summary: BatchSummary) -> list[dict]:
+    results = []
+    for raw in raws:
+        raw_id, sample, settings, early = batch.prepare(raw)
+        latency = None
+        if early is not None:
+            outcome = early
+        elif batch.budget.remaining() <= 0:
+            outcome = Grade(0.0, error="timeout")
+        else:
+            outcome, latency = batch.run(sample)  # type: ignore[arg-type]
+        results.append(_finish(summary, raw_id, sample, settings, outcome, latency))
+    return results
+
+
+def _grade_concurrently(batch: _BatchGrader, raws: list, summary: BatchSummary, limit: int) -> list[dict]:
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # only threaded graders pay
+
+    prepared = [batch.prepare(raw) for raw in raws]
+    outcomes: dict[int, tuple[Grade, float | None]] = {}
+    pending = {}
+    executor = ThreadPoolExecutor(max_workers=min(limit, len(raws)), thread_name_prefix="grade")
+    try:
+        for index, (_, sample, _, early) in enumerate(prepared):
+            if early is not None:
+                outcomes[index] = (early, None)
+            else:
+                pending[executor.submit(_run_if_time_left, batch, sample)] = index
+        waiting = set(pending)
+        while waiting:
+            done, waiting = wait(waiting, timeout=batch.budget.remaining(), return_when=FIRST_COMPLETED)
+            if not done:
+                break
+            for future in done:
+                outcomes[pending[future]] = future.result()
+    finally:
+        # Threads still running past the deadline are abandoned: their results are dropped.
+        executor.shutdown(wait=False, cancel_futures=True)
+    results = []
+    for index, (raw_id, sample, settings, _) in enumerate(prepared):
+        outcome, latency = outcomes.get(index, (Grade(0.0, error="timeout"), None))
+        results.append(_finish(summary, raw_id, sample, settings, outcome, latency))
+    return results
+
+
+def _run_if_time_left(batch: _BatchGrader, sample: Sample) -> tuple[Grade, float | None]:
+    if batch.budget.remaining() <= 0:
+        return Grade(0.0, error="timeout"), None
+    return batch.run(sample)
