@@ -1,0 +1,93 @@
+"""Every belief about the real service that could not be checked without an AWS account.
+
+Each constant says what is assumed, why, and what to check the first time the stack runs against
+a real account. Nothing else in ``rft`` hard-codes these beliefs: change a value here and the
+catalog, the validator, the job plan and the Mantle client follow. Facts that the botocore service
+model or the openai SDK states (name patterns, hyperparameter ranges, status enums) live beside the
+code that uses them, not here.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+# --- Regions -------------------------------------------------------------------------------------
+
+# UNCONFIRMED: the regions where each base model can be reinforcement-fine-tuned. The reference
+# names one region per model (late 2026). Check: the Bedrock console's "Custom models" page per
+# region, or `aws bedrock list-foundation-models --by-customization-type REINFORCEMENT_FINE_TUNING`
+# (Bedrock plane) and `GET /v1/models` on the Mantle endpoint (Mantle plane) in each candidate region.
+MODEL_REGIONS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "amazon.nova-2-lite-v1:0:256k": ("us-east-1",),
+        "openai.gpt-oss-20b": ("us-west-2",),
+        "qwen.qwen3-32b": ("us-west-2",),
+    }
+)
+
+# --- Mantle endpoint ------------------------------------------------------------------------------
+
+# UNCONFIRMED: the Mantle base URL. The reference (AWS walkthrough blog) gives `/v1`; the openai SDK
+# 3.51 derives `https://bedrock-mantle.<region>.api.aws/openai/v1` for its Bedrock provider. Check:
+# `curl -H "Authorization: Bearer $KEY" https://bedrock-mantle.us-west-2.api.aws/v1/models` and the
+# same with `/openai/v1`; keep the one that answers 200.
+MANTLE_BASE_URL_TEMPLATE = "https://bedrock-mantle.{region}.api.aws/v1"
+
+# UNCONFIRMED: Mantle accepts a short-term Bedrock API key (aws-bedrock-token-generator, signed for
+# service `bedrock`) as a bearer token on fine-tuning and files calls, not only on inference. The
+# reference says bearer keys work on Mantle. Check: `files.create` with such a token; if refused, use
+# `mantle_client(..., auth="sigv4")` (service `bedrock-mantle`), which buffers request bodies.
+MANTLE_ACCEPTS_SHORT_TERM_API_KEYS = True
+
+# UNCONFIRMED: which principal Mantle uses to invoke the Lambda grader. Assumed: the identity that
+# calls CreateFineTuningJob (the Mantle Lambda's role), so that role needs `lambda:InvokeFunction` on
+# the grader alias. Check: CloudTrail `Invoke` events on the grader during the first Mantle job, or
+# a job that fails fast with an access-denied message when the permission is removed. If it is a
+# service principal instead, the rewards stack must add a resource policy for it.
+MANTLE_GRADER_INVOKER = "caller"
+
+# UNCONFIRMED: Mantle documents only these three hyperparameters. Mapping from the Bedrock names a
+# job request uses (the only names users write) to Mantle's. Check: a job created with each one and
+# `jobs.retrieve(...).hyperparameters` echoing them back.
+MANTLE_HYPERPARAMETER_NAMES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "epochCount": "n_epochs",
+        "batchSize": "batch_size",
+        "learningRate": "learning_rate_multiplier",
+    }
+)
+
+# UNCONFIRMED: Mantle takes a learning-rate *multiplier* of a base rate it does not publish. Assumed
+# base: 1e-4, the rate the reference recommends for Bedrock RFT (LoRA rank 32), so `learningRate=1e-5`
+# maps to a multiplier of 0.1. Check: the job's echoed hyperparameters, or AWS documentation of the
+# Mantle base learning rate; change this number only.
+MANTLE_BASE_LEARNING_RATE = 1e-4
+
+# UNCONFIRMED: Mantle's limit on `suffix` for fine-tuned model names. OpenAI documents 64 characters.
+# Check: a job created with a 63-character suffix.
+MANTLE_SUFFIX_MAX_CHARS = 64
+
+# UNCONFIRMED: Mantle keeps the `metadata` map given at job creation and filters `jobs.list` by it.
+# The Mantle start step relies on it to find a job it created before a retry (Mantle has no client
+# request token). Check: `jobs.list(metadata={"rft_request_token": ...})` after a create. If metadata
+# is not kept, a retried start step cannot find its earlier job and creates a second one: then the
+# state machine must not retry the Mantle start step after a create that may have reached the service.
+MANTLE_JOB_METADATA_SUPPORTED = True
+
+# UNCONFIRMED: the largest training file the Mantle Files API accepts. OpenAI documents 512 MB per
+# file. Check: upload a file just over the limit and read the error.
+MANTLE_MAX_FILE_BYTES = 512 * 1024 * 1024
+
+# UNCONFIRMED: per-step training metrics arrive as fine-tuning job events whose `data` object has a
+# `step` and metric names such as `critic_rewards_mean`; OpenAI marks such events `type="metrics"`.
+# The parser accepts any event whose data carries an integer `step`, so either reading works. Check:
+# `jobs.list_events` on a running job.
+MANTLE_METRICS_EVENT_TYPE = "metrics"
+
+# --- Grader invocation -------------------------------------------------------------------------
+
+# UNCONFIRMED: how many samples Bedrock sends the grader per invocation. Assumed at most one group of
+# rollouts (trainingSamplePerPrompt ≤ 16). Used only to size the per-line dataset limit so that one
+# invocation's payload (each sample repeats its prompt) stays well under Lambda's 6 MB. Check: log
+# `len(event)` in the grader during the first job.
+GRADER_SAMPLES_PER_INVOCATION = 16

@@ -1,0 +1,82 @@
+"""Errors raised by the rft library.
+
+Every error's ``str()`` is one sentence a person can act on: the CLI prints it and exits 2, the
+workflow's Lambda steps put it in the failure cause. Errors about input carry the offending field
+(and line, for datasets) so nothing has to be guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class RftError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (line, field) and what."""
+
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}{field}{self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+class ValidationError(RftError, ValueError):
+    """Input that breaks a rule. ``problems`` holds the first ones found, ``total`` how many there were."""
+
+    def __init__(self, what: str, problems: Iterable[Problem], total: int | None = None) -> None:
+        self.what = what
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.total = total if total is not None else len(self.problems)
+        super().__init__(self._sentence())
+
+    def _sentence(self) -> str:
+        if not self.problems:
+            return f"{self.what} is invalid."
+        first = str(self.problems[0])
+        if self.total == 1:
+            return f"{self.what} is invalid: {first}"
+        return f"{self.what} has {self.total} problems; the first: {first}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "what": self.what,
+            "total": self.total,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+class UnknownBaseModelError(RftError, LookupError):
+    """A base model id that the catalog does not know (or not in the asked region)."""
+
+
+class UnknownModelError(RftError, LookupError):
+    """A trained model name or alias that the registry does not hold."""
+
+
+class RecordTooLargeError(RftError):
+    """A model record that cannot fit into an SSM parameter even after trimming."""
+
+
+class PromotionRefusedError(RftError):
+    """An alias move that the promotion rule does not allow (and that was not forced)."""
+
+
+class MantleError(RftError):
+    """A call to the OpenAI-compatible Mantle endpoint failed or answered something unusable."""
+
+
+class MantleRetryableError(MantleError):
+    """Mantle throttled (429), was unavailable (503) or unreachable after the SDK's own retries:
+    waiting and retrying may succeed (the state machine's Retry matches this name)."""

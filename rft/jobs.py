@@ -1,0 +1,434 @@
+"""The training request (the workflow's execution input) and everything derived from it.
+
+``JobRequest.from_dict`` checks a request and names the field of every problem. ``plan_job`` turns a
+valid request plus the environment's settings into plain JSON the state machine uses as is: the
+provider to branch on, the names and idempotency tokens, the Bedrock calls' parameters in the
+PascalCase that Step Functions' AWS SDK integrations take, and the Mantle job's parameters.
+
+Request fields (JSON object)::
+
+    name                 required  run name: also the execution name, job name, model name
+    base_model           required  a catalog id offered in the environment's region
+    training_data        required  s3://<datasets bucket>/<key>
+    validation_data      optional  s3://<datasets bucket>/<key>
+    reward               required  name of a deployed grader
+    hyperparameters      optional  Bedrock names (see rft.hyperparameters)
+    serve                optional  make the model callable (default true)
+    first_wait_seconds   optional  first status check after start (default 60; 0 in tests)
+    max_wait_seconds     optional  cap of the doubling wait between checks (default 900)
+    time_limit_seconds   optional  stop the job after this long (default 3 days)
+    tags                 optional  {key: value} added to the job, the model and the deployment
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rft import assumptions, catalog
+from rft.aws import is_bedrock_s3_uri, parse_s3_uri
+from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
+from rft.hyperparameters import Hyperparameters
+
+# The run name becomes the execution name (1-80, no spaces or punctuation beyond - and _ for
+# logging), the Bedrock job name (`[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*`, 1-63), the custom model and
+# deployment names (`([0-9a-zA-Z][_-]?){1,63}`) and the Mantle suffix. The intersection: letters,
+# digits and single hyphens, starting and ending with a letter or digit, at most 63 characters.
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*")
+NAME_MAX_LENGTH = 63
+NAME_RULE = "1-63 letters, digits and single hyphens, starting and ending with a letter or digit"
+
+FIELDS = (
+    "name",
+    "base_model",
+    "training_data",
+    "validation_data",
+    "reward",
+    "hyperparameters",
+    "serve",
+    "first_wait_seconds",
+    "max_wait_seconds",
+    "time_limit_seconds",
+    "tags",
+)
+REQUIRED_FIELDS = ("name", "base_model", "training_data", "reward")
+
+DAY = 24 * 3600
+# (default, maximum); minimum 0 everywhere so tests run without waiting.
+WATCH_LIMITS: Mapping[str, tuple[int, int]] = {
+    "first_wait_seconds": (60, 3600),
+    "max_wait_seconds": (900, DAY),
+    "time_limit_seconds": (3 * DAY, 30 * DAY),
+}
+
+# Bedrock tag rules (botocore TagKey/TagValue); `aws:` is AWS's and `rft:` is ours.
+TAG_PATTERN = re.compile(r"[a-zA-Z0-9\s._:/=+@-]*")
+RESERVED_TAG_PREFIXES = ("aws:", "rft:")
+MAX_USER_TAGS = 40
+
+
+def is_valid_name(name: object) -> bool:
+    """Whether ``name`` can be a run name (and so a model name or an alias)."""
+    return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and NAME_PATTERN.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    first_wait_seconds: int = WATCH_LIMITS["first_wait_seconds"][0]
+    max_wait_seconds: int = WATCH_LIMITS["max_wait_seconds"][0]
+    time_limit_seconds: int = WATCH_LIMITS["time_limit_seconds"][0]
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "first_wait_seconds": self.first_wait_seconds,
+            "max_wait_seconds": self.max_wait_seconds,
+            "time_limit_seconds": self.time_limit_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    name: str
+    base_model: str
+    training_data: str
+    reward: str
+    validation_data: str | None = None
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    serve: bool = True
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def model(self) -> catalog.BaseModel:
+        return catalog.get_model(self.base_model)
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: object,
+        *,
+        region: str | None = None,
+        datasets_bucket: str | None = None,
+        rewards: Collection[str] | None = None,
+    ) -> JobRequest:
+        """Validate a request; raise ValidationError listing every problem by field.
+
+        ``region``, ``datasets_bucket`` and ``rewards`` (the deployed grader names) are the
+        environment's; a check whose setting is None is skipped (the workflow passes all three).
+        """
+        if not isinstance(data, Mapping):
+            raise ValidationError("The job request", [Problem(None, "", "must be a JSON object")])
+        problems: list[Problem] = []
+        for key in data:
+            if key not in FIELDS:
+                problems.append(Problem(None, str(key), f"unknown field (known: {', '.join(FIELDS)})"))
+        for key in REQUIRED_FIELDS:
+            if data.get(key) in (None, ""):
+                problems.append(Problem(None, key, "is required"))
+
+        name = data.get("name")
+        if name not in (None, "") and not is_valid_name(name):
+            problems.append(Problem(None, "name", f"{name!r} is not a valid run name: {NAME_RULE}"))
+
+        model: catalog.BaseModel | None = None
+        base_model = data.get("base_model")
+        if base_model not in (None, ""):
+            try:
+                model = catalog.get_model(str(base_model), region)
+            except UnknownBaseModelError as exc:
+                problems.append(Problem(None, "base_model", str(exc)))
+
+        for key in ("training_data", "validation_data"):
+            uri = data.get(key)
+            if uri not in (None, ""):
+                message = _check_data_uri(uri, datasets_bucket)
+                if message:
+                    problems.append(Problem(None, key, message))
+
+        reward = data.get("reward")
+        if reward not in (None, ""):
+            if not isinstance(reward, str):
+                problems.append(Problem(None, "reward", "must be a string (a grader name)"))
+            elif rewards is not None and reward not in rewards:
+                known = ", ".join(sorted(rewards)) or "none deployed"
+                problems.append(
+                    Problem(None, "reward", f"{reward!r} is not a deployed grader (known: {known})")
+                )
+
+        hyperparameters = Hyperparameters()
+        try:
+            hyperparameters = Hyperparameters.from_dict(
+                data.get("hyperparameters"),
+                applicable=model.hyperparameters if model else None,
+                model_id=model.id if model else None,
+            )
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+
+        serve = data.get("serve", True)
+        if not isinstance(serve, bool):
+            problems.append(Problem(None, "serve", f"must be true or false, not {serve!r}"))
+
+        watch_values: dict[str, int] = {}
+        for key, (default, maximum) in WATCH_LIMITS.items():
+            value = data.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+                problems.append(
+                    Problem(None, key, f"must be a whole number of seconds from 0 to {maximum:,}")
+                )
+            else:
+                watch_values[key] = value
+        if (
+            "first_wait_seconds" in watch_values
+            and "max_wait_seconds" in watch_values
+            and watch_values["max_wait_seconds"] < watch_values["first_wait_seconds"]
+        ):
+            problems.append(Problem(None, "max_wait_seconds", "must not be less than first_wait_seconds"))
+
+        tags = data.get("tags") or {}
+        problems.extend(_check_tags(tags))
+
+        if problems:
+            raise ValidationError("The job request", problems)
+        return cls(
+            name=str(name),
+            base_model=str(base_model),
+            training_data=str(data["training_data"]),
+            validation_data=data.get("validation_data") or None,
+            reward=str(reward),
+            hyperparameters=hyperparameters,
+            serve=bool(serve),
+            watch=WatchSettings(**watch_values),
+            tags=dict(tags),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request as JSON input (what ``from_dict`` reads back to an equal request)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "base_model": self.base_model,
+            "training_data": self.training_data,
+            "reward": self.reward,
+        }
+        if self.validation_data:
+            out["validation_data"] = self.validation_data
+        if self.hyperparameters.values:
+            out["hyperparameters"] = self.hyperparameters.to_dict()
+        out["serve"] = self.serve
+        out.update(self.watch.to_dict())
+        if self.tags:
+            out["tags"] = dict(self.tags)
+        return out
+
+
+def _check_data_uri(uri: object, datasets_bucket: str | None) -> str | None:
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        return f"{uri!r} is not an S3 URI (s3://bucket/key)"
+    location = parse_s3_uri(uri)
+    if datasets_bucket is not None and location.bucket != datasets_bucket:
+        return f"must be in this environment's datasets bucket ({datasets_bucket}), not {location.bucket}"
+    if not location.key or uri.endswith("/"):
+        return f"{uri!r} names a folder; give the JSONL file's key"
+    if not is_bedrock_s3_uri(uri):
+        return (
+            f"{uri!r} has characters Bedrock does not accept in S3 keys (use letters, digits and -_.!*'()/)"
+        )
+    return None
+
+
+def _check_tags(tags: object) -> list[Problem]:
+    if not isinstance(tags, Mapping):
+        return [Problem(None, "tags", "must be an object of key: value strings")]
+    problems = []
+    if len(tags) > MAX_USER_TAGS:
+        problems.append(Problem(None, "tags", f"has {len(tags)} tags; at most {MAX_USER_TAGS}"))
+    for key, value in tags.items():
+        where = f"tags.{key}"
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or not TAG_PATTERN.fullmatch(key):
+            problems.append(Problem(None, where, "a tag key has 1-128 letters, digits, spaces or ._:/=+@-"))
+        elif key.lower().startswith(RESERVED_TAG_PREFIXES):
+            problems.append(Problem(None, where, "tag keys starting with aws: or rft: are reserved"))
+        if not isinstance(value, str) or len(value) > 256 or not TAG_PATTERN.fullmatch(value):
+            problems.append(
+                Problem(None, where, "a tag value is a string of 0-256 letters, digits, spaces or ._:/=+@-")
+            )
+    return problems
+
+
+# --- Settings and plan ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    """What the workflow's Lambda gets from its environment (read by the handler, not here)."""
+
+    environment: str
+    region: str
+    datasets_bucket: str
+    artifacts_bucket: str
+    role_arn: str  # the Bedrock service role passed as roleArn
+    graders: Mapping[str, str]  # reward name → the grader's `live` alias ARN
+    artifacts_prefix: str = "jobs"
+    custom_model_kms_key_id: str | None = None
+
+
+def validate_request(data: object, settings: WorkflowSettings) -> JobRequest:
+    """``JobRequest.from_dict`` with every environment check on."""
+    return JobRequest.from_dict(
+        data,
+        region=settings.region,
+        datasets_bucket=settings.datasets_bucket,
+        rewards=settings.graders.keys(),
+    )
+
+
+def request_token(request: JobRequest, environment: str, purpose: str = "job") -> str:
+    """A deterministic idempotency token: the same request retried gets the same token.
+
+    Satisfies Bedrock's ClientRequestToken pattern `[a-zA-Z0-9]([-a-zA-Z0-9]{0,254}[a-zA-Z0-9])?`.
+    """
+    canonical = json.dumps(
+        {"environment": environment, "purpose": purpose, "request": request.to_dict()},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
+    return f"{request.name}-{purpose}-{digest}"
+
+
+def run_tags(request: JobRequest, settings: WorkflowSettings) -> dict[str, str]:
+    tags = dict(request.tags)
+    tags.update(
+        {
+            "rft:environment": settings.environment,
+            "rft:name": request.name,
+            "rft:reward": request.reward,
+            "rft:base-model": request.base_model,
+        }
+    )
+    return tags
+
+
+def plan_job(request: JobRequest, settings: WorkflowSettings) -> dict[str, Any]:
+    """Everything the state machine needs for this run, as JSON-serializable values."""
+    model = catalog.get_model(request.base_model, settings.region)
+    grader_arn = settings.graders.get(request.reward)
+    if grader_arn is None:
+        raise RftError(f"No grader named {request.reward!r} is deployed in {settings.environment}.")
+    prefix = settings.artifacts_prefix.strip("/")
+    run_root = f"s3://{settings.artifacts_bucket}/{prefix + '/' if prefix else ''}{request.name}"
+    tags = run_tags(request, settings)
+    token = request_token(request, settings.environment)
+    hyperparameters = (
+        request.hyperparameters.with_defaults(model.hyperparameters)
+        if model.provider == "bedrock"
+        else request.hyperparameters
+    )
+    plan: dict[str, Any] = {
+        "name": request.name,
+        "environment": settings.environment,
+        "region": settings.region,
+        "provider": model.provider,
+        "base_model": model.id,
+        "reward": request.reward,
+        "grader_arn": grader_arn,
+        "training_data": request.training_data,
+        "validation_data": request.validation_data,
+        "serve": request.serve,
+        "deploy": request.serve and model.needs_deployment,
+        "execution_name": request.name,
+        "job_name": request.name,
+        "custom_model_name": request.name,
+        "deployment_name": request.name,
+        "client_request_token": token,
+        "output_s3_uri": f"{run_root}/output/",
+        "metrics_s3_uri": f"{run_root}/metrics.jsonl",
+        "hyperparameters": hyperparameters.to_dict(),
+        "watch": request.watch.to_dict(),
+        "tags": tags,
+        "bedrock": None,
+        "mantle": None,
+    }
+    if model.provider == "bedrock":
+        plan["bedrock"] = {
+            "create_job": to_sfn_case(_bedrock_create_job(request, settings, plan, hyperparameters)),
+            "create_deployment": to_sfn_case(
+                {
+                    "modelDeploymentName": request.name,
+                    "description": f"RFT model {request.name}: {model.id} trained with {request.reward}",
+                    "tags": _tag_list(tags),
+                    "clientRequestToken": request_token(request, settings.environment, "deploy"),
+                }
+            ),
+        }
+    else:
+        plan["mantle"] = {
+            "base_url": catalog.mantle_base_url(settings.region),
+            "model": model.id,
+            "training_data": request.training_data,
+            "validation_data": request.validation_data,
+            "suffix": request.name[: assumptions.MANTLE_SUFFIX_MAX_CHARS],
+            "metadata": {
+                "rft_name": request.name,
+                "rft_environment": settings.environment,
+                "rft_request_token": token,
+            },
+            "grader_arn": grader_arn,
+            "hyperparameters": hyperparameters.to_mantle(),
+        }
+    return plan
+
+
+def _bedrock_create_job(
+    request: JobRequest, settings: WorkflowSettings, plan: Mapping[str, Any], hyperparameters: Hyperparameters
+) -> dict[str, Any]:
+    """CreateModelCustomizationJob parameters under botocore's (camelCase) member names."""
+    params: dict[str, Any] = {
+        "jobName": plan["job_name"],
+        "customModelName": plan["custom_model_name"],
+        "roleArn": settings.role_arn,
+        "clientRequestToken": plan["client_request_token"],
+        "baseModelIdentifier": request.base_model,
+        "customizationType": "REINFORCEMENT_FINE_TUNING",
+        "trainingDataConfig": {"s3Uri": request.training_data},
+        "outputDataConfig": {"s3Uri": plan["output_s3_uri"]},
+        "customizationConfig": {
+            "rftConfig": {
+                "graderConfig": {"lambdaGrader": {"lambdaArn": plan["grader_arn"]}},
+                "hyperParameters": hyperparameters.to_dict(),
+            }
+        },
+        "jobTags": _tag_list(plan["tags"]),
+        "customModelTags": _tag_list(plan["tags"]),
+    }
+    if request.validation_data:
+        params["validationDataConfig"] = {"validators": [{"s3Uri": request.validation_data}]}
+    if settings.custom_model_kms_key_id:
+        params["customModelKmsKeyId"] = settings.custom_model_kms_key_id
+    return params
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in sorted(tags.items())]
+
+
+def to_sfn_case(value: Any) -> Any:
+    """botocore member names (camelCase) → Step Functions AWS SDK integration names (PascalCase)."""
+    if isinstance(value, Mapping):
+        return {key[:1].upper() + key[1:]: to_sfn_case(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_sfn_case(item) for item in value]
+    return value
+
+
+def to_boto3_case(value: Any) -> Any:
+    """The inverse of ``to_sfn_case``: plan parameters → keyword arguments for a boto3 call."""
+    if isinstance(value, Mapping):
+        return {key[:1].lower() + key[1:]: to_boto3_case(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_boto3_case(item) for item in value]
+    return value
