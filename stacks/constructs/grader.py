@@ -1,0 +1,122 @@
+"""A reward (grader) Lambda: one folder of `lambda_rewards/`, bundled with `common/`, behind a
+`live` alias.
+
+Training jobs are given the alias ARN, never the function ARN, so a deployment moves every new
+job to the new code at once and a running job's grants name a stable resource. The function's
+role holds only what every grader needs (its own log group, X-Ray); anything more is granted by
+the stack that composes the graders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.constructs.python_function import REPO_ROOT, BundledPythonFunction
+from stacks.security import acknowledge
+
+REWARDS_PACKAGE = "lambda_rewards"
+REWARDS_ROOT = REPO_ROOT / REWARDS_PACKAGE
+# Shared runtime code of every grader: bundled into each, never deployed on its own.
+SHARED_FOLDERS = frozenset({"common"})
+HANDLER_FILE = "handler.py"
+REQUIREMENTS_FILE = "requirements.txt"
+LIVE_ALIAS = "live"
+# A grader's folder name is part of its handler's import path and of construct ids.
+_GRADER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def discover_graders(root: Path = REWARDS_ROOT) -> tuple[str, ...]:
+    """The graders under `root`, sorted: every folder holding a `handler.py`, except shared code.
+
+    A folder without `handler.py` (shared code, caches, a grader still being written) is not a
+    grader. A grader folder whose name cannot be imported is an error, not a silent skip.
+    """
+    names = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name in SHARED_FOLDERS or not (folder / HANDLER_FILE).is_file():
+            continue
+        if not _GRADER_NAME.match(folder.name):
+            raise ValueError(
+                f"{folder}: a grader folder name must be a lower-case Python identifier "
+                "(letters, digits, '_'), since it is the handler's import path"
+            )
+        names.append(folder.name)
+    return tuple(names)
+
+
+def grader_construct_id(name: str) -> str:
+    """`math_answer` -> `MathAnswer`."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+class Grader(Construct):
+    """The Lambda function of one grader folder, its log group and its `live` alias."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        memory_size: int,
+        timeout: cdk.Duration,
+        log_retention_days: int,
+        retain_logs: bool,
+        reserved_concurrent_executions: int | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.name = name
+        folder = f"{REWARDS_PACKAGE}/{name}"
+        requirements = f"{folder}/{REQUIREMENTS_FILE}"
+        bundled = BundledPythonFunction(
+            self,
+            "Bundled",
+            sources=[f"{REWARDS_PACKAGE}/__init__.py", f"{REWARDS_PACKAGE}/common", folder],
+            handler=f"{REWARDS_PACKAGE}.{name}.handler.handler",
+            requirements=requirements if (REPO_ROOT / requirements).is_file() else None,
+            description=f"rft-stack reward function '{name}'",
+            log_retention_days=log_retention_days,
+            retain_logs=retain_logs,
+            memory_size=memory_size,
+            timeout=timeout,
+            environment=environment,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+        )
+        self.function: lambda_.Function = bundled.function
+        self.log_group: logs.ILogGroup = bundled.log_group
+        self.role: iam.IRole = self._least_privilege_role()
+        self.alias: lambda_.Alias = lambda_.Alias(
+            self,
+            "Live",
+            alias_name=LIVE_ALIAS,
+            version=self.function.current_version,
+            description=f"The version of '{name}' that training jobs invoke",
+        )
+
+    def _least_privilege_role(self) -> iam.IRole:
+        """Swaps the managed AWSLambdaBasicExecutionRole (logs on every log group, cdk-nag IAM4)
+        for writes to this function's own log group; the function writes nowhere else."""
+        role = self.function.role
+        assert role is not None, "a Function without an explicit role always creates one"
+        cfn_role = role.node.default_child
+        assert isinstance(cfn_role, iam.CfnRole)
+        cfn_role.managed_policy_arns = None
+        self.log_group.grant_write(role)
+        for child in self.function.node.children:
+            if isinstance(child, iam.Policy) and child.node.id.startswith("inlinePolicyAddedToExecutionRole"):
+                acknowledge(
+                    child,
+                    "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                    "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
+                    "accept no resource-level permissions, so Resource must be '*'",
+                )
+        return role
