@@ -7,6 +7,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentSettings
 from stacks.data_stack import DataStack
+from stacks.rewards_stack import RewardsStack
 from stacks.security import add_security_checks
 
 PROJECT = "rft-stack"
@@ -19,6 +20,9 @@ class RftStage(cdk.Stage):
         super().__init__(scope, construct_id, **kwargs)
         self.data = DataStack(
             self, "Data", settings=settings, description=f"{PROJECT} {settings.name}: data plane"
+        )
+        self.rewards = RewardsStack(
+            self, "Rewards", settings=settings, description=f"{PROJECT} {settings.name}: reward functions"
         )
 
         # "project" is also the cost-allocation tag the budget filters on.

@@ -1,0 +1,166 @@
+"""The reward (grader) Lambdas: one per folder of `lambda_rewards/` that holds a `handler.py`.
+
+Adding a reward is adding a folder: the stack discovers it at synth. Each grader is reached
+through its `live` alias; the map grader name -> alias ARN is a stack output and the SSM
+parameter `/rft/<env>/graders` (JSON), where the client and the workflow look graders up.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks.config import EnvironmentSettings
+from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, grader_construct_id
+from stacks.security import acknowledge
+
+JUDGE_GRADER = "llm_judge"
+# The namespace of the graders' embedded-metric-format figures (set explicitly, so the dashboard
+# and the alarms read the same name the graders write).
+METRICS_NAMESPACE = "RftStack/Rewards"
+# Prefixes of Bedrock's system-defined cross-Region inference profiles (`us.amazon.nova-lite-v1:0`).
+INFERENCE_PROFILE_PREFIXES = ("us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global.")
+# Converse and InvokeModel are both authorized by this action.
+INVOKE_MODEL = "bedrock:InvokeModel"
+
+
+def graders_parameter_name(environment: str) -> str:
+    return f"/rft/{environment}/graders"
+
+
+def split_inference_profile(model_id: str) -> tuple[str, str] | None:
+    """`us.amazon.nova-lite-v1:0` -> (`us`, `amazon.nova-lite-v1:0`); a plain model id -> None."""
+    for prefix in INFERENCE_PROFILE_PREFIXES:
+        if model_id.startswith(prefix) and len(model_id) > len(prefix):
+            return prefix[:-1], model_id[len(prefix) :]
+    return None
+
+
+def judge_model_statements(
+    model_ids: Sequence[str], *, partition: str, region: str, account: str
+) -> list[iam.PolicyStatement]:
+    """The least privilege that lets the judge call exactly `model_ids` with Converse.
+
+    A plain id is a foundation model in this region. A prefixed id is a system-defined
+    cross-Region inference profile: the caller needs the profile (in this region and account)
+    *and* the underlying foundation model in every region the profile may route to, which
+    Bedrock chooses per request (the `global.` profiles route to any commercial region and name
+    the model without a region). So the model is allowed in any region (`*`), but only when
+    the request comes through that profile (`bedrock:InferenceProfileArn`): the role cannot
+    call the bare model anywhere.
+    """
+    direct: list[str] = []
+    through_profiles: list[iam.PolicyStatement] = []
+    for model_id in dict.fromkeys(model_ids):
+        profile = split_inference_profile(model_id)
+        if profile is None:
+            direct.append(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}")
+            continue
+        profile_arn = f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}"
+        direct.append(profile_arn)
+        through_profiles.append(
+            iam.PolicyStatement(
+                actions=[INVOKE_MODEL],
+                resources=[f"arn:{partition}:bedrock:*::foundation-model/{profile[1]}"],
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profile_arn}},
+            )
+        )
+    return [iam.PolicyStatement(actions=[INVOKE_MODEL], resources=direct), *through_profiles]
+
+
+class RewardsStack(cdk.Stack):
+    """Every grader of `lambda_rewards/`, with the judge's model permissions and the alias map."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        rewards = settings.rewards
+        judge_models = rewards.judge_model_ids
+        graders: dict[str, Grader] = {}
+        for name in discover_graders(REWARDS_ROOT):
+            environment = {"REWARD_METRICS_NAMESPACE": METRICS_NAMESPACE}
+            if name == JUDGE_GRADER:
+                environment["JUDGE_MODEL_ID"] = judge_models[0]
+                if len(judge_models) > 1:
+                    environment["JUDGE_ALLOWED_MODEL_IDS"] = ",".join(judge_models[1:])
+            graders[name] = Grader(
+                self,
+                grader_construct_id(name),
+                name=name,
+                memory_size=rewards.memory_mb,
+                timeout=cdk.Duration.seconds(rewards.timeout_seconds),
+                reserved_concurrent_executions=rewards.reserved_concurrency,
+                log_retention_days=settings.log_retention_days,
+                retain_logs=settings.retain_data,
+                environment=environment,
+            )
+        self._graders = types.MappingProxyType(graders)
+        if JUDGE_GRADER in graders:
+            self._allow_judge_models(graders[JUDGE_GRADER], judge_models)
+
+        alias_arns = {name: grader.alias.function_arn for name, grader in graders.items()}
+        alias_map = self.to_json_string(alias_arns)
+        cdk.CfnOutput(
+            self,
+            "GraderAliasArns",
+            value=alias_map,
+            description="JSON object: grader name -> ARN of its 'live' alias (what training jobs use)",
+        )
+        self.graders_parameter = ssm.StringParameter(
+            self,
+            "GradersParameter",
+            parameter_name=graders_parameter_name(settings.name),
+            string_value=alias_map,
+            description="rft-stack graders: JSON object, grader name -> 'live' alias ARN",
+        )
+
+    @property
+    def graders(self) -> Mapping[str, Grader]:
+        """Grader name (its folder) -> Grader (`.function`, `.alias`, `.role`, `.log_group`)."""
+        return self._graders
+
+    @property
+    def grader_names(self) -> tuple[str, ...]:
+        """The deployed graders' names, sorted: the values a job request's `reward` may take."""
+        return tuple(sorted(self._graders))
+
+    @property
+    def metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+    def _allow_judge_models(self, judge: Grader, model_ids: Sequence[str]) -> None:
+        policy = iam.Policy(
+            judge,
+            "InvokeJudgeModels",
+            statements=judge_model_statements(
+                model_ids, partition=self.partition, region=self.region, account=self.account
+            ),
+            roles=[judge.role],
+        )
+        for model_id in model_ids:
+            profile = split_inference_profile(model_id)
+            if profile is None:
+                continue
+            acknowledge(
+                policy,
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:{self._nag_partition()}:bedrock:*::foundation-model/"
+                f"{profile[1]}]",
+                f"'{model_id}' is a cross-Region inference profile: Bedrock routes each call to "
+                f"'{profile[1]}' in a region of the '{profile[0]}' geography it picks at run time; "
+                "the statement only applies through that profile (bedrock:InferenceProfileArn)",
+            )
+
+    def _nag_partition(self) -> str:
+        """The partition as cdk-nag prints it in a finding id (a literal, or `<AWS::Partition>`)."""
+        return self.partition if not cdk.Token.is_unresolved(self.partition) else "<AWS::Partition>"
