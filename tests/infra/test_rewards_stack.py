@@ -1,0 +1,339 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_lambda as lambda_
+
+from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, grader_construct_id
+from stacks.rewards_stack import (
+    METRICS_NAMESPACE,
+    RewardsStack,
+    graders_parameter_name,
+    judge_model_statements,
+    split_inference_profile,
+)
+from stacks.stage import RftStage
+from tests.infra.helpers import new_app, settings, template
+
+REGION = "us-west-2"
+ACCOUNT = "${AWS::AccountId}"  # how `_render` shows the environment-agnostic account
+PROFILES = ["us.amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0", "global.anthropic.claude-sonnet-4-6"]
+
+
+def _graders_on_disk() -> set[str]:
+    return {p.parent.name for p in REWARDS_ROOT.glob("*/handler.py")} - {"common"}
+
+
+# The repository's graders are asserted in test_discovery_of_the_repository_finds_every_grader_folder;
+# the judge's own assertions need its folder.
+needs_judge = pytest.mark.skipif(
+    not (REWARDS_ROOT / "llm_judge" / "handler.py").is_file(),
+    reason="lambda_rewards/llm_judge not written yet",
+)
+
+
+def _stage(name: str, **overrides: Any) -> tuple[cdk.App, RftStage]:
+    app = new_app()
+    stage = RftStage(app, name, settings=settings(name, **overrides), env=cdk.Environment(region=REGION))
+    return app, stage
+
+
+@pytest.fixture(scope="module")
+def staging_stack() -> RewardsStack:
+    return _stage("staging")[1].rewards
+
+
+@pytest.fixture(scope="module")
+def staging(staging_stack):
+    return template(staging_stack)
+
+
+@pytest.fixture(scope="module")
+def prod_stack() -> RewardsStack:
+    return _stage("prod")[1].rewards
+
+
+@pytest.fixture(scope="module")
+def prod(prod_stack):
+    return template(prod_stack)
+
+
+@pytest.fixture(scope="module")
+def profiles_app() -> tuple[cdk.App, RftStage]:
+    return _stage("staging", rewards={"judge_model_ids": PROFILES})
+
+
+def _render(value: Any) -> Any:
+    """Template values as plain strings: `Fn::Join` joined, pseudo-parameter refs as `${...}`."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(_render(p)) for p in parts)
+        if set(value) == {"Ref"} and value["Ref"].startswith("AWS::"):
+            return "${" + value["Ref"] + "}"
+        return {k: _render(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v) for v in value]
+    return value
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _logical_id(stack: cdk.Stack, construct) -> str:
+    return stack.get_logical_id(construct.node.default_child)
+
+
+def _function(stack: RewardsStack, t, name: str) -> dict:
+    return t.to_json()["Resources"][_logical_id(stack, stack.graders[name].function)]
+
+
+def _role_statements(stack: RewardsStack, t, grader: Grader) -> list[dict]:
+    """Every statement of every IAM policy attached to the grader's role."""
+    role_id = _logical_id(stack, grader.role)
+    statements = []
+    for policy in t.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements += _render(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _bedrock_statements(statements: list[dict]) -> list[dict]:
+    return [s for s in statements if any(a.startswith("bedrock") for a in _as_list(s["Action"]))]
+
+
+# ------------------------------------------------------------------------------ discovery
+
+
+def test_discovery_keeps_folders_with_a_handler_and_ignores_common_and_the_rest(tmp_path: Path):
+    for folder in ("common", "math_answer", "json_schema", "half_written", "__pycache__", "notes"):
+        (tmp_path / folder).mkdir()
+    for grader in ("common", "math_answer", "json_schema"):
+        (tmp_path / grader / "handler.py").write_text("def handler(event, context): ...\n")
+    (tmp_path / "half_written" / "grader.py").write_text("")
+    (tmp_path / "handler.py").write_text("")  # a file at the root is not a grader
+    (tmp_path / "notes" / "handler.py").mkdir()  # nor is a directory named handler.py
+
+    assert discover_graders(tmp_path) == ("json_schema", "math_answer")
+
+
+def test_a_grader_folder_that_cannot_be_imported_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "math-answer").mkdir()
+    (tmp_path / "math-answer" / "handler.py").write_text("")
+    with pytest.raises(ValueError, match=r"math-answer: a grader folder name must be a lower-case Python"):
+        discover_graders(tmp_path)
+
+
+def test_discovery_of_the_repository_finds_every_grader_folder():
+    assert set(discover_graders()) == _graders_on_disk()
+    assert {"math_answer", "json_schema", "llm_judge", "code_tests"} <= _graders_on_disk()
+
+
+def test_construct_ids_follow_the_folder_names():
+    assert grader_construct_id("math_answer") == "MathAnswer"
+    assert grader_construct_id("llm_judge") == "LlmJudge"
+
+
+# ------------------------------------------------------------------------------ functions
+
+
+def test_one_function_and_one_live_alias_per_grader_folder(staging_stack, staging):
+    assert set(staging_stack.graders) == _graders_on_disk()
+    assert staging_stack.grader_names == tuple(sorted(_graders_on_disk()))
+    staging.resource_count_is("AWS::Lambda::Function", len(_graders_on_disk()))
+    aliases = staging.find_resources("AWS::Lambda::Alias")
+    versions = staging.find_resources("AWS::Lambda::Version")
+    assert len(aliases) == len(_graders_on_disk())
+    for name, grader in staging_stack.graders.items():
+        assert grader.name == name
+        assert isinstance(grader.function, lambda_.Function)
+        assert isinstance(grader.alias, lambda_.Alias)
+        alias = aliases[_logical_id(staging_stack, grader.alias)]["Properties"]
+        assert alias["Name"] == "live"
+        assert alias["FunctionName"] == {"Ref": _logical_id(staging_stack, grader.function)}
+        version_id, attribute = alias["FunctionVersion"]["Fn::GetAtt"]
+        assert attribute == "Version"
+        assert versions[version_id]["Properties"]["FunctionName"] == alias["FunctionName"]
+
+
+def test_functions_run_the_newest_python_on_arm64_with_the_grader_handler(staging_stack, staging):
+    for name in staging_stack.graders:
+        props = _function(staging_stack, staging, name)["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Handler"] == f"lambda_rewards.{name}.handler.handler"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Environment"]["Variables"]["REWARD_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+
+
+def test_memory_and_timeout_come_from_the_settings():
+    _, stage = _stage("staging", rewards={"memory_mb": 2048, "timeout_seconds": 600})
+    t = template(stage.rewards)
+    for name in stage.rewards.graders:
+        props = _function(stage.rewards, t, name)["Properties"]
+        assert (props["MemorySize"], props["Timeout"]) == (2048, 600)
+
+
+def test_default_memory_and_timeout(staging_stack, staging):
+    for name in staging_stack.graders:
+        props = _function(staging_stack, staging, name)["Properties"]
+        assert (props["MemorySize"], props["Timeout"]) == (1024, 300)
+
+
+def test_prod_reserves_concurrency_and_staging_does_not(staging_stack, staging, prod_stack, prod):
+    for name in prod_stack.graders:
+        assert _function(prod_stack, prod, name)["Properties"]["ReservedConcurrentExecutions"] == 50
+    for name in staging_stack.graders:
+        assert "ReservedConcurrentExecutions" not in _function(staging_stack, staging, name)["Properties"]
+
+
+@pytest.mark.parametrize(("env", "days", "deletion"), [("staging", 30, "Delete"), ("prod", 365, "Retain")])
+def test_each_function_logs_to_its_own_log_group_with_the_configured_retention(env, days, deletion, request):
+    stack, t = request.getfixturevalue(f"{env}_stack"), request.getfixturevalue(env)
+    log_groups = t.find_resources("AWS::Logs::LogGroup")
+    assert len(log_groups) == len(stack.graders)
+    for name, grader in stack.graders.items():
+        group_id = _logical_id(stack, grader.log_group)
+        props = _function(stack, t, name)["Properties"]
+        assert props["LoggingConfig"]["LogGroup"] == {"Ref": group_id}
+        assert log_groups[group_id]["Properties"]["RetentionInDays"] == days
+        assert log_groups[group_id]["DeletionPolicy"] == deletion
+
+
+# ------------------------------------------------------------------------------ permissions
+
+
+def test_no_role_uses_a_managed_policy(staging):
+    for role in staging.find_resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_graders_write_only_their_own_log_group_and_traces(staging_stack, staging):
+    for grader in staging_stack.graders.values():
+        statements = _role_statements(staging_stack, staging, grader)
+        logs = [s for s in statements if any(a.startswith("logs:") for a in _as_list(s["Action"]))]
+        assert logs == [
+            {
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [_logical_id(staging_stack, grader.log_group), "Arn"]},
+            }
+        ]
+        xray = [s for s in statements if any(a.startswith("xray:") for a in _as_list(s["Action"]))]
+        assert [sorted(_as_list(s["Action"])) for s in xray] == [
+            ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+        ]
+
+
+@needs_judge
+def test_the_judge_calls_only_the_configured_model(staging_stack, staging):
+    judge = staging_stack.graders["llm_judge"]
+    variables = _function(staging_stack, staging, "llm_judge")["Properties"]["Environment"]["Variables"]
+    assert variables["JUDGE_MODEL_ID"] == "amazon.nova-lite-v1:0"
+    assert "JUDGE_ALLOWED_MODEL_IDS" not in variables
+    assert _bedrock_statements(_role_statements(staging_stack, staging, judge)) == [
+        {
+            "Action": "bedrock:InvokeModel",
+            "Effect": "Allow",
+            "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/amazon.nova-lite-v1:0",
+        }
+    ]
+
+
+@needs_judge
+def test_graders_other_than_the_judge_get_no_bedrock_permission_and_no_judge_settings(staging_stack, staging):
+    others = {n: g for n, g in staging_stack.graders.items() if n != "llm_judge"}
+    assert others
+    for name, grader in others.items():
+        statements = _role_statements(staging_stack, staging, grader)
+        actions = {a for s in statements for a in _as_list(s["Action"])}
+        assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTelemetryRecords",
+                           "xray:PutTraceSegments"}  # fmt: skip
+        variables = _function(staging_stack, staging, name)["Properties"]["Environment"]["Variables"]
+        assert not any(key.startswith("JUDGE_") for key in variables)
+
+
+@needs_judge
+def test_inference_profiles_allow_the_profile_and_its_model_only_through_it(profiles_app):
+    _, stage = profiles_app
+    stack, t = stage.rewards, template(stage.rewards)
+    variables = _function(stack, t, "llm_judge")["Properties"]["Environment"]["Variables"]
+    assert variables["JUDGE_MODEL_ID"] == "us.amazon.nova-lite-v1:0"
+    assert variables["JUDGE_ALLOWED_MODEL_IDS"] == "amazon.nova-pro-v1:0,global.anthropic.claude-sonnet-4-6"
+
+    statements = _bedrock_statements(_role_statements(stack, t, stack.graders["llm_judge"]))
+    us_profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.amazon.nova-lite-v1:0"
+    global_profile = (
+        f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/global.anthropic.claude-sonnet-4-6"
+    )
+    unconditioned = [s for s in statements if "Condition" not in s]
+    assert len(unconditioned) == 1
+    assert sorted(_as_list(unconditioned[0]["Resource"])) == sorted(
+        [us_profile, global_profile, f"arn:aws:bedrock:{REGION}::foundation-model/amazon.nova-pro-v1:0"]
+    )
+    conditioned = {
+        s["Resource"]: s["Condition"]
+        for s in statements
+        if "Condition" in s and s["Action"] == "bedrock:InvokeModel"
+    }
+    assert conditioned == {
+        "arn:aws:bedrock:*::foundation-model/amazon.nova-lite-v1:0": {
+            "StringEquals": {"bedrock:InferenceProfileArn": us_profile}
+        },
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-6": {
+            "StringEquals": {"bedrock:InferenceProfileArn": global_profile}
+        },
+    }
+    assert all(_as_list(s["Action"]) == ["bedrock:InvokeModel"] for s in statements)
+
+
+@needs_judge
+def test_inference_profiles_pass_the_security_gate(profiles_app):
+    app, _ = profiles_app
+    app.synth()  # raises ValidationFailed on an unacknowledged cdk-nag finding
+
+
+def test_split_inference_profile():
+    assert split_inference_profile("us.amazon.nova-lite-v1:0") == ("us", "amazon.nova-lite-v1:0")
+    assert split_inference_profile("global.anthropic.claude-sonnet-4-6") == (
+        "global",
+        "anthropic.claude-sonnet-4-6",
+    )
+    assert split_inference_profile("apac.amazon.nova-pro-v1:0") == ("apac", "amazon.nova-pro-v1:0")
+    assert split_inference_profile("amazon.nova-lite-v1:0") is None
+    assert split_inference_profile("us.") is None
+
+
+def test_judge_statements_deduplicate_model_ids():
+    (statement,) = judge_model_statements(
+        ["amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"], partition="aws", region="eu-west-1", account="1"
+    )
+    assert statement.to_json() == {
+        "Action": "bedrock:InvokeModel",
+        "Effect": "Allow",
+        "Resource": "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-lite-v1:0",
+    }
+
+
+# ------------------------------------------------------------------------------ outputs
+
+
+def test_the_alias_map_is_an_output_and_an_ssm_parameter(staging_stack, staging):
+    expected = {name: f"<{_logical_id(staging_stack, g.alias)}>" for name, g in staging_stack.graders.items()}
+
+    def as_map(value: Any) -> dict[str, str]:
+        parts = value["Fn::Join"][1] if isinstance(value, dict) else [value]
+        text = "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in parts)
+        return json.loads(text)
+
+    output = staging.find_outputs("GraderAliasArns")["GraderAliasArns"]
+    assert as_map(output["Value"]) == expected
+    (parameter,) = staging.find_resources("AWS::SSM::Parameter").values()
+    assert parameter["Properties"]["Name"] == graders_parameter_name("staging") == "/rft/staging/graders"
+    assert parameter["Properties"]["Type"] == "String"
+    assert as_map(parameter["Properties"]["Value"]) == expected
