@@ -148,6 +148,8 @@ class RewardsStack(cdk.Stack):
             ),
             roles=[judge.role],
         )
+        # Deployed before the function, so the first invocation never meets a missing permission.
+        judge.function.node.default_child.node.add_dependency(policy)
         for model_id in model_ids:
             profile = split_inference_profile(model_id)
             if profile is None:

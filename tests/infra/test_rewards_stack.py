@@ -236,6 +236,11 @@ def test_the_judge_calls_only_the_configured_model(staging_stack, staging):
     variables = _function(staging_stack, staging, "llm_judge")["Properties"]["Environment"]["Variables"]
     assert variables["JUDGE_MODEL_ID"] == "amazon.nova-lite-v1:0"
     assert "JUDGE_ALLOWED_MODEL_IDS" not in variables
+    # The model permission exists before the function does.
+    (policy_id,) = [
+        k for k, p in staging.find_resources("AWS::IAM::Policy").items() if "bedrock" in json.dumps(p)
+    ]
+    assert policy_id in _function(staging_stack, staging, "llm_judge")["DependsOn"]
     assert _bedrock_statements(_role_statements(staging_stack, staging, judge)) == [
         {
             "Action": "bedrock:InvokeModel",
