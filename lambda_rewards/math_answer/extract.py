@@ -1,0 +1,139 @@
+"""Final-answer extraction from the tail of a response, with the hedging policy.
+
+Markers, strongest first: the last ``\\boxed{}`` (or ``\\fbox{}``); ``#### N``; "the final answer
+is X" / "final answer: X"; "the answer is X" / "Answer: X"; a final answer line. The answer is taken
+from the strongest marker kind present, its last occurrence.
+
+Hedging (several final answers) is detected, not rewarded:
+* more than ``max_boxes`` boxes in the tail (a spray of guesses);
+* boxes, ``####`` lines or "final answer" statements that disagree with each other (compared as
+  exact numbers when both read as numbers, otherwise as normalised LaTeX among boxes);
+* inside the chosen answer, checks that need the gold answer happen in the grader (a list of
+  candidates or "or" where the gold has none).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lambda_rewards.common.text import find_boxes
+from lambda_rewards.math_answer.numeric import numbers_in, parse_number
+
+_HASH = re.compile(r"####[ \t]*([^\n]*)")
+_FINAL_PHRASE = re.compile(
+    r"final\s+answer\s*(?:is|:|=|would\s+be|will\s+be)?\s*[:=]?\s*([^\n]*)",
+    re.IGNORECASE,
+)
+_ANSWER_PHRASE = re.compile(
+    r"(?:\bthe\s+answer\s+(?:is|=|would\s+be|will\s+be)\s*:?|^[\s*#>]*answer\s*\**\s*[:=]\**)\s*([^\n]*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\s(?:because|since|which|so)\s", re.IGNORECASE)
+_INLINE_MATH = re.compile(r"^\s*(?:\$\$?|\\\(|\\\[)(.*?)(?:\$\$?|\\\)|\\\])")
+_MATH_LINE = re.compile(r"^\s*(?:\$\$?|\\\(|\\\[)(.+?)(?:\$\$?|\\\)|\\\])\s*\.?\s*$")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    answer: str | None  # the final answer text, or None when there is none
+    source: str  # "boxed", "hash", "final_phrase", "phrase", "line" or "none"
+    hedge: str | None = None  # why the response counts as hedging, if it does
+    boxes: int = 0
+
+
+def canonical_latex(text: str) -> str:
+    """A comparison key for LaTeX answers: spacing, sizing commands and fraction variants removed."""
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    for token in ("\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "$", "~"):
+        text = text.replace(token, "")
+    text = "".join(text.split())
+    return text.rstrip(".")
+
+
+def _phrase_answer(text: str) -> str:
+    """The answer part of a phrase capture: leading inline math, a box inside it, or the text up
+    to the end of the sentence."""
+    text = text.strip().lstrip(":").strip().strip("*").strip()
+    boxes = find_boxes(text, 2000)
+    if boxes:
+        return boxes[-1][0].strip()
+    math = _INLINE_MATH.match(text)
+    if math and math.group(1).strip():
+        return math.group(1).strip()
+    end = _SENTENCE_END.search(text)
+    return (text[: end.start()] if end else text).strip().strip("*").strip()
+
+
+def _key(answer: str) -> tuple[str, object]:
+    value = parse_number(answer)
+    if value is not None:
+        return ("number", value)
+    return ("latex", canonical_latex(answer))
+
+
+def _disagree(answers: list[str], *, numbers_only: bool) -> bool:
+    keys = {_key(answer) for answer in answers if answer}
+    numbers = {key for key in keys if key[0] == "number"}
+    if len(numbers) > 1:
+        return True
+    if numbers_only:
+        return False
+    return len(keys) > 1
+
+
+def _last_line_answer(text: str) -> str | None:
+    """A final answer line: the last non-empty line, when it is a display of math, or holds one
+    number, or ends an equation chain with ``= N``."""
+    for line in reversed(text.splitlines()):
+        line = line.strip().strip("*").strip()
+        if not line:
+            continue
+        math = _MATH_LINE.match(line)
+        if math:
+            return math.group(1).strip()
+        numbers = numbers_in(line)
+        if len(numbers) == 1:
+            return line.rstrip(".")
+        if len(numbers) > 1:
+            tail = line.rstrip(" .")
+            equals = tail.rfind("=")
+            if equals != -1 and len(numbers_in(tail[equals + 1 :])) == 1:
+                return tail[equals + 1 :].strip()
+        return None
+    return None
+
+
+def extract_answer(text: str, *, max_boxes: int = 3) -> Extraction:
+    """The final answer of ``text`` (already a normalised tail of the response)."""
+    boxes = find_boxes(text, 2000)
+    hashes = [m.group(1).strip() for m in _HASH.finditer(text)] if "####" in text else []
+    has_answer_word = "nswer" in text or "NSWER" in text
+    finals = [_phrase_answer(m.group(1)) for m in _FINAL_PHRASE.finditer(text)] if has_answer_word else []
+    finals = [answer for answer in finals if answer]
+
+    if len(boxes) > max_boxes:
+        return Extraction(None, "boxed", "many_boxes", len(boxes))
+    boxed = [content.strip() for content, _, _ in boxes]
+    if boxed and _disagree(boxed, numbers_only=False):
+        return Extraction(None, "boxed", "several_answers", len(boxes))
+    if _disagree(boxed + hashes + finals, numbers_only=True):
+        return Extraction(None, "mixed", "several_answers", len(boxes))
+    if hashes and _disagree(hashes, numbers_only=False):
+        return Extraction(None, "hash", "several_answers", len(boxes))
+
+    if boxed:
+        return Extraction(boxed[-1], "boxed", None, len(boxes))
+    if hashes and hashes[-1]:
+        return Extraction(hashes[-1], "hash")
+    if finals:
+        return Extraction(finals[-1], "final_phrase")
+    if has_answer_word:
+        phrases = [_phrase_answer(m.group(1)) for m in _ANSWER_PHRASE.finditer(text)]
+        phrases = [answer for answer in phrases if answer]
+        if phrases:
+            return Extraction(phrases[-1], "phrase")
+    line = _last_line_answer(text)
+    if line:
+        return Extraction(line, "line")
+    return Extraction(None, "none")

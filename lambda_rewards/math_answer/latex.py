@@ -1,0 +1,317 @@
+"""LaTeX answers: cheap guards and equation handling in the handler process, symbolic comparison
+(math-verify, gold first) in a killable worker.
+
+Nothing here imports math-verify or SymPy at module level: the handler process never loads them;
+the worker's zygote does (``warmup``), so a hang or a blow-up there is killed, not waited for.
+Results come back as plain JSON, never SymPy objects, and nothing SymPy is ever ``str()``-ed or
+logged (``str()`` of a parsed power tower can hang forever).
+
+math-verify's known false positives are closed by a confirmation step after it says "equal":
+  * numbers are compared at 60 significant digits with a relative tolerance, so
+    ``\\frac{1}{2004!}`` vs ``\\frac{1}{2006!}`` and ``1/2^{99}`` vs ``1/2^{98}`` (equal at its
+    absolute precision of 15 digits) differ;
+  * expressions with variables are compared at random points, the same way;
+  * ``\\mathrm{e}`` is read as Euler's number before normalisation (math-verify's normaliser cuts
+    ``1-\\frac{1}{\\mathrm{e}}`` to ``1-\\frac{1}{`` and then compares the fragment ``1``), and a
+    normalised answer with unbalanced braces is refused instead of compared;
+  * equations must be proportional (``x+y=1`` vs ``2x+2y=2``), and identities such as ``1=1``
+    never match anything but themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+# --------------------------------------------------------------------------- guards (parent side)
+
+MAX_EXPONENT_DIGITS = 4
+MAX_DIGIT_RUN = 200
+MAX_BRACE_DEPTH = 12
+MAX_POWERS = 8
+MAX_COMMANDS = 80
+MAX_FACTORIAL = 5000
+
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_FACTORIAL = re.compile(r"([0-9]*)\s*!")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+def _exponent_groups(text: str) -> list[str]:
+    groups = []
+    index = text.find("^")
+    while index != -1:
+        rest = text[index + 1 :].lstrip()
+        if rest.startswith("{"):
+            depth, end = 0, None
+            for offset, ch in enumerate(rest):
+                if ch == "{":
+                    depth += 1
+                elif ch == "}":
+                    depth -= 1
+                    if depth == 0:
+                        end = offset
+                        break
+            groups.append(rest[1:end] if end is not None else rest[1:])
+        else:
+            match = re.match(r"\\?[A-Za-z]+|[0-9]+|.", rest)
+            groups.append(match.group(0) if match else "")
+        index = text.find("^", index + 1)
+    return groups
+
+
+def guard(text: str, max_chars: int) -> str | None:
+    """Why ``text`` must not reach symbolic work, or ``None`` when it may. Refused: over-long
+    answers, exponent towers, big exponents, huge numerals or factorials, deep nesting."""
+    if len(text) > max_chars:
+        return "answer_too_long"
+    if text.count("^") > MAX_POWERS or text.count("**") > 0:
+        return "too_many_powers"
+    for group in _exponent_groups(text) if "^" in text else ():
+        if "^" in group or "\\uparrow" in group or "**" in group:
+            return "exponent_tower"
+        for run in _DIGIT_RUN.findall(group):
+            if len(run) > MAX_EXPONENT_DIGITS:
+                return "huge_exponent"
+    for run in _DIGIT_RUN.findall(text):
+        if len(run) > MAX_DIGIT_RUN:
+            return "huge_number"
+    if "!" in text:
+        for match in _FACTORIAL.finditer(text):
+            operand = match.group(1)
+            if not operand:
+                before = text[: match.start()].rstrip()
+                if before.endswith((")", "}", "!", "]")):
+                    return "nested_factorial"
+            elif int(operand) > MAX_FACTORIAL:
+                return "huge_factorial"
+    depth = deepest = 0
+    for ch in text:
+        if ch in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "})]":
+            depth -= 1
+    if deepest > MAX_BRACE_DEPTH:
+        return "deep_nesting"
+    if len(_COMMAND.findall(text)) > MAX_COMMANDS:
+        return "too_many_commands"
+    return None
+
+
+# --------------------------------------------------------------------------- equations (parent side)
+
+_RELATION_SPLIT = re.compile(r"(?<![<>!\\])=(?!=)")
+_BARE_VARIABLE = re.compile(
+    r"^(?:[A-Za-z]|\\[A-Za-z]{2,12})(?:_\{?[A-Za-z0-9]{1,6}\}?)?(?:\(\s*[A-Za-z]\s*\))?$"
+)
+
+
+def top_level_split(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` characters outside any (), [], {} group (``\\{`` counts)."""
+    parts, depth, current = [], 0, []
+    index = 0
+    while index < len(text):
+        ch = text[index]
+        if ch == "\\" and index + 1 < len(text) and text[index + 1] in "{}":
+            depth += 1 if text[index + 1] == "{" else -1
+            current.append(text[index : index + 2])
+            index += 2
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == separator and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        index += 1
+    parts.append("".join(current))
+    return parts
+
+
+def split_equation(text: str) -> tuple[str | None, str, bool]:
+    """(variable, value, is_equation): ``x = 3`` -> ("x", "3", True); ``2x+1=7`` -> (None,
+    "2x+1=7", True); ``3`` -> (None, "3", False). Only a single top-level ``=`` counts."""
+    sides = _RELATION_SPLIT.split(text)
+    if len(sides) == 1:
+        return None, text, False
+    if len(sides) != 2:
+        return None, text, True
+    left, right = sides[0].strip(), sides[1].strip()
+    if _BARE_VARIABLE.match(left) and right:
+        return left, right, True
+    return None, text, True
+
+
+def has_or(text: str) -> bool:
+    """``5 \\text{ or } 6``, ``5 or 6``, ``\\lor``: alternatives offered."""
+    lowered = text.lower()
+    return "\\lor" in lowered or re.search(r"(?:\\text\{\s*|\b)or\b", lowered) is not None
+
+
+# --------------------------------------------------------------------------- worker side
+
+_CONFIRM_DIGITS = 60
+_RELATIVE_TOLERANCE = 1e-25
+_RANDOM_POINTS = ((3, 7), (-5, 11), (13, 17))
+
+
+def warmup() -> None:
+    """Imports math-verify and converts one expression, in the zygote, so workers start warm."""
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
+    _parse("\\frac{1}{2}+x^{2}")
+    _parse("(1, 2]")
+
+
+_MATHRM_LETTER = re.compile(r"\\(?:mathrm|mathit|text|operatorname)\s*\{\s*([A-Za-z])\s*\}")
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text.replace("\\{", "").replace("\\}", ""):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+@lru_cache(maxsize=1024)
+def _parse(text: str) -> Any:
+    """The SymPy value of a LaTeX answer, or None when it does not convert in full."""
+    from latex2sympy2_extended.math_normalization import NormalizationConfig, normalize_latex
+    from math_verify.parser import parse_latex_cached
+
+    prepared = _MATHRM_LETTER.sub(r"\1", text)
+    config = NormalizationConfig(
+        basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="last", equations=False
+    )
+    normalized = normalize_latex(prepared, config=config)
+    if not normalized.strip() or not _balanced(normalized):
+        return None
+    try:
+        return parse_latex_cached(normalized)
+    except Exception:
+        return None
+
+
+def _numeric(expr: Any) -> Any:
+    """A high-precision (mpmath) complex value of a closed-form number, or None."""
+    import mpmath
+    import sympy
+
+    try:
+        value = sympy.N(expr, _CONFIRM_DIGITS)
+        if not value.is_number:
+            return None
+        real, imag = value.as_real_imag()
+        if not (real.is_Number and imag.is_Number and real.is_finite and imag.is_finite):
+            return None
+        return mpmath.mpc(sympy.Float(real, _CONFIRM_DIGITS)._mpf_, sympy.Float(imag, _CONFIRM_DIGITS)._mpf_)
+    except Exception:
+        return None
+
+
+def _close(a: Any, b: Any) -> bool:
+    import mpmath
+
+    with mpmath.workprec(220):
+        scale = max(abs(a), abs(b))
+        if scale == 0:
+            return True
+        return abs(a - b) <= _RELATIVE_TOLERANCE * scale
+
+
+def _same_value(gold: Any, pred: Any) -> bool | None:
+    """Exact-enough equality of two SymPy expressions: True, False, or None when undecidable."""
+    import sympy
+
+    if gold == pred:
+        return True
+    symbols = sorted(gold.free_symbols | pred.free_symbols, key=lambda s: s.name)
+    if len(symbols) > 6:
+        return None
+    points = [{}] if not symbols else []
+    for offset, (num, den) in enumerate(_RANDOM_POINTS):
+        if symbols:
+            points.append({s: sympy.Rational(num + 2 * i + offset, den + i) for i, s in enumerate(symbols)})
+    decided = 0
+    for point in points:
+        g = _numeric(gold.subs(point) if point else gold)
+        p = _numeric(pred.subs(point) if point else pred)
+        if g is None and p is None:
+            continue
+        if g is None or p is None:
+            return False
+        if not _close(g, p):
+            return False
+        decided += 1
+    return True if decided else None
+
+
+def _confirm(gold: Any, pred: Any) -> bool:
+    """Second opinion after math-verify said equal (see the module docstring)."""
+    import sympy
+    from sympy.core.relational import Relational
+
+    if isinstance(gold, Relational) or isinstance(pred, Relational):
+        if not (isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq)):
+            return type(gold) is type(pred) and gold == pred
+        gold_diff, pred_diff = gold.lhs - gold.rhs, pred.lhs - pred.rhs
+        if gold_diff == 0 or pred_diff == 0 or gold_diff.is_number or pred_diff.is_number:
+            return gold == pred
+        ratio = sympy.cancel(pred_diff / gold_diff)
+        return bool(ratio.is_number and ratio != 0)
+    if isinstance(gold, sympy.Expr) and isinstance(pred, sympy.Expr):
+        verdict = _same_value(gold, pred)
+        return gold == pred if verdict is None else verdict
+    gold_items, pred_items = _elements(gold), _elements(pred)
+    if gold_items is not None and pred_items is not None:
+        if len(gold_items) != len(pred_items):
+            return False
+        return all(_confirm(g, p) for g, p in zip(gold_items, pred_items, strict=True))
+    return True
+
+
+def _elements(value: Any) -> list | None:
+    """Elements of a tuple or finite set of numbers in a canonical order, else None."""
+    import sympy
+
+    if isinstance(value, sympy.Tuple):
+        return list(value.args)
+    if isinstance(value, sympy.FiniteSet):
+        items = list(value.args)
+        if all(isinstance(item, sympy.Expr) and item.is_number for item in items):
+            try:
+                return sorted(items, key=lambda item: complex(sympy.N(item, 30)).real)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def compare(payload: dict) -> dict:
+    """Worker entry point: ``{"gold": latex, "pred": latex}`` -> ``{"equal": bool, "why": str}``."""
+    from math_verify import verify
+
+    gold = _parse(payload["gold"])
+    pred = _parse(payload["pred"])
+    if gold is None or pred is None:
+        return {"equal": False, "why": "unparsed_gold" if gold is None else "unparsed_answer"}
+    if not verify(gold, pred, timeout_seconds=None, raise_on_error=False):
+        return {"equal": False, "why": "different"}
+    try:
+        confirmed = _confirm(gold, pred)
+    except Exception:
+        confirmed = False
+    if not confirmed:
+        return {"equal": False, "why": "rejected_on_confirmation"}
+    return {"equal": True, "why": "equivalent"}
