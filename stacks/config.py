@@ -106,7 +106,15 @@ class OperationsSettings:
     gateway_5xx_rate_percent: float = field(
         default=5.0, metadata=_check(lambda v: 0 < v <= 100, "must be in (0, 100]")
     )
-    evaluation_periods: int = field(default=3, metadata=_check(lambda v: v >= 1, "must be >= 1"))
+    # Throttles per 5 minutes that, in `evaluation_periods` periods in a row, raise a grader's alarm.
+    grader_throttles_per_5min: int = field(default=1, metadata=_check(lambda v: v >= 1, "must be >= 1"))
+    # The score-collapse alarm compares a grader's mean score over this window with the window before.
+    mean_score_window_minutes: int = field(
+        default=60,
+        metadata=_check(lambda v: 5 <= v <= 360 and v % 5 == 0, "must be a multiple of 5 from 5 to 360"),
+    )
+    # 5-minute periods in a row that must breach; CloudWatch evaluates at most one day.
+    evaluation_periods: int = field(default=3, metadata=_check(lambda v: 1 <= v <= 288, "must be 1-288"))
 
 
 @dataclass(frozen=True)

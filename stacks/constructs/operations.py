@@ -1,0 +1,699 @@
+"""Operations for one environment: a CloudWatch dashboard, alarms that notify the environment's SNS
+topic, and a monthly AWS Budgets budget scoped by the project's cost-allocation tag.
+
+Everything is built from figures the other parts already publish:
+- AWS's own metrics: Lambda for every grader (`AWS/Lambda`, FunctionName), Step Functions for the
+  training workflow (`AWS/States`, StateMachineArn), API Gateway for the HTTP API (`AWS/ApiGateway`,
+  ApiId);
+- the graders' batch figures, written as CloudWatch embedded metric format (EMF) by
+  `lambda_rewards/common/metrics.py`: `RewardMetric` below is the one place here that names them
+  (a test keeps it in step with the code that writes them);
+- the gateway's per-model figures, written by `lambda_gateway/`: `GatewayMetric` below.
+
+The construct takes plain resources (keyword-only, typed), so it can be built in a bare stack with
+stand-ins; `OperationsStack` wires it to the other stacks.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import OperationsSettings
+
+
+class RewardMetric:
+    """The batch figures every grader publishes, one EMF record per batch
+    (`lambda_rewards/common/metrics.py`, `_EMF_FIELDS`)."""
+
+    DEFAULT_NAMESPACE = "RftStack/Rewards"  # REWARD_METRICS_NAMESPACE; the rewards stack sets it
+    DIMENSION = "Reward"  # the grader's name (its folder under lambda_rewards/)
+    SAMPLES = "Samples"  # samples in the batch (Count)
+    MEAN_SCORE = "MeanScore"  # the batch's mean score, 0..1
+    ZERO_SCORE_SHARE = "ZeroScoreShare"  # share of the batch's samples that scored 0, 0..1
+    ERRORS = "Errors"  # samples that could not be graded, timeouts excepted (Count)
+    TIMEOUTS = "Timeouts"  # samples not graded within their budget or the batch deadline (Count)
+    BATCH_DURATION = "BatchDuration"  # Milliseconds
+    SAMPLE_LATENCY_P50 = "SampleLatencyP50"  # Milliseconds
+    SAMPLE_LATENCY_P99 = "SampleLatencyP99"  # Milliseconds
+
+
+class GatewayMetric:
+    """The per-model figures the serving gateway publishes (`lambda_gateway/`)."""
+
+    DEFAULT_NAMESPACE = "RftStack/Gateway"
+    MODEL_DIMENSION = "Model"
+    INPUT_TOKENS = "InputTokens"
+    OUTPUT_TOKENS = "OutputTokens"
+    MODEL_LATENCY = "ModelLatency"  # Milliseconds
+
+
+# The resolution of every operational alarm but the mean-score comparison.
+ALARM_PERIOD = cdk.Duration.minutes(5)
+# Training runs last hours: their duration is drawn per hour.
+WORKFLOW_DURATION_PERIOD = cdk.Duration.hours(1)
+MS_PER_HOUR = 3_600_000
+RECENT_RUNS = 20
+# Budgets notifications, in percent of the monthly limit.
+BUDGET_FORECAST_PERCENT = 80
+BUDGET_ACTUAL_PERCENT = 100
+BUDGETS_PRINCIPAL = "budgets.amazonaws.com"
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
+MAX_BUDGET_EMAILS = 10  # Budgets: e-mail subscribers per notification
+
+
+@dataclass(frozen=True)
+class MonitoredGrader:
+    """A reward Lambda: its function (metrics cover every version and alias) and its timeout."""
+
+    function: lambda_.IFunction
+    timeout: cdk.Duration
+
+
+@dataclass(frozen=True)
+class MonitoredWorkflow:
+    """The training workflow; with its execution log group, the dashboard lists the recent runs."""
+
+    state_machine: sfn.IStateMachine
+    log_group: logs.ILogGroup | None = None
+
+
+@dataclass(frozen=True)
+class MonitoredGateway:
+    """The OpenAI-compatible serving endpoint: its HTTP API and the namespace of its EMF figures."""
+
+    http_api: apigwv2.IHttpApi
+    metrics_namespace: str = GatewayMetric.DEFAULT_NAMESPACE
+
+
+class Operations(Construct):
+    """One CloudWatch dashboard, the alarms (→ `topic`) and the monthly budget of one environment.
+
+    Alarms (each one per grader where it names a grader), all notifying `topic`:
+      GraderErrorRate      100 * Errors / Invocations > `grader_error_rate_percent`
+      GraderThrottles      Throttles ≥ `grader_throttles_per_5min`
+      GraderNearTimeout    Duration p99 > `grader_duration_timeout_ratio` * the grader's timeout
+      GraderScoreCollapse  MeanScore of the last window / of the window before < `mean_score_drop_ratio`
+      GraderSampleTimeouts Timeouts (per-sample) > `sample_timeouts_per_5min`
+      WorkflowFailed, WorkflowTimedOut    any failed or timed-out training run
+      Gateway5xxRate       100 * 5xx / Count > `gateway_5xx_rate_percent` (only with a gateway)
+    Sustained conditions need `evaluation_periods` breaching 5-minute periods in a row. Every alarm
+    treats missing data as not breaching: graders, the workflow and the gateway only publish while
+    they work, and an idle environment is healthy. `alarms_enabled: false` creates none of them.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: str,
+        settings: OperationsSettings,
+        topic: sns.ITopic,
+        graders: Mapping[str, MonitoredGrader],
+        workflow: MonitoredWorkflow,
+        gateway: MonitoredGateway | None = None,
+        cost_allocation_tag: tuple[str, str],
+        budget_emails: Sequence[str] = (),
+        allow_service_to_publish: Callable[[str], None] | None = None,
+        reward_metrics_namespace: str = RewardMetric.DEFAULT_NAMESPACE,
+    ) -> None:
+        """`allow_service_to_publish(principal)` is the topic owner's way of letting an AWS service
+        (CloudWatch for the alarms, Budgets for the budget) publish to its topic, topic and key
+        policy both; without it the construct adds those statements itself. `budget_emails` are
+        notified by the budget directly when the topic's policy cannot be changed (an imported
+        topic)."""
+        super().__init__(scope, construct_id)
+        self._environment = environment
+        self._settings = settings
+        self._topic = topic
+        self._allow_service = allow_service_to_publish
+        self._reward_namespace = reward_metrics_namespace
+        self._alarms: dict[str, cw.Alarm] = {}
+
+        if settings.alarms_enabled:
+            for name, grader in sorted(graders.items()):
+                self._grader_alarms(name, grader)
+            self._workflow_alarms(workflow.state_machine)
+            if gateway is not None:
+                self._gateway_alarms(gateway)
+            stack = cdk.Stack.of(topic)
+            self._let_publish(
+                CLOUDWATCH_PRINCIPAL,
+                f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*",
+            )
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=cdk.Duration.hours(12))
+        self._add_overview()
+        for name, grader in sorted(graders.items()):
+            self._add_grader_row(name, grader)
+        self._add_workflow_rows(workflow)
+        if gateway is not None:
+            self._add_gateway_row(gateway)
+        if self._alarms:
+            self.dashboard.add_widgets(
+                cw.AlarmStatusWidget(
+                    title="Alarm states (red: notifying the environment's topic)",
+                    alarms=list(self._alarms.values()),
+                    sort_by=cw.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
+                    width=24,
+                    height=4,
+                )
+            )
+
+        stack = cdk.Stack.of(topic)
+        self.budget_notifies_topic = self._let_publish(
+            BUDGETS_PRINCIPAL, f"arn:{stack.partition}:budgets::{stack.account}:*"
+        )
+        if not self.budget_notifies_topic and not budget_emails:
+            raise ValueError(
+                "the budget cannot notify the topic (its policy is not managed by this app): "
+                "give budget_emails to notify instead"
+            )
+        self.budget = self._monthly_budget(cost_allocation_tag, budget_emails)
+
+    @property
+    def alarms(self) -> Mapping[str, cw.Alarm]:
+        """Alarm key (`GraderErrorRate:math_answer`, `WorkflowFailed`, ...) -> alarm."""
+        return types.MappingProxyType(self._alarms)
+
+    # ----------------------------------------------------------------------------------- metrics
+
+    def _reward_metric(self, grader: str, metric_name: str, statistic: str, label: str) -> cw.Metric:
+        return cw.Metric(
+            namespace=self._reward_namespace,
+            metric_name=metric_name,
+            dimensions_map={RewardMetric.DIMENSION: grader},
+            statistic=statistic,
+            period=ALARM_PERIOD,
+            label=label,
+        )
+
+    @staticmethod
+    def _grader_error_rate(grader: MonitoredGrader) -> cw.MathExpression:
+        return cw.MathExpression(
+            expression="100 * errors / invocations",
+            using_metrics={
+                "errors": grader.function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
+                "invocations": grader.function.metric_invocations(period=ALARM_PERIOD, statistic="Sum"),
+            },
+            label="Error rate (% of invocations)",
+            period=ALARM_PERIOD,
+        )
+
+    def _score_ratio(self, grader: str) -> cw.MathExpression:
+        """This window's mean score over the previous window's (DIFF gives m(t) - m(t-1)).
+
+        A previous window at 0 with this one at 0 yields 0 (the grader stays at zero: keep
+        alarming); a previous window at 0 with any score now yields 1 (recovering is not a collapse).
+        """
+        window = cdk.Duration.minutes(self._settings.mean_score_window_minutes)
+        mean = cw.Metric(
+            namespace=self._reward_namespace,
+            metric_name=RewardMetric.MEAN_SCORE,
+            dimensions_map={RewardMetric.DIMENSION: grader},
+            statistic="Average",
+            period=window,
+        )
+        return cw.MathExpression(
+            expression="IF((mean - DIFF(mean)) > 0, mean / (mean - DIFF(mean)), IF(mean > 0, 1, 0))",
+            using_metrics={"mean": mean},
+            label="Mean score vs the previous window (ratio)",
+            period=window,
+        )
+
+    # ------------------------------------------------------------------------------------ alarms
+
+    def _alarm(
+        self,
+        key: str,
+        construct_id: str,
+        *,
+        metric: cw.IMetric,
+        threshold: float,
+        comparison: cw.ComparisonOperator,
+        description: str,
+        evaluation_periods: int | None = None,
+        datapoints_to_alarm: int | None = None,
+        notify_recovery: bool = True,
+    ) -> cw.Alarm:
+        periods = evaluation_periods or self._settings.evaluation_periods
+        alarm = cw.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=periods,
+            datapoints_to_alarm=datapoints_to_alarm or periods,
+            # Graders, the workflow and the gateway publish only while they work: silence is idle.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"rft-stack {self._environment}: {description}",
+        )
+        action = cw_actions.SnsAction(self._topic)
+        alarm.add_alarm_action(action)
+        if notify_recovery:
+            alarm.add_ok_action(action)
+        self._alarms[key] = alarm
+        return alarm
+
+    def _grader_alarms(self, name: str, grader: MonitoredGrader) -> None:
+        s = self._settings
+        cid = _construct_id(name)
+        periods = s.evaluation_periods
+        sustained = f"{periods} consecutive 5-minute periods"
+        timeout_ms = grader.timeout.to_milliseconds()
+        self._alarm(
+            f"GraderErrorRate:{name}",
+            f"GraderErrorRate{cid}",
+            metric=self._grader_error_rate(grader),
+            threshold=s.grader_error_rate_percent,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=(
+                f"grader '{name}' failed more than {s.grader_error_rate_percent:g}% of its invocations "
+                f"in {sustained}. A failed invocation is a whole batch of rollouts left ungraded: "
+                "read the function's log group and roll its 'live' alias back if a deploy caused it."
+            ),
+        )
+        self._alarm(
+            f"GraderThrottles:{name}",
+            f"GraderThrottles{cid}",
+            metric=grader.function.metric_throttles(period=ALARM_PERIOD, statistic="Sum"),
+            threshold=s.grader_throttles_per_5min,
+            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description=(
+                f"grader '{name}' was throttled in {sustained} (at least "
+                f"{s.grader_throttles_per_5min} throttled invocations in each): training asks for more "
+                "concurrency than the function has (its reserved concurrency, or the account's "
+                "unreserved pool). A throttled batch is graded late or not at all."
+            ),
+        )
+        self._alarm(
+            f"GraderNearTimeout:{name}",
+            f"GraderNearTimeout{cid}",
+            metric=grader.function.metric_duration(period=ALARM_PERIOD, statistic="p99"),
+            threshold=round(s.grader_duration_timeout_ratio * timeout_ms),
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=(
+                f"grader '{name}': p99 duration above {s.grader_duration_timeout_ratio:.0%} of its "
+                f"{grader.timeout.to_seconds():g} s timeout in {sustained}. Batches are close to being "
+                "cut off: samples past the deadline score 0. Check per-sample timeouts and the judge's "
+                "latency, or raise rewards.timeout_seconds."
+            ),
+        )
+        self._alarm(
+            f"GraderScoreCollapse:{name}",
+            f"GraderScoreCollapse{cid}",
+            metric=self._score_ratio(name),
+            threshold=s.mean_score_drop_ratio,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            # Two windows make DIFF defined; one breaching window is the step being looked for.
+            evaluation_periods=2,
+            datapoints_to_alarm=1,
+            notify_recovery=False,
+            description=(
+                f"grader '{name}': mean score over the last {s.mean_score_window_minutes} minutes fell "
+                f"below {s.mean_score_drop_ratio:g} * the window before (or stays at 0). Training "
+                "scores rise or hold; a collapse usually means the grader broke (a deploy, a changed "
+                "reference format, a judge model failing): look at its zero-score share and errors."
+            ),
+        )
+        self._alarm(
+            f"GraderSampleTimeouts:{name}",
+            f"GraderSampleTimeouts{cid}",
+            metric=self._reward_metric(name, RewardMetric.TIMEOUTS, "Sum", "Samples timed out"),
+            threshold=s.sample_timeouts_per_5min,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=(
+                f"grader '{name}': more than {s.sample_timeouts_per_5min} samples per 5 minutes ran out "
+                f"of their time budget in {sustained}; they scored 0, which trains the model on a "
+                "wrong signal. A slow dependency (the judge model) or a grader change is the usual cause."
+            ),
+        )
+
+    def _workflow_alarms(self, state_machine: sfn.IStateMachine) -> None:
+        self._alarm(
+            "WorkflowFailed",
+            "WorkflowFailed",
+            metric=state_machine.metric_failed(period=ALARM_PERIOD, statistic="Sum"),
+            threshold=1,
+            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            notify_recovery=False,
+            description=(
+                "a training run failed. The run's own notification carries the cause; open the "
+                "execution in the Step Functions console for the failed step."
+            ),
+        )
+        self._alarm(
+            "WorkflowTimedOut",
+            "WorkflowTimedOut",
+            metric=state_machine.metric_timed_out(period=ALARM_PERIOD, statistic="Sum"),
+            threshold=1,
+            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            notify_recovery=False,
+            description=(
+                "a training run hit the workflow's hard timeout. Check that its Bedrock job was "
+                "stopped (a job left running keeps costing money)."
+            ),
+        )
+
+    def _gateway_alarms(self, gateway: MonitoredGateway) -> None:
+        s = self._settings
+        api = gateway.http_api
+        rate = cw.MathExpression(
+            expression="100 * errors / requests",
+            using_metrics={
+                "errors": api.metric_server_error(period=ALARM_PERIOD, statistic="Sum"),
+                "requests": api.metric_count(period=ALARM_PERIOD, statistic="Sum"),
+            },
+            label="5xx (% of requests)",
+            period=ALARM_PERIOD,
+        )
+        self._alarm(
+            "Gateway5xxRate",
+            "Gateway5xxRate",
+            metric=rate,
+            threshold=s.gateway_5xx_rate_percent,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=(
+                f"the serving gateway answered more than {s.gateway_5xx_rate_percent:g}% of requests "
+                f"with 5xx in {s.evaluation_periods} consecutive 5-minute periods: callers of the "
+                "trained models get errors. Read the gateway function's log group."
+            ),
+        )
+
+    # --------------------------------------------------------------------------------- dashboard
+
+    def _add_overview(self) -> None:
+        s = self._settings
+        alarms = (
+            "Alarms notify the environment's SNS topic."
+            if s.alarms_enabled
+            else "**Alarms are off in this environment** (`operations.alarms_enabled: false`)."
+        )
+        self.dashboard.add_widgets(
+            cw.TextWidget(
+                markdown=(
+                    f"# rft-stack · {self._environment}\n"
+                    "Reward functions (graders) score every batch of rollouts Bedrock sends while a "
+                    "job trains; the training workflow starts, watches and publishes jobs; the gateway "
+                    f"serves the trained models. {alarms} Monthly budget: "
+                    f"{s.monthly_budget_usd:,.0f} USD (mail at {BUDGET_FORECAST_PERCENT}% forecast "
+                    f"and {BUDGET_ACTUAL_PERCENT}% actual). Figures are per 5 minutes unless a title "
+                    "says otherwise."
+                ),
+                width=24,
+                height=2,
+            )
+        )
+
+    def _add_grader_row(self, name: str, grader: MonitoredGrader) -> None:
+        fn = grader.function
+        timeout_ms = grader.timeout.to_milliseconds()
+        near_timeout = round(self._settings.grader_duration_timeout_ratio * timeout_ms)
+        samples = self._reward_metric(name, RewardMetric.SAMPLES, "Sum", "Samples")
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title=f"{name}: invocations, errors, throttles",
+                left=[
+                    fn.metric_invocations(period=ALARM_PERIOD, statistic="Sum", label="Invocations"),
+                    fn.metric_errors(period=ALARM_PERIOD, statistic="Sum", label="Errors"),
+                    fn.metric_throttles(period=ALARM_PERIOD, statistic="Sum", label="Throttles"),
+                ],
+                left_y_axis=cw.YAxisProps(label="count", show_units=False, min=0),
+                width=6,
+            ),
+            cw.GraphWidget(
+                title=f"{name}: duration p50 / p99 (ms) vs timeout",
+                left=[
+                    fn.metric_duration(period=ALARM_PERIOD, statistic="p50", label="p50"),
+                    fn.metric_duration(period=ALARM_PERIOD, statistic="p99", label="p99"),
+                ],
+                left_annotations=[
+                    cw.HorizontalAnnotation(
+                        value=timeout_ms, label=f"timeout {grader.timeout.to_seconds():g} s", color="#d62728"
+                    ),
+                    cw.HorizontalAnnotation(
+                        value=near_timeout, label="alarm: p99 near timeout", color="#ff7f0e"
+                    ),
+                ],
+                left_y_axis=cw.YAxisProps(label="ms", show_units=False, min=0),
+                width=6,
+            ),
+            cw.GraphWidget(
+                title=f"{name}: concurrent executions (max)",
+                left=[
+                    fn.metric(
+                        "ConcurrentExecutions", period=ALARM_PERIOD, statistic="Maximum", label="Concurrent"
+                    )
+                ],
+                left_y_axis=cw.YAxisProps(label="executions", show_units=False, min=0),
+                width=4,
+            ),
+            cw.GraphWidget(
+                title=f"{name}: mean score, share of zero scores (0-1)",
+                left=[
+                    self._reward_metric(name, RewardMetric.MEAN_SCORE, "Average", "Mean score"),
+                    self._reward_metric(name, RewardMetric.ZERO_SCORE_SHARE, "Average", "Share scored 0"),
+                ],
+                left_y_axis=cw.YAxisProps(show_units=False, min=0, max=1),
+                width=4,
+            ),
+            cw.GraphWidget(
+                title=f"{name}: samples/s (left); samples timed out, not gradable (right)",
+                left=[
+                    cw.MathExpression(
+                        expression="samples / PERIOD(samples)",
+                        using_metrics={"samples": samples},
+                        label="Samples graded per second",
+                        period=ALARM_PERIOD,
+                    )
+                ],
+                right=[
+                    self._reward_metric(name, RewardMetric.TIMEOUTS, "Sum", "Samples timed out"),
+                    self._reward_metric(name, RewardMetric.ERRORS, "Sum", "Samples not gradable"),
+                ],
+                left_y_axis=cw.YAxisProps(label="samples/s", show_units=False, min=0),
+                right_y_axis=cw.YAxisProps(label="samples scored 0", show_units=False, min=0),
+                width=4,
+            ),
+        )
+
+    def _add_workflow_rows(self, workflow: MonitoredWorkflow) -> None:
+        machine = workflow.state_machine
+        runs = [
+            machine.metric_started(period=ALARM_PERIOD, statistic="Sum", label="Started"),
+            machine.metric_succeeded(period=ALARM_PERIOD, statistic="Sum", label="Succeeded"),
+            machine.metric_failed(period=ALARM_PERIOD, statistic="Sum", label="Failed"),
+            machine.metric_aborted(period=ALARM_PERIOD, statistic="Sum", label="Aborted"),
+            machine.metric_timed_out(period=ALARM_PERIOD, statistic="Sum", label="Timed out"),
+        ]
+        # A graph may not reuse one metric id for two statistics: one id per statistic.
+        hours = [
+            cw.MathExpression(
+                expression=f"{metric_id} / {MS_PER_HOUR}",
+                using_metrics={
+                    metric_id: machine.metric_time(period=WORKFLOW_DURATION_PERIOD, statistic=statistic)
+                },
+                label=label,
+                period=WORKFLOW_DURATION_PERIOD,
+            )
+            for metric_id, statistic, label in (
+                ("durationP50", "p50", "p50 (hours)"),
+                ("durationMax", "Maximum", "longest (hours)"),
+            )
+        ]
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Training runs: started, succeeded, failed, aborted, timed out",
+                left=runs,
+                left_y_axis=cw.YAxisProps(label="runs", show_units=False, min=0),
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Training run duration, per hour of completion (hours)",
+                left=hours,
+                left_y_axis=cw.YAxisProps(label="hours", show_units=False, min=0),
+                width=12,
+            ),
+        )
+        if workflow.log_group is not None:
+            self.dashboard.add_widgets(
+                cw.LogQueryWidget(
+                    title=f"Most recent training runs (last {RECENT_RUNS}): state now, started, last event",
+                    log_group_names=[workflow.log_group.log_group_name],
+                    query_lines=[
+                        "filter type like /^Execution(Started|Succeeded|Failed|Aborted|TimedOut)$/",
+                        "stats earliest(@timestamp) as started, latest(@timestamp) as last_event, "
+                        "latest(type) as state by execution_arn",
+                        "sort started desc",
+                        f"limit {RECENT_RUNS}",
+                    ],
+                    view=cw.LogQueryVisualizationType.TABLE,
+                    width=24,
+                    height=6,
+                )
+            )
+
+    def _add_gateway_row(self, gateway: MonitoredGateway) -> None:
+        api = gateway.http_api
+
+        def per_model(metric_name: str, statistic: str, label: str) -> cw.MathExpression:
+            search = (
+                f'{{{gateway.metrics_namespace},{GatewayMetric.MODEL_DIMENSION}}} MetricName="{metric_name}"'
+            )
+            return cw.MathExpression(
+                expression=f"SEARCH('{search}', '{statistic}', {int(ALARM_PERIOD.to_seconds())})",
+                using_metrics={},
+                label=label,
+                period=ALARM_PERIOD,
+            )
+
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Gateway: requests, 4xx, 5xx",
+                left=[
+                    api.metric_count(period=ALARM_PERIOD, statistic="Sum", label="Requests"),
+                    api.metric_client_error(period=ALARM_PERIOD, statistic="Sum", label="4xx"),
+                    api.metric_server_error(period=ALARM_PERIOD, statistic="Sum", label="5xx"),
+                ],
+                left_y_axis=cw.YAxisProps(label="requests", show_units=False, min=0),
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Gateway: latency p50 / p99 (ms)",
+                left=[
+                    api.metric_latency(period=ALARM_PERIOD, statistic="p50", label="p50"),
+                    api.metric_latency(period=ALARM_PERIOD, statistic="p99", label="p99"),
+                ],
+                left_y_axis=cw.YAxisProps(label="ms", show_units=False, min=0),
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Gateway: tokens per model (input left, output right)",
+                left=[per_model(GatewayMetric.INPUT_TOKENS, "Sum", "Input tokens")],
+                right=[per_model(GatewayMetric.OUTPUT_TOKENS, "Sum", "Output tokens")],
+                left_y_axis=cw.YAxisProps(label="tokens", show_units=False, min=0),
+                right_y_axis=cw.YAxisProps(label="tokens", show_units=False, min=0),
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Gateway: model latency per model, p99 (ms)",
+                left=[per_model(GatewayMetric.MODEL_LATENCY, "p99", "p99")],
+                left_y_axis=cw.YAxisProps(label="ms", show_units=False, min=0),
+                width=6,
+            ),
+        )
+
+    # ------------------------------------------------------------------------------------ budget
+
+    def _let_publish(self, principal: str, source_arn: str) -> bool:
+        if self._allow_service is not None:
+            self._allow_service(principal)
+            return True
+        return self._let_service_publish(principal, source_arn)
+
+    def _let_service_publish(self, principal: str, source_arn: str) -> bool:
+        """Lets an AWS service publish to the topic: a topic-policy statement (confused-deputy
+        conditions on this account and the service's resources) and, when the topic is encrypted
+        with a key of this app, the use of that key. Returns False when the topic's policy is not
+        this app's to change (an imported topic)."""
+        topic = self._topic
+        account = topic.stack.account
+        sid = "".join(part.capitalize() for part in principal.split(".")[0].split("-"))
+        added = topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"Allow{sid}ToPublish",
+                principals=[iam.ServicePrincipal(principal)],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            )
+        ).statement_added
+        key = topic.master_key
+        if isinstance(key, kms.Key):
+            # An encrypted topic takes a service's message only if the service may use its key.
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Allow{sid}ToPublishToEncryptedTopic",
+                    principals=[iam.ServicePrincipal(principal)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                )
+            )
+        elif key is not None:
+            cdk.Annotations.of(self).add_warning_v2(
+                f"rft-stack:operations:{sid}TopicKey",
+                f"the topic is encrypted with a key this app does not manage: its key policy must let "
+                f"{principal} use kms:Decrypt and kms:GenerateDataKey*, or its messages are dropped",
+            )
+        return added
+
+    def _monthly_budget(self, tag: tuple[str, str], emails: Sequence[str]) -> budgets.CfnBudget:
+        key, value = tag
+        if self.budget_notifies_topic:
+            subscribers = [
+                budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=self._topic.topic_arn)
+            ]
+        else:
+            if len(emails) > MAX_BUDGET_EMAILS:
+                raise ValueError(f"a budget notification takes at most {MAX_BUDGET_EMAILS} e-mail addresses")
+            subscribers = [
+                budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=address)
+                for address in emails
+            ]
+
+        def notify(kind: str, percent: int) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
+            return budgets.CfnBudget.NotificationWithSubscribersProperty(
+                notification=budgets.CfnBudget.NotificationProperty(
+                    notification_type=kind,
+                    comparison_operator="GREATER_THAN",
+                    threshold=percent,
+                    threshold_type="PERCENTAGE",
+                ),
+                subscribers=subscribers,
+            )
+
+        return budgets.CfnBudget(
+            self,
+            "MonthlyBudget",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_type="COST",
+                time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(
+                    amount=self._settings.monthly_budget_usd, unit="USD"
+                ),
+                # A user-defined cost-allocation tag, in Budgets' `user:<key>$<value>` form; the tag
+                # must be activated once in the Billing console before costs carry it.
+                cost_filters={"TagKeyValue": [f"user:{key}${value}"]},
+            ),
+            notifications_with_subscribers=[
+                notify("FORECASTED", BUDGET_FORECAST_PERCENT),
+                notify("ACTUAL", BUDGET_ACTUAL_PERCENT),
+            ],
+        )
+
+
+def _construct_id(name: str) -> str:
+    """`math_answer` -> `MathAnswer`."""
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
