@@ -66,6 +66,7 @@ WATCH_LIMITS: Mapping[str, tuple[int, int]] = {
 }
 
 # Bedrock tag rules (botocore TagKey/TagValue); `aws:` is AWS's and `rft:` is ours.
+BUCKET_PATTERN = re.compile(r"[a-z0-9][-.a-z0-9]{1,61}[a-z0-9]")
 TAG_PATTERN = re.compile(r"[a-zA-Z0-9\s._:/=+@-]*")
 RESERVED_TAG_PREFIXES = ("aws:", "rft:")
 MAX_USER_TAGS = 40
@@ -233,6 +234,8 @@ def _check_data_uri(uri: object, datasets_bucket: str | None) -> str | None:
         return f"must be in this environment's datasets bucket ({datasets_bucket}), not {location.bucket}"
     if not location.key or uri.endswith("/"):
         return f"{uri!r} names a folder; give the JSONL file's key"
+    if not BUCKET_PATTERN.fullmatch(location.bucket):
+        return f"{location.bucket!r} is not a valid S3 bucket name"
     if not is_bedrock_s3_uri(uri):
         return (
             f"{uri!r} has characters Bedrock does not accept in S3 keys (use letters, digits and -_.!*'()/)"

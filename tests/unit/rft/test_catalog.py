@@ -1,0 +1,68 @@
+import pytest
+
+from rft import catalog
+from rft.errors import UnknownBaseModelError
+from rft.status import DeploymentState, JobState, deployment_state, job_state
+
+
+def test_the_three_models_and_their_planes():
+    nova = catalog.get_model("amazon.nova-2-lite-v1:0:256k")
+    assert (nova.provider, nova.needs_deployment, nova.regions) == ("bedrock", True, ("us-east-1",))
+    assert "reasoningEffort" in nova.hyperparameters
+    for model_id in ("openai.gpt-oss-20b", "qwen.qwen3-32b"):
+        model = catalog.get_model(model_id, "us-west-2")
+        assert (model.provider, model.needs_deployment) == ("mantle", False)
+        assert model.hyperparameters == {"epochCount", "batchSize", "learningRate"}
+
+
+def test_models_in_a_region():
+    assert [m.id for m in catalog.models_in("us-west-2")] == ["openai.gpt-oss-20b", "qwen.qwen3-32b"]
+    assert catalog.models_in("eu-west-1") == ()
+
+
+def test_unknown_id_lists_the_known_ones():
+    with pytest.raises(UnknownBaseModelError) as caught:
+        catalog.get_model("amazon.nova-pro-v1:0")
+    message = str(caught.value)
+    assert "Unknown base model 'amazon.nova-pro-v1:0'" in message
+    assert "openai.gpt-oss-20b" in message and "amazon.nova-2-lite-v1:0:256k" in message
+
+
+def test_a_model_outside_its_region_is_refused_with_where_it_is():
+    with pytest.raises(UnknownBaseModelError) as caught:
+        catalog.get_model("openai.gpt-oss-20b", "us-east-1")
+    assert "not offered for RFT in us-east-1 (it is in us-west-2)" in str(caught.value)
+    assert "amazon.nova-2-lite-v1:0:256k" in str(caught.value)
+
+
+def test_mantle_base_url():
+    assert catalog.mantle_base_url("us-west-2") == "https://bedrock-mantle.us-west-2.api.aws/v1"
+
+
+@pytest.mark.parametrize(
+    ("provider", "raw", "state"),
+    [
+        ("bedrock", "InProgress", JobState.RUNNING),
+        ("bedrock", "Stopping", JobState.STOPPING),
+        ("bedrock", "Completed", JobState.SUCCEEDED),
+        ("bedrock", "Failed", JobState.FAILED),
+        ("bedrock", "Stopped", JobState.STOPPED),
+        ("mantle", "validating_files", JobState.RUNNING),
+        ("mantle", "queued", JobState.RUNNING),
+        ("mantle", "running", JobState.RUNNING),
+        ("mantle", "succeeded", JobState.SUCCEEDED),
+        ("mantle", "failed", JobState.FAILED),
+        ("mantle", "cancelled", JobState.STOPPED),
+        ("mantle", "paused", JobState.RUNNING),
+    ],
+)
+def test_common_job_states(provider, raw, state):
+    assert job_state(provider, raw) is state
+
+
+def test_terminal_states_and_deployments():
+    assert [s for s in JobState if s.terminal] == [JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED]
+    assert deployment_state("Active") is DeploymentState.ACTIVE
+    assert deployment_state("Failed") is DeploymentState.FAILED
+    with pytest.raises(ValueError):
+        job_state("sagemaker", "InProgress")

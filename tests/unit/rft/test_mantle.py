@@ -1,0 +1,307 @@
+import base64
+import io
+import json
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from rft import mantle
+from rft.errors import MantleError, MantleRetryableError
+from rft.jobs import WorkflowSettings, plan_job, validate_request
+from rft.status import JobState
+from tests.unit.rft.fake_mantle import FakeMantle
+from tests.unit.rft.helpers import jsonl, record
+
+GRADER = "arn:aws:lambda:us-west-2:123456789012:function:rft-grader-gsm8k:live"
+
+
+def session():
+    return boto3.session.Session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-west-2"
+    )
+
+
+@pytest.fixture
+def fake():
+    with FakeMantle() as server:
+        yield server
+
+
+@pytest.fixture
+def client(fake):
+    return mantle.mantle_client(
+        "us-west-2", session=session(), base_url=fake.base_url, max_retries=0, timeout=10
+    )
+
+
+def upload(client, data: bytes = b'{"a": 1}\n') -> str:
+    return mantle.upload_file(client, io.BytesIO(data), filename="train.jsonl")
+
+
+def test_default_base_url_is_the_regions_mantle_endpoint():
+    client = mantle.mantle_client("us-west-2", session=session())
+    assert str(client.base_url).rstrip("/") == "https://bedrock-mantle.us-west-2.api.aws/v1"
+
+
+def test_bearer_auth_sends_a_short_term_bedrock_api_key(client, fake):
+    upload(client)
+    header = fake.requests[-1].headers["authorization"]
+    assert header.startswith("Bearer bedrock-api-key-")
+    presigned = base64.b64decode(header.removeprefix("Bearer bedrock-api-key-")).decode()
+    query = parse_qs(urlsplit("https://" + presigned).query)
+    assert query["Action"] == ["CallWithBearerToken"]
+    assert query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/")
+    assert "/us-west-2/bedrock/aws4_request" in query["X-Amz-Credential"][0]
+    assert query["X-Amz-Expires"] == [str(mantle.TOKEN_LIFETIME_SECONDS)]
+
+
+def test_sigv4_auth_signs_for_bedrock_mantle(fake):
+    client = mantle.mantle_client(
+        "us-west-2", session=session(), auth="sigv4", base_url=fake.base_url, max_retries=0
+    )
+    with pytest.raises(MantleError, match="HTTP 404"):
+        mantle.get_job(client, "ftjob-missing")
+    header = fake.requests[-1].headers["authorization"]
+    assert header.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/us-west-2/bedrock-mantle/aws4_request" in header
+
+
+def test_unknown_auth_mode():
+    with pytest.raises(ValueError, match="auth must be"):
+        mantle.mantle_client("us-west-2", session=session(), auth="password")
+
+
+def test_missing_credentials_are_one_clear_error(fake):
+    class NoCredentials:
+        def get_credentials(self):
+            return None
+
+    client = mantle.mantle_client("us-west-2", session=NoCredentials(), base_url=fake.base_url, max_retries=0)
+    with pytest.raises(Exception, match="No AWS credentials found"):
+        mantle.get_job(client, "x")
+
+
+def test_token_provider_caches_and_renews_before_expiry():
+    now = [0.0]
+    provider = mantle.BedrockTokenProvider(
+        "us-west-2", session(), lifetime_seconds=3600, clock=lambda: now[0]
+    )
+    calls = []
+    provider._generate = lambda: calls.append(now[0]) or f"token-{len(calls)}"
+    assert provider() == "token-1"
+    now[0] = 2999.0
+    assert provider() == "token-1"
+    now[0] = 3000.0  # ten minutes before expiry
+    assert provider() == "token-2"
+    assert calls == [0.0, 3000.0]
+
+
+def test_upload_file_streams_the_content(client, fake):
+    data = jsonl(record(i) for i in range(300))
+    file_id = upload(client, data)
+    assert fake.file_contents[file_id] == data
+    assert fake.files[file_id]["purpose"] == "fine-tune"
+    assert fake.files[file_id]["filename"] == "train.jsonl"
+
+
+def test_upload_refuses_a_file_over_the_limit(client, monkeypatch):
+    monkeypatch.setattr(mantle.assumptions, "MANTLE_MAX_FILE_BYTES", 10)
+    with pytest.raises(MantleError, match="larger than the 10 bytes"):
+        upload(client, b"x" * 11)
+
+
+def test_create_job_sends_the_lambda_grader_and_hyperparameters(client, fake):
+    file_id = upload(client)
+    job = mantle.create_reinforcement_job(
+        client,
+        model="openai.gpt-oss-20b",
+        training_file=file_id,
+        grader_arn=GRADER,
+        hyperparameters={"n_epochs": 2, "learning_rate_multiplier": 0.5},
+        suffix="gsm8k-oss-1",
+        metadata={"rft_request_token": "tok"},
+    )
+    body = fake.requests[-1].json()
+    assert fake.requests[-1].path == "/v1/fine_tuning/jobs"
+    assert body["method"] == {
+        "type": "reinforcement",
+        "reinforcement": {
+            "grader": {"type": "lambda", "lambda": {"function": GRADER}},
+            "hyperparameters": {"n_epochs": 2, "learning_rate_multiplier": 0.5},
+        },
+    }
+    assert body["model"] == "openai.gpt-oss-20b"
+    assert body["training_file"] == file_id
+    assert body["suffix"] == "gsm8k-oss-1"
+    assert body["metadata"] == {"rft_request_token": "tok"}
+    assert (job.status, job.state, job.model) == ("validating_files", JobState.RUNNING, "openai.gpt-oss-20b")
+
+
+def test_retrieve_maps_statuses_and_exposes_the_model(client, fake):
+    job = mantle.create_reinforcement_job(
+        client, model="qwen.qwen3-32b", training_file=upload(client), grader_arn=GRADER
+    )
+    fake.statuses[job.id] = ["queued", "running", "succeeded"]
+    states = [mantle.get_job(client, job.id).state for _ in range(3)]
+    assert states == [JobState.RUNNING, JobState.RUNNING, JobState.SUCCEEDED]
+    done = mantle.get_job(client, job.id)
+    assert done.fine_tuned_model.startswith("qwen.qwen3-32b:ft:")
+    assert done.to_dict()["terminal"] is True
+
+
+def test_a_failed_job_carries_the_service_message(client, fake):
+    job = mantle.create_reinforcement_job(
+        client, model="qwen.qwen3-32b", training_file=upload(client), grader_arn=GRADER
+    )
+    fake.statuses[job.id] = ["failed"]
+    failed = mantle.get_job(client, job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error == "The grader Lambda timed out"
+
+
+def test_cancel_a_running_job_and_an_ended_one(client, fake):
+    job = mantle.create_reinforcement_job(
+        client, model="qwen.qwen3-32b", training_file=upload(client), grader_arn=GRADER
+    )
+    cancelled = mantle.cancel_job(client, job.id)
+    assert cancelled.state is JobState.STOPPED
+    again = mantle.cancel_job(client, job.id)  # the cleanup may run twice
+    assert again.status == "cancelled"
+    with pytest.raises(MantleError, match="HTTP 404"):
+        mantle.cancel_job(client, "ftjob-unknown")
+
+
+def test_events_become_per_step_metrics_across_pages(client, fake):
+    job_id = "ftjob-events"
+    fake.add_message(job_id, "Validating training file")
+    for step in range(1, 251):
+        fake.add_metrics(job_id, step, 250, critic_rewards_mean=0.5 + step / 1000, actor_entropy=1.0)
+    fake.add_metrics(job_id, 250, 250, critic_rewards_mean=0.9, actor_entropy=0.9)  # a later report wins
+    metrics = mantle.list_step_metrics(client, job_id, page_size=100)
+    assert [m.step for m in metrics] == list(range(1, 251))
+    assert metrics[0].values == {"critic_rewards_mean": 0.501, "actor_entropy": 1.0}
+    assert metrics[-1].values["critic_rewards_mean"] == 0.9
+    assert metrics[0].total_steps == 250
+    event_requests = [r for r in fake.requests if r.path.endswith("/events")]
+    assert len(event_requests) == 3
+    assert event_requests[1].query["after"]
+
+
+def test_metrics_summary_and_jsonl():
+    metrics = [
+        mantle.StepMetrics(step, 67, {"critic_rewards_mean": 0.5 + step / 200, "actor_entropy": 1.0})
+        for step in range(1, 68)
+    ]
+    summary = mantle.summarize_metrics(metrics, max_points=10)
+    assert summary["last_step"] == 67 and summary["total_steps"] == 67
+    assert summary["reward_first"] == pytest.approx(0.505)
+    assert summary["reward_last"] == pytest.approx(0.835)
+    assert summary["reward_max"] == pytest.approx(0.835)
+    series = summary["series"]["critic_rewards_mean"]
+    assert len(series) <= 11 and series[0][0] == 1 and series[-1][0] == 67
+    assert mantle.summarize_metrics([]) == {}
+    lines = mantle.metrics_jsonl(metrics[:2]).splitlines()
+    assert json.loads(lines[0]) == {
+        "step": 1,
+        "total_steps": 67,
+        "created_at": None,
+        "critic_rewards_mean": 0.505,
+        "actor_entropy": 1.0,
+    }
+
+
+def test_parse_metrics_event_ignores_other_events():
+    assert mantle.parse_metrics_event({"data": None}) is None
+    assert mantle.parse_metrics_event({"data": {"step": True}}) is None
+    parsed = mantle.parse_metrics_event({"data": {"step": 3, "loss": 0.1, "note": "x"}, "created_at": 5})
+    assert (parsed.step, parsed.total_steps, dict(parsed.values), parsed.created_at) == (
+        3,
+        None,
+        {"loss": 0.1},
+        5,
+    )
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, MantleRetryableError), (503, MantleRetryableError)])
+def test_throttling_is_a_retryable_error(client, fake, status, error):
+    fake.fail_next = (status, "Too many requests")
+    with pytest.raises(error, match=f"HTTP {status}"):
+        mantle.get_job(client, "ftjob-1")
+
+
+def test_a_refusal_names_the_call_and_the_message(client, fake):
+    fake.fail_next = (400, "model not supported for reinforcement")
+    with pytest.raises(MantleError) as caught:
+        mantle.create_reinforcement_job(client, model="x", training_file="file-1", grader_arn=GRADER)
+    assert not isinstance(caught.value, MantleRetryableError)
+    assert "Mantle refused to create a job on x: HTTP 400" in str(caught.value)
+    assert "model not supported for reinforcement" in str(caught.value)
+
+
+def test_an_unreachable_endpoint_is_retryable():
+    client = mantle.mantle_client(
+        "us-west-2", session=session(), base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=2
+    )
+    with pytest.raises(MantleRetryableError, match="Could not reach Mantle"):
+        mantle.get_job(client, "ftjob-1")
+
+
+@mock_aws
+def test_start_job_uploads_from_s3_creates_once_and_is_idempotent(fake):
+    s3 = boto3.client("s3", region_name="us-west-2")
+    s3.create_bucket(Bucket="staging-datasets", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    data = jsonl(record(i) for i in range(120))
+    s3.put_object(Bucket="staging-datasets", Key="datasets/train.jsonl", Body=data)
+    s3.put_object(Bucket="staging-datasets", Key="datasets/val.jsonl", Body=data[:500])
+    settings = WorkflowSettings(
+        "staging",
+        "us-west-2",
+        "staging-datasets",
+        "staging-artifacts",
+        "arn:aws:iam::123456789012:role/r",
+        {"gsm8k": GRADER},
+    )
+    request = validate_request(
+        {
+            "name": "gsm8k-oss-1",
+            "base_model": "openai.gpt-oss-20b",
+            "training_data": "s3://staging-datasets/datasets/train.jsonl",
+            "validation_data": "s3://staging-datasets/datasets/val.jsonl",
+            "reward": "gsm8k",
+            "hyperparameters": {"epochCount": 3, "batchSize": 64},
+        },
+        settings,
+    )
+    plan = plan_job(request, settings)["mantle"]
+    client = mantle.mantle_client("us-west-2", session=session(), base_url=fake.base_url, max_retries=0)
+
+    job = mantle.start_job(client, s3, plan)
+    created = [r for r in fake.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
+    assert len(created) == 1
+    body = created[0].json()
+    assert fake.file_contents[body["training_file"]] == data
+    assert fake.file_contents[body["validation_file"]] == data[:500]
+    assert body["method"]["reinforcement"]["hyperparameters"] == {"n_epochs": 3, "batch_size": 64}
+    assert body["method"]["reinforcement"]["grader"]["lambda"]["function"] == GRADER
+    assert body["metadata"]["rft_request_token"] == plan["metadata"]["rft_request_token"]
+
+    again = mantle.start_job(client, s3, plan)  # a retried start step
+    assert again.id == job.id
+    assert len([r for r in fake.requests if r.method == "POST"]) == 3  # two uploads, one create
+
+
+def test_the_library_imports_without_openai_cdk_typer_or_rich():
+    code = (
+        "import sys\n"
+        "for blocked in ('openai', 'aws_cdk', 'typer', 'rich'):\n"
+        "    sys.modules[blocked] = None\n"
+        "import rft.assumptions, rft.aws, rft.catalog, rft.datasets, rft.errors, rft.hyperparameters\n"
+        "import rft.jobs, rft.mantle, rft.records, rft.registry, rft.status\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == "ok", result.stderr
