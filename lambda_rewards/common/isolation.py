@@ -391,6 +391,36 @@ class IsolatedRunner:
         }
 
 
+class InProcessTimeout(Exception):
+    """Raised inside the ``soft_time_limit`` block when its time is up."""
+
+
+@contextlib.contextmanager
+def soft_time_limit(seconds: float):
+    """Interrupts pure-Python work in the block after ``seconds`` with ``InProcessTimeout``
+    (SIGALRM; main thread only; elsewhere, or with a timer already armed, it is a no-op). For cheap
+    work that is not worth a worker round trip but must not run away (regex validation)."""
+    import threading
+
+    usable = threading.current_thread() is threading.main_thread() and seconds > 0
+    if usable and signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        usable = False
+    if not usable:
+        yield
+        return
+
+    def _expire(signum: int, frame: Any) -> None:
+        raise InProcessTimeout()
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def peak_rss_mb(pid: int | None = None) -> float:
     """Peak resident memory (VmHWM) of a process, this one by default, in MiB; 0 if unknown."""
     if pid is None:
@@ -406,9 +436,11 @@ def peak_rss_mb(pid: int | None = None) -> float:
 
 
 __all__ = [
+    "InProcessTimeout",
     "IsolatedRunner",
     "WorkerCrashed",
     "WorkerFailed",
     "WorkerTimeout",
     "peak_rss_mb",
+    "soft_time_limit",
 ]

@@ -1,0 +1,219 @@
+"""json_schema: structured output checked against a JSON Schema, with optional field credit.
+
+Reference: ``{"schema": <JSON Schema>, "expected": <optional JSON value>}`` (an object, or a string
+holding one).
+
+How a response is graded:
+1. The JSON is the last fenced block (```` ```json ... ``` ```` or a bare fence) if there is one,
+   otherwise the whole answer after any ``</think>``.
+2. It is parsed strictly: at most ``JSON_MAX_BYTES``; ``NaN``/``Infinity`` and numbers that
+   overflow to infinity are rejected; a duplicate key anywhere is rejected (``json.loads`` keeps
+   the last one silently); nesting deeper than ``JSON_MAX_DEPTH`` is rejected before parsing.
+   Anything unparsable scores 0 with the metric ``invalid_json`` (or ``too_large``/``too_deep``).
+3. It must validate against the schema (``jsonschema``, the schema's own draft; a bad schema is
+   ``error_bad_reference``). Validation runs under a time limit (schema ``pattern``s meet the
+   model's strings).
+4. Score: 1 when valid and no ``expected``; with ``expected`` and ``JSON_FIELD_CREDIT`` the share of
+   expected leaf values found at the same paths (type-strict: ``1`` is not ``true``), otherwise 1
+   only for an exact match.
+Settings: JSON_MAX_BYTES, JSON_MAX_DEPTH, JSON_FIELD_CREDIT (see ``lambda_rewards.common.settings``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+from lambda_rewards.common.contract import Budget, Grade, Sample, make_handler, reference_object
+from lambda_rewards.common.isolation import InProcessTimeout, soft_time_limit
+from lambda_rewards.common.settings import env_bool, env_int
+
+REWARD_NAME = "json_schema"
+MAX_BYTES = env_int("JSON_MAX_BYTES", 262_144, minimum=16, maximum=6_000_000)
+MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64, minimum=1, maximum=10_000)
+FIELD_CREDIT = env_bool("JSON_FIELD_CREDIT", True)
+MAX_LEAVES = 10_000
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+class StrictJSONError(ValueError):
+    """The answer is not acceptable JSON; ``reason`` is the metric name."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def extract_json_text(response: str) -> str:
+    """The JSON part of a response: the last fenced block, else the answer after ``</think>``."""
+    if "```" in response:
+        blocks = _FENCE.findall(response)
+        if blocks:
+            return blocks[-1][1].strip()
+    if "</think>" in response:
+        response = response.rsplit("</think>", 1)[1]
+    return response.strip()
+
+
+def _reject_constant(name: str) -> Any:
+    raise StrictJSONError("non_finite_number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise StrictJSONError("non_finite_number")
+    return value
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise StrictJSONError("duplicate_key")
+    return result
+
+
+def nesting_depth(text: str) -> int:
+    """Deepest bracket nesting of JSON text, string contents ignored."""
+    if text.count("[") + text.count("{") <= 1:
+        return text.count("[") + text.count("{")
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRING.sub('""', text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def strict_loads(text: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads`` without its lenient corners (see the module docstring); raises
+    ``StrictJSONError`` with the reason."""
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise StrictJSONError("too_large")
+    if not text:
+        raise StrictJSONError("invalid_json")
+    if nesting_depth(text) > max_depth:
+        raise StrictJSONError("too_deep")
+    try:
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_pairs,
+        )
+    except StrictJSONError:
+        raise
+    except (ValueError, RecursionError):  # JSONDecodeError, >4300-digit integers
+        raise StrictJSONError("invalid_json") from None
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    import jsonschema  # ~90 ms: paid by the first sample, not by every cold start of every grader
+
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def validator_for(schema: Any) -> Any:
+    """A cached validator for ``schema``; raises ``ValueError`` for an invalid schema."""
+    if not isinstance(schema, dict | bool):
+        raise ValueError("schema must be an object or a boolean")
+    try:
+        return _validator(json.dumps(schema, sort_keys=True))
+    except Exception as exc:  # jsonschema.SchemaError and friends
+        raise ValueError("invalid schema") from exc
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality, type-strict between booleans and numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _leaves(value: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
+    if isinstance(value, dict) and value:
+        return [leaf for key, item in value.items() for leaf in _leaves(item, (*path, key))]
+    if isinstance(value, list) and value:
+        return [leaf for index, item in enumerate(value) for leaf in _leaves(item, (*path, index))]
+    return [(path, value)]
+
+
+_MISSING = object()
+
+
+def _at(value: Any, path: tuple) -> Any:
+    for step in path:
+        in_object = isinstance(step, str) and isinstance(value, dict) and step in value
+        in_array = isinstance(step, int) and isinstance(value, list) and -1 < step < len(value)
+        if not (in_object or in_array):
+            return _MISSING
+        value = value[step]
+    return value
+
+
+def field_credit(instance: Any, expected: Any) -> float:
+    """Share of the expected leaf values present, equal, at the same path in ``instance``."""
+    leaves = _leaves(expected)[:MAX_LEAVES]
+    matched = 0
+    for path, leaf in leaves:
+        found = _at(instance, path)
+        if found is not _MISSING and _same(found, leaf):
+            matched += 1
+    return matched / len(leaves)
+
+
+def grade(sample: Sample, budget: Budget) -> Grade:
+    reference = reference_object(sample.reference)
+    if not isinstance(reference, dict) or "schema" not in reference:
+        return Grade(0.0, error="bad_reference")
+    try:
+        validator = validator_for(reference["schema"])
+    except ValueError:
+        return Grade(0.0, error="bad_reference")
+    text = extract_json_text(sample.response)
+    if not text:
+        return Grade(0.0, error="no_answer")
+    try:
+        instance = strict_loads(text)
+    except StrictJSONError as exc:
+        return Grade(0.0, {exc.reason: 1.0})
+    try:
+        with soft_time_limit(budget.for_sample()):
+            errors = sum(1 for _ in validator.iter_errors(instance))
+    except InProcessTimeout:
+        return Grade(0.0, error="timeout")
+    except RecursionError:
+        return Grade(0.0, {"too_deep": 1.0})
+    if errors:
+        return Grade(0.0, {"schema_valid": 0.0, "schema_errors": float(min(errors, 1000))})
+    if "expected" not in reference:
+        return Grade(1.0, {"schema_valid": 1.0})
+    expected = reference["expected"]
+    if FIELD_CREDIT:
+        credit = field_credit(instance, expected)
+        return Grade(credit, {"schema_valid": 1.0, "field_credit": credit})
+    return Grade(1.0 if _same(instance, expected) else 0.0, {"schema_valid": 1.0})
+
+
+handler = make_handler(grade, reward_name=REWARD_NAME, defaults={"sample_timeout_s": 1.0})
