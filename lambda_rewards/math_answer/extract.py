@@ -73,6 +73,8 @@ def _key(answer: str) -> tuple[str, object]:
 
 
 def _disagree(answers: list[str], *, numbers_only: bool) -> bool:
+    if len(answers) < 2:
+        return False
     keys = {_key(answer) for answer in answers if answer}
     numbers = {key for key in keys if key[0] == "number"}
     if len(numbers) > 1:

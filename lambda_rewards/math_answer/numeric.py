@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 MAX_DIGITS = 200  # longest numeral read; Fraction/int of huge strings is slow (and capped at 4300)
 MAX_SCI_EXPONENT = 400
@@ -131,6 +132,10 @@ def _algebraic(side: str) -> bool:
     return _SINGLE_LETTER.search(_COMMANDS.sub(" ", side)) is not None
 
 
+_PLAIN_INTEGER = re.compile(r"\s*(-?[0-9]{1,18})\s*")
+
+
+@lru_cache(maxsize=16384)
 def parse_number(text: str) -> Fraction | None:
     """The exact value of an answer that is one number, or ``None``.
 
@@ -139,6 +144,9 @@ def parse_number(text: str) -> Fraction | None:
     is a different bare number (``5 = 6`` is a hedge, not 6)."""
     if len(text) > 400:
         return None
+    plain = _PLAIN_INTEGER.fullmatch(text)
+    if plain:
+        return Fraction(int(plain.group(1)))
     cleaned = clean(text)
     if "=" in cleaned:
         parts = [part.strip() for part in cleaned.split("=")]
