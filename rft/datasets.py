@@ -244,6 +244,18 @@ def _json_type(value: object) -> str:
 # --- Validation ----------------------------------------------------------------------------------
 
 
+class _NonStandardNumber(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonStandardNumber(name)
+
+
+# Python's json accepts NaN and Infinity, which JSON does not; the service's parser may not.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS) -> DatasetReport:
     """Validate a dataset read from a binary or text stream; never raises for bad data."""
     kept: list[Problem] = []
@@ -257,7 +269,7 @@ def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS
 
     prompts = blank = total = lines = 0
     complete = True
-    loads: Callable[[str], Any] = json.loads
+    loads: Callable[[str], Any] = _DECODER.decode
     for line in iter_lines(stream, max_line_bytes=limits.max_line_bytes):
         lines = line.number
         total += line.size + line.terminated
@@ -292,6 +304,12 @@ def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS
         except json.JSONDecodeError as exc:
             hint = "; save the file as UTF-8 without a byte-order mark" if text.startswith("\ufeff") else ""
             add(Problem(line.number, "", f"not valid JSON: {exc.msg} at column {exc.colno}{hint}"))
+            continue
+        except _NonStandardNumber as exc:
+            add(Problem(line.number, "", f"not valid JSON: {exc.args[0]} is not a JSON number"))
+            continue
+        except RecursionError:
+            add(Problem(line.number, "", "JSON nested too deeply to check"))
             continue
         for field_name, message in check_record(record):
             add(Problem(line.number, field_name, message))

@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rft import assumptions, catalog
+from rft import assumptions, catalog, datasets
 from rft.aws import is_bedrock_s3_uri, parse_s3_uri
 from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
 from rft.hyperparameters import Hyperparameters
@@ -287,6 +287,57 @@ def validate_request(data: object, settings: WorkflowSettings) -> JobRequest:
         datasets_bucket=settings.datasets_bucket,
         rewards=settings.graders.keys(),
     )
+
+
+# A validation set only has to be usable: the 100-prompt minimum is for training data.
+VALIDATION_DATA_LIMITS = datasets.DatasetLimits(min_prompts=1)
+
+
+def prepare_run(
+    data: object,
+    settings: WorkflowSettings,
+    s3_client: Any,
+    *,
+    limits: datasets.DatasetLimits = datasets.DEFAULT_LIMITS,
+) -> dict[str, Any]:
+    """The workflow's validate step: check the request, stream the datasets through the rules,
+    and return the plan (with the datasets' sizes under ``"datasets"``).
+
+    Raises ValidationError naming the field (request) or the lines (datasets) of the first
+    problems, before anything is spent.
+    """
+    request = validate_request(data, settings)
+    sizes: dict[str, Any] = {}
+    checks = [("training_data", request.training_data, limits, "The training data")]
+    if request.validation_data:
+        checks.append(
+            ("validation_data", request.validation_data, VALIDATION_DATA_LIMITS, "The validation data")
+        )
+    for field_name, uri, field_limits, what in checks:
+        report = _validate_object(s3_client, uri, field_name, field_limits)
+        report.raise_for_problems(f"{what} ({uri})")
+        sizes[field_name] = {"uri": uri, "prompts": report.prompts, "bytes": report.bytes}
+    plan = plan_job(request, settings)
+    plan["datasets"] = sizes
+    return plan
+
+
+def _validate_object(
+    s3_client: Any, uri: str, field_name: str, limits: datasets.DatasetLimits
+) -> datasets.DatasetReport:
+    from botocore.exceptions import ClientError
+
+    try:
+        return datasets.validate_s3_object(s3_client, uri, limits=limits)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("NoSuchKey", "404", "NotFound"):
+            message = f"{uri} does not exist"
+        elif code in ("AccessDenied", "403"):
+            message = f"{uri} cannot be read by the workflow (access denied)"
+        else:
+            raise
+        raise ValidationError("The job request", [Problem(None, field_name, message)]) from exc
 
 
 def request_token(request: JobRequest, environment: str, purpose: str = "job") -> str:

@@ -113,6 +113,16 @@ def test_each_problem_is_reported_with_its_line_and_field(line, field, fragment)
     assert all(p[0] == 2 for p in problems)
 
 
+def test_nan_and_deep_nesting_are_problems_not_crashes():
+    deep = b"[" * 50_000 + b"]" * 50_000
+    data = b'{"messages": [{"role": "user", "content": "q"}], "reference_answer": NaN}\n' + deep + b"\n"
+    _, problems = problems_of(data, DatasetLimits(min_prompts=1, max_line_bytes=200_000))
+    assert problems == [
+        (1, "", "not valid JSON: NaN is not a JSON number"),
+        (2, "", "JSON nested too deeply to check"),
+    ]
+
+
 def test_invalid_utf8_is_reported_with_its_line():
     data = jsonl([record(0)]) + b'{"messages": "\xff"}\n'
     _, problems = problems_of(data)

@@ -10,6 +10,7 @@ from rft.jobs import (
     WorkflowSettings,
     is_valid_name,
     plan_job,
+    prepare_run,
     request_token,
     to_boto3_case,
     to_sfn_case,
@@ -291,3 +292,54 @@ def test_case_conversion_round_trip():
         "JobTags": [{"Key": "a"}],
     }
     assert to_boto3_case(to_sfn_case(value)) == value
+
+
+# --- prepare_run (the validate step) --------------------------------------------------------------
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="staging-datasets")
+        yield client
+
+
+def test_prepare_run_validates_the_datasets_and_returns_the_plan(s3):
+    from tests.unit.rft.helpers import jsonl, record
+
+    s3.put_object(
+        Bucket="staging-datasets", Key="datasets/train-3f2a.jsonl", Body=jsonl(record(i) for i in range(100))
+    )
+    s3.put_object(
+        Bucket="staging-datasets", Key="datasets/val.jsonl", Body=jsonl(record(i) for i in range(5))
+    )
+    plan = prepare_run(nova_request(validation_data="s3://staging-datasets/datasets/val.jsonl"), BEDROCK, s3)
+    assert plan["datasets"]["training_data"]["prompts"] == 100
+    assert plan["datasets"]["validation_data"]["prompts"] == 5
+    assert plan["bedrock"]["create_job"]["JobName"] == "gsm8k-nova-001"
+    json.dumps(plan)
+
+
+def test_prepare_run_stops_on_dataset_problems_with_line_numbers(s3):
+    from tests.unit.rft.helpers import jsonl, record
+
+    body = jsonl(record(i) for i in range(100)) + b"{broken\n" + jsonl([record(0, reference_answer=None)])
+    s3.put_object(Bucket="staging-datasets", Key="datasets/train-3f2a.jsonl", Body=body)
+    with pytest.raises(ValidationError) as caught:
+        prepare_run(nova_request(), BEDROCK, s3)
+    assert caught.value.what == "The training data (s3://staging-datasets/datasets/train-3f2a.jsonl)"
+    assert [(p.line, p.field) for p in caught.value.problems] == [(101, ""), (102, "reference_answer")]
+
+
+def test_prepare_run_names_a_missing_dataset(s3):
+    with pytest.raises(ValidationError) as caught:
+        prepare_run(nova_request(), BEDROCK, s3)
+    assert caught.value.problems[0].field == "training_data"
+    assert "does not exist" in caught.value.problems[0].message
+
+
+def test_prepare_run_checks_the_request_before_reading_data(s3):
+    with pytest.raises(ValidationError) as caught:
+        prepare_run(nova_request(reward="nope"), BEDROCK, s3)
+    assert [p.field for p in caught.value.problems] == ["reward"]
