@@ -1,0 +1,75 @@
+"""What every command group shares: the options, the consoles, JSON output and error sentences."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from rft.environment import Environment, connect
+
+# Consoles resolve sys.stdout / sys.stderr when they print, so test runners capture them.
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DEFAULT_ENVIRONMENT = "staging"
+
+EnvOption = Annotated[
+    str,
+    typer.Option(
+        "--env",
+        "-e",
+        envvar="RFT_ENV",
+        help="The environment (as named in cdk.json) whose deployed resources to use.",
+        show_default=True,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="AWS region of the environment (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's).",
+        show_default=False,
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile to use.", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+
+# Tests replace this to hand commands an environment without real discovery.
+_connector: Callable[..., Environment] = connect
+
+
+def environment(name: str, region: str | None, profile: str | None = None) -> Environment:
+    """The deployed environment ``name`` (checked to exist in the region)."""
+    return _connector(name, region=region, profile=profile).check_deployed()
+
+
+def print_json(value: Any) -> None:
+    """JSON on stdout, unwrapped and uncoloured, whatever the terminal."""
+    typer.echo(json.dumps(value, indent=2, sort_keys=False, default=str, ensure_ascii=False))
+
+
+def say(message: str) -> None:
+    """A status line on stderr, so stdout stays clean for what a script may capture."""
+    err_console.print(message, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one sentence on stderr and return the Exit to raise."""
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("RFT_DEBUG", "").strip().lower() in ("1", "true", "yes")

@@ -1,0 +1,96 @@
+"""The `rft` command: data, reward preflight, training, models, chat and evaluation.
+
+Every error a user can meet ends as one sentence on stderr with exit code 2 (``rft.cli.errors``);
+the handler sits on the root command group, so it covers every subcommand, including when tests
+invoke the app in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from rft.cli import chat, data, evaluate, models, reward, train
+from rft.cli.common import debug_enabled
+from rft.cli.errors import EXIT_BUG, describe
+
+
+class RftGroup(TyperGroup):
+    """The root group: maps every known error to one sentence and an exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BrokenPipeError:  # stdout closed early (e.g. piped into head): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            described = describe(exc)
+            if debug_enabled():
+                traceback.print_exc()
+            if described is None:
+                typer.echo(
+                    f"Error: rft hit an unexpected {type(exc).__name__}: {exc} "
+                    "(a bug; run with RFT_DEBUG=1 to see the traceback).",
+                    err=True,
+                )
+                raise typer.Exit(EXIT_BUG) from None
+            sentence, code = described
+            typer.echo(f"Error: {sentence}", err=True)
+            raise typer.Exit(code) from None
+
+
+app = typer.Typer(
+    cls=RftGroup,
+    name="rft",
+    help=(
+        "Reinforcement fine-tuning on Amazon Bedrock, against a deployed rft-stack environment.\n\n"
+        "Example: rft data upload train.jsonl --env staging"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data.app, name="data")
+app.add_typer(reward.app, name="reward")
+app.add_typer(train.app, name="train")
+app.add_typer(models.app, name="models")
+app.command(name="chat")(chat.chat)
+app.command(name="eval")(evaluate.evaluate)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point (``rft = "rft.cli.main:main"``)."""
+    try:
+        # Without standalone mode click returns an Exit's code instead of calling sys.exit.
+        result = app(args=list(argv) if argv is not None else None, prog_name="rft", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: click's message and exit code 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Find a deployed environment's resources: nothing is typed by the user but the environment's name.
+
+Every resource the client needs is a CloudFormation output of one of the environment's stacks. The
+stage is named after the environment, so its stacks are ``<env>-Data``, ``<env>-Rewards``,
+``<env>-Training`` and ``<env>-Serving``; the output keys are the ``CfnOutput`` ids in ``stacks/``
+and are listed once, below. Outputs are read once per stack and cached for the command's lifetime.
+
+The region comes from ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION`` or the
+profile. An environment that is not deployed in that region is one clear ``RftError`` that names
+the stack, the region and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rft import aws
+from rft.errors import RftError
+
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+# Stack names inside a stage: "<env>-<id>" (the ids RftStage gives its stacks).
+DATA_STACK = "Data"
+REWARDS_STACK = "Rewards"
+TRAINING_STACK = "Training"
+SERVING_STACK = "Serving"
+
+# Output keys (the CfnOutput ids in stacks/).
+DATASETS_BUCKET_OUTPUT = "DatasetsBucketName"
+ARTIFACTS_BUCKET_OUTPUT = "ArtifactsBucketName"
+DATA_KEY_OUTPUT = "DataKeyArn"
+STATE_MACHINE_OUTPUT = "StateMachineArn"
+TOPIC_OUTPUT = "NotificationTopicArn"
+GATEWAY_URL_OUTPUT = "GatewayUrl"
+# The rewards stack: a JSON object, grader name -> ARN of its "live" alias.
+GRADERS_OUTPUT = "GraderAliasArns"
+
+
+class EnvironmentNotDeployedError(RftError):
+    """A stack of the environment does not exist in the region asked (or not yet)."""
+
+
+class MissingOutputError(RftError):
+    """A stack exists but lacks an output the client needs (an older or partial deployment)."""
+
+
+class RegionError(RftError):
+    """No region could be found, or the one given is not a region."""
+
+
+def resolve_region(region: str | None, session: Any) -> str:
+    """``region``, else ``AWS_REGION``, else what the session (AWS_DEFAULT_REGION, profile) says."""
+    chosen = region or os.environ.get("AWS_REGION") or getattr(session, "region_name", None)
+    if not chosen:
+        raise RegionError(
+            "No AWS region is set: pass --region (e.g. --region us-west-2), set AWS_REGION, "
+            "or set a region in your AWS profile."
+        )
+    if not REGION_PATTERN.match(chosen):
+        raise RegionError(f"{chosen!r} is not an AWS region (expected a name such as us-west-2).")
+    return chosen
+
+
+@dataclass
+class Environment:
+    """One deployed environment in one account and region. Build with ``connect``."""
+
+    name: str
+    region: str
+    session: Any
+    _outputs: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # --- clients --------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """A boto3 client in the environment's region (one per service, reused)."""
+        if service not in self._clients:
+            self._clients[service] = aws.client(service, region=self.region, session=self.session)
+        return self._clients[service]
+
+    # --- stack outputs --------------------------------------------------------------------------
+
+    def stack_name(self, stack: str) -> str:
+        return f"{self.name}-{stack}"
+
+    def outputs(self, stack: str) -> Mapping[str, str]:
+        if stack not in self._outputs:
+            self._outputs[stack] = self._read_outputs(self.stack_name(stack))
+        return self._outputs[stack]
+
+    def output(self, stack: str, key: str) -> str:
+        outputs = self.outputs(stack)
+        value = outputs.get(key)
+        if not value:
+            raise MissingOutputError(
+                f"Stack {self.stack_name(stack)} in {self.region} has no output {key!r}; redeploy "
+                f"environment {self.name!r} with this version (make deploy ENV={self.name})."
+            )
+        return value
+
+    def _read_outputs(self, stack_name: str) -> dict[str, str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            stacks = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
+                raise self._not_deployed(stack_name) from None
+            raise
+        if not stacks or stacks[0].get("StackStatus", "").startswith(("DELETE_COMPLETE", "CREATE_FAILED")):
+            raise self._not_deployed(stack_name)
+        if stacks[0].get("StackStatus") in (
+            "CREATE_IN_PROGRESS",
+            "ROLLBACK_COMPLETE",
+            "ROLLBACK_IN_PROGRESS",
+        ):
+            raise EnvironmentNotDeployedError(
+                f"Environment {self.name!r} is not ready in {self.region}: stack {stack_name} is "
+                f"{stacks[0]['StackStatus']}."
+            )
+        return {o["OutputKey"]: o.get("OutputValue", "") for o in stacks[0].get("Outputs", [])}
+
+    def _not_deployed(self, stack_name: str) -> EnvironmentNotDeployedError:
+        return EnvironmentNotDeployedError(
+            f"Environment {self.name!r} is not deployed in {self.region} (stack {stack_name} does not "
+            f"exist there): deploy it with 'make deploy ENV={self.name}', or pass its region with --region."
+        )
+
+    def check_deployed(self) -> Environment:
+        """Fail now, with the clear error, if the environment's data stack is not in this region
+        (a command reading only SSM would otherwise find nothing and say so misleadingly)."""
+        self.outputs(DATA_STACK)
+        return self
+
+    # --- resources ------------------------------------------------------------------------------
+
+    @property
+    def datasets_bucket(self) -> str:
+        return self.output(DATA_STACK, DATASETS_BUCKET_OUTPUT)
+
+    @property
+    def artifacts_bucket(self) -> str:
+        return self.output(DATA_STACK, ARTIFACTS_BUCKET_OUTPUT)
+
+    @property
+    def data_key_arn(self) -> str:
+        return self.output(DATA_STACK, DATA_KEY_OUTPUT)
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.output(TRAINING_STACK, STATE_MACHINE_OUTPUT)
+
+    @property
+    def topic_arn(self) -> str:
+        return self.output(TRAINING_STACK, TOPIC_OUTPUT)
+
+    @property
+    def gateway_url(self) -> str:
+        return self.output(SERVING_STACK, GATEWAY_URL_OUTPUT)
+
+    def graders(self) -> dict[str, str]:
+        """Grader name -> ARN of its live alias, from the rewards stack's output."""
+        raw = self.output(REWARDS_STACK, GRADERS_OUTPUT)
+        try:
+            graders = json.loads(raw)
+        except json.JSONDecodeError:
+            graders = None
+        if not isinstance(graders, dict):
+            raise RftError(
+                f"Output {GRADERS_OUTPUT} of {self.stack_name(REWARDS_STACK)} is not a JSON object."
+            )
+        return {str(name): str(arn) for name, arn in graders.items()}
+
+
+SessionFactory = Callable[..., Any]
+
+
+def _default_session(profile: str | None = None, region: str | None = None) -> Any:
+    import boto3
+
+    return boto3.session.Session(profile_name=profile, region_name=region)
+
+
+def connect(
+    name: str,
+    *,
+    region: str | None = None,
+    profile: str | None = None,
+    session_factory: SessionFactory = _default_session,
+) -> Environment:
+    """The environment ``name``: resolves the region; resources are read on first use."""
+    if not ENVIRONMENT_NAME_PATTERN.match(name or ""):
+        raise RftError(
+            f"{name!r} is not an environment name (lower-case letters, digits and '-', such as staging)."
+        )
+    session = session_factory(profile=profile, region=region)
+    return Environment(name=name, region=resolve_region(region, session), session=session)
