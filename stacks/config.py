@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rft.catalog import get_model
+from rft.errors import UnknownBaseModelError
+
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -168,7 +171,13 @@ def load_environment(name: str, values: Any) -> EnvironmentSettings:
         )
     if not isinstance(values, Mapping):
         raise ConfigError(name, "*", f"must be an object, got {type(values).__name__}")
-    return _build(EnvironmentSettings, {**values, "name": name}, name, prefix="")
+    settings = _build(EnvironmentSettings, {**values, "name": name}, name, prefix="")
+    for index, model_id in enumerate(settings.allowed_base_models):
+        try:
+            get_model(model_id, settings.region)  # the catalog in rft/ is the one list of models
+        except UnknownBaseModelError as error:
+            raise ConfigError(name, f"allowed_base_models[{index}]", str(error)) from None
+    return settings
 
 
 def _build(cls: type, values: Mapping[str, Any], environment: str, prefix: str) -> Any:

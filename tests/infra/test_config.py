@@ -16,7 +16,8 @@ def test_cdk_json_environments_load_with_their_settings():
 
 def test_defaults_fill_optional_settings():
     env = load_environment(
-        "dev", {"region": "eu-west-1", "notification_emails": ["a@b.io"], "allowed_base_models": ["m"]}
+        "dev",
+        {"region": "us-west-2", "notification_emails": ["a@b.io"], "allowed_base_models": ["qwen.qwen3-32b"]},
     )
     assert env.account is None
     assert env.log_retention_days == 30
@@ -50,6 +51,13 @@ def test_a_wrong_setting_names_environment_and_setting(overrides, setting, fragm
     message = str(caught.value)
     assert message.startswith(f"cdk.json environment 'staging', setting '{setting}'")
     assert fragment in message
+
+
+def test_allowed_base_models_come_from_the_catalog_and_the_region():
+    with pytest.raises(ConfigError, match=r"setting 'allowed_base_models\[1\]': Unknown base model 'gpt-5'"):
+        settings("staging", allowed_base_models=["openai.gpt-oss-20b", "gpt-5"])
+    with pytest.raises(ConfigError, match="not offered for RFT in us-west-2"):
+        settings("staging", allowed_base_models=["amazon.nova-2-lite-v1:0:256k"])
 
 
 def test_missing_required_setting():
