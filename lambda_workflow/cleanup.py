@@ -1,0 +1,122 @@
+"""Stop the job of a run that was aborted or timed out, so nothing keeps spending.
+
+Triggered by EventBridge ("Step Functions Execution Status Change", status ABORTED or TIMED_OUT, this
+environment's state machine). The run's plan and job id are read back from the execution's history
+(the output of the validate and start steps). A Bedrock job is stopped by its ARN, or by its name when
+the run was aborted while the job was being created; a Mantle job is cancelled by id, or found by the
+request token the start step put in its metadata. A job that already ended is left as it is. The
+environment's topic is told what happened either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambda_workflow import common
+from lambda_workflow.mantle import mantle_client
+from rft import mantle as rft_mantle
+
+
+def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
+    detail = event.get("detail") or {}
+    execution_arn = detail["executionArn"]
+    status = str(detail.get("status", "ABORTED"))
+    plan, job_id = read_run(common.client("stepfunctions"), execution_arn)
+    if plan is None:
+        outcome = {"action": "none", "reason": "the run stopped before its request was validated"}
+    elif plan.get("provider") == "bedrock":
+        outcome = stop_bedrock_job(common.client("bedrock"), plan, job_id)
+    else:
+        outcome = cancel_mantle_job(plan, job_id)
+    result = {"execution_arn": execution_arn, "status": status, "job_id": job_id, **outcome}
+    common.logger.info("cleanup", extra=result)
+    notify(detail.get("name") or execution_arn.rsplit(":", 1)[-1], status, result)
+    return result
+
+
+def read_run(states: Any, execution_arn: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The plan (from `Validate request`'s output) and the job id (from a start step's output)."""
+    plan: dict[str, Any] | None = None
+    job_id: str | None = None
+    for output in _state_outputs(states, execution_arn):
+        if isinstance(output.get("plan"), Mapping):
+            plan = dict(output["plan"])
+        training = output.get("training")
+        if isinstance(training, Mapping) and training.get("job_id"):
+            job_id = str(training["job_id"])
+    return plan, job_id
+
+
+def _state_outputs(states: Any, execution_arn: str) -> Iterator[dict[str, Any]]:
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "includeExecutionData": True, "maxResults": 1000}
+    while True:
+        page = states.get_execution_history(**kwargs)
+        for event in page.get("events", []):
+            details = event.get("stateExitedEventDetails")
+            if not details or not details.get("output"):
+                continue
+            try:
+                output = json.loads(details["output"])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(output, dict):
+                yield output
+        if not page.get("nextToken"):
+            return
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def stop_bedrock_job(bedrock: Any, plan: Mapping[str, Any], job_id: str | None) -> dict[str, Any]:
+    identifier = job_id or plan["bedrock"]["create_job"]["JobName"]
+    try:
+        job = bedrock.get_model_customization_job(jobIdentifier=identifier)
+    except ClientError as exc:
+        if _code(exc) == "ResourceNotFoundException":
+            return {"action": "none", "reason": f"no Bedrock job {identifier} was created"}
+        raise
+    if job.get("status") not in ("InProgress", "Stopping"):
+        return {"action": "none", "reason": f"Bedrock job {identifier} already ended ({job.get('status')})"}
+    try:
+        bedrock.stop_model_customization_job(jobIdentifier=identifier)
+    except ClientError as exc:
+        if _code(exc) != "ValidationException":  # it ended between the two calls
+            raise
+    return {"action": "stopped", "job": job.get("jobArn", identifier)}
+
+
+def cancel_mantle_job(plan: Mapping[str, Any], job_id: str | None) -> dict[str, Any]:
+    client = mantle_client(plan)
+    if job_id is None:
+        found = rft_mantle.find_job(client, request_token=plan["mantle"]["metadata"]["rft_request_token"])
+        if found is None:
+            return {"action": "none", "reason": "no Mantle job was created"}
+        job_id = found.id
+    job = rft_mantle.get_job(client, job_id)
+    if job.state.terminal:
+        reason = f"Mantle job {job_id} already ended ({job.status})"
+        return {"action": "none", "reason": reason, "job": job_id}
+    cancelled = rft_mantle.cancel_job(client, job_id)
+    return {"action": "cancelled", "job": job_id, "job_status": cancelled.status}
+
+
+def notify(run: str, status: str, result: Mapping[str, Any]) -> None:
+    topic = os.environ.get("TOPIC_ARN")
+    if not topic:
+        return
+    what = {"stopped": "its job was stopped", "cancelled": "its job was cancelled"}.get(
+        str(result.get("action")), f"nothing was left to stop: {result.get('reason')}"
+    )
+    common.client("sns").publish(
+        TopicArn=topic,
+        Subject=f"RFT run {run} {status.lower().replace('_', ' ')}"[:100],
+        Message=f"The RFT run {run} ended as {status}; {what}. Execution: {result['execution_arn']}",
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,133 @@
+"""Step 1, `Validate request`: the request and its datasets, before anything is spent.
+
+Event (built by the state machine)::
+
+    {"request": <the execution input>, "execution_name": ..., "execution_arn": ..., "started_at": ...}
+
+Returns ``{"valid": true, "plan", "dataset", "watch"}`` (the state the rest of the workflow reads), or
+``{"valid": false, "error", "cause", "problems", "total"}`` when the request or a dataset breaks a
+rule: ``cause`` lists the first problems with their field and line number. Bad input is an answer,
+not an exception; an exception means the step itself failed (S3 unreachable, a bug).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambda_workflow import common
+from rft import datasets, jobs
+from rft.errors import Problem, ValidationError
+
+# How many problems the failure message lists (all are counted).
+LISTED_PROBLEMS = 10
+# A validation set only has to be usable, not a full training set.
+VALIDATION_LIMITS = datasets.DatasetLimits(min_prompts=1)
+
+
+def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
+    settings = common.workflow_settings()
+    request = event.get("request")
+    try:
+        job = jobs.validate_request(request, settings)
+    except ValidationError as exc:
+        return rejected("RequestInvalid", exc)
+    problems = list(environment_problems(job, event.get("execution_name"), common.allowed_base_models()))
+    if problems:
+        return rejected("RequestInvalid", ValidationError("The job request", problems))
+
+    s3 = common.client("s3")
+    reports: dict[str, datasets.DatasetReport] = {}
+    for field, uri, limits in (
+        ("training_data", job.training_data, datasets.DEFAULT_LIMITS),
+        ("validation_data", job.validation_data, VALIDATION_LIMITS),
+    ):
+        if not uri:
+            continue
+        report, unreadable = read_dataset(s3, field, uri, limits)
+        if unreadable is not None:
+            return rejected("DatasetUnreadable", ValidationError("The job request", [unreadable]))
+        assert report is not None
+        if not report.ok:
+            return rejected(
+                "DatasetInvalid",
+                ValidationError(f"The {field} file {uri}", report.problems, report.problem_count),
+                summary=report.summary(),
+            )
+        reports[field] = report
+
+    plan = jobs.plan_job(job, settings)
+    started = common.parse_time(event.get("started_at")) or datetime.now(UTC)
+    deadline = started + timedelta(seconds=job.watch.time_limit_seconds)
+    training = reports["training_data"]
+    common.logger.info(
+        "request valid",
+        extra={"run": job.name, "provider": plan["provider"], "prompts": training.prompts},
+    )
+    return {
+        "valid": True,
+        "plan": plan,
+        "dataset": {field: {"prompts": r.prompts, "bytes": r.bytes} for field, r in reports.items()},
+        "watch": {
+            "wait_seconds": job.watch.first_wait_seconds,
+            "max_wait_seconds": job.watch.max_wait_seconds,
+            "deadline": common.iso(deadline),
+        },
+    }
+
+
+def environment_problems(
+    job: jobs.JobRequest, execution_name: object, allowed_models: Iterable[str]
+) -> Iterable[Problem]:
+    """Rules of this deployment that the request alone cannot know."""
+    allowed = tuple(allowed_models)
+    if allowed and job.base_model not in allowed:
+        yield Problem(
+            None,
+            "base_model",
+            f"{job.base_model!r} is not enabled in this environment "
+            f"(allowed_base_models: {', '.join(allowed)})",
+        )
+    if execution_name is not None and execution_name != job.name:
+        yield Problem(
+            None,
+            "name",
+            f"{job.name!r} must also be the execution name (this execution is {execution_name!r}); "
+            "start the run with `rft train start`, which uses the name for both",
+        )
+
+
+def read_dataset(
+    s3: Any, field: str, uri: str, limits: datasets.DatasetLimits
+) -> tuple[datasets.DatasetReport | None, Problem | None]:
+    """Stream one file through the validator; a file that cannot be read is a problem, not a crash."""
+    try:
+        return datasets.validate_s3_object(s3, uri, limits=limits), None
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return None, Problem(None, field, f"{uri} does not exist")
+        if code in ("AccessDenied", "403", "KMS.AccessDeniedException"):
+            return None, Problem(None, field, f"{uri} cannot be read by the workflow ({code})")
+        raise
+
+
+def rejected(error: str, exc: ValidationError, *, summary: str | None = None) -> dict[str, Any]:
+    listed = exc.problems[:LISTED_PROBLEMS]
+    lines = [str(exc)]
+    if summary:
+        lines.append(summary)
+    lines.extend(f"- {problem}" for problem in listed)
+    if exc.total > len(listed):
+        lines.append(f"(and {exc.total - len(listed):,} more)")
+    common.logger.info("request rejected", extra={"error": error, "problems": exc.total})
+    return {
+        "valid": False,
+        "error": error,
+        "cause": "\n".join(lines),
+        "problems": [problem.to_dict() for problem in listed],
+        "total": exc.total,
+    }
