@@ -1,0 +1,301 @@
+"""The training stack: the Bedrock service role, the workflow's Lambda steps, the state machine,
+the environment's notification topic, and the rule that stops the job of an aborted run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Protocol
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.config import EnvironmentSettings
+from stacks.constructs.notifications import Notifications
+from stacks.constructs.training_workflow import (
+    ARTIFACTS_PREFIX,
+    BedrockServiceRole,
+    TrainingWorkflow,
+    WorkflowFunction,
+    WorkflowSteps,
+    acknowledge_wildcard,
+    arn,
+    referenced,
+)
+
+# The Mantle (OpenAI-compatible) plane's IAM actions. UNCONFIRMED beyond the names the reference
+# lists: `ListFineTuningJobEvents` (per-step metrics) follows the same naming; check the service
+# authorization reference for `bedrock-mantle` on the first deployment.
+MANTLE_JOB_ACTIONS = (
+    "bedrock-mantle:CallWithBearerToken",
+    "bedrock-mantle:CreateFile",
+    "bedrock-mantle:CreateFineTuningJob",
+    "bedrock-mantle:GetFineTuningJob",
+    "bedrock-mantle:ListFineTuningJobs",
+    "bedrock-mantle:ListFineTuningJobEvents",
+    "bedrock-mantle:CancelFineTuningJob",
+)
+MANTLE_CANCEL_ACTIONS = (
+    "bedrock-mantle:CallWithBearerToken",
+    "bedrock-mantle:GetFineTuningJob",
+    "bedrock-mantle:ListFineTuningJobs",
+    "bedrock-mantle:CancelFineTuningJob",
+)
+MANTLE_WILDCARD_REASON = (
+    "The Mantle (bedrock-mantle) API documents no resource types: its file and fine-tuning job ids "
+    "are created at run time and the actions take no resource-level permissions"
+)
+# States that make a run stop spending: the cleanup rule fires on these.
+CLEANUP_STATUSES = ("ABORTED", "TIMED_OUT")
+
+
+class HasLiveAlias(Protocol):
+    """A grader as the rewards stack exposes it: training jobs use its `live` alias."""
+
+    @property
+    def alias(self) -> lambda_.IFunction: ...
+
+
+class TrainingStack(cdk.Stack):
+    """Everything a training run needs besides the data and the graders."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        datasets_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        data_key: kms.IKey,
+        graders: Mapping[str, HasLiveAlias],
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        grader_arns = {name: grader.alias.function_arn for name, grader in sorted(graders.items())}
+        self.notifications = Notifications(
+            self,
+            "Notifications",
+            key=data_key,
+            emails=settings.notification_emails,
+            display_name=f"rft-stack {settings.name}",
+        )
+        # The operations part's alarms publish here as CloudWatch.
+        self.notifications.allow_service("cloudwatch.amazonaws.com")
+        self.topic: sns.ITopic = self.notifications.topic
+
+        self.service_role = BedrockServiceRole(
+            self,
+            "BedrockServiceRole",
+            datasets_bucket=datasets_bucket,
+            artifacts_bucket=artifacts_bucket,
+            data_key=data_key,
+            grader_alias_arns=list(grader_arns.values()),
+        )
+        datasets_arn, self._datasets_nag = referenced(self, datasets_bucket, datasets_bucket.bucket_arn)
+        artifacts_arn, artifacts_nag = referenced(self, artifacts_bucket, artifacts_bucket.bucket_arn)
+        self._datasets_arn = datasets_arn
+
+        common = {"ENVIRONMENT": settings.name, "POWERTOOLS_SERVICE_NAME": "rft-workflow"}
+        self.validate = self._function(
+            "Validate",
+            settings,
+            handler="validate.handler",
+            description="rft-stack workflow: validate the job request and its dataset",
+            timeout=cdk.Duration.minutes(5),
+            memory_size=1024,
+            environment={
+                **common,
+                "DATASETS_BUCKET": datasets_bucket.bucket_name,
+                "ARTIFACTS_BUCKET": artifacts_bucket.bucket_name,
+                "ARTIFACTS_PREFIX": ARTIFACTS_PREFIX,
+                "BEDROCK_ROLE_ARN": self.service_role.role.role_arn,
+                "DATA_KEY_ARN": data_key.key_arn,
+                "GRADERS": self.to_json_string(grader_arns),
+                "ALLOWED_BASE_MODELS": json.dumps(list(settings.allowed_base_models)),
+            },
+        )
+        self._read_datasets(self.validate, data_key)
+
+        self.mantle = self._function(
+            "Mantle",
+            settings,
+            handler="mantle.handler",
+            description="rft-stack workflow: start, watch and cancel Mantle (OpenAI-compatible) jobs",
+            # Copies up to 512 MB of training data from S3 to the Files API through /tmp.
+            timeout=cdk.Duration.minutes(15),
+            memory_size=1024,
+            environment={**common},
+        )
+        cfn_mantle = self.mantle.function.node.default_child
+        assert isinstance(cfn_mantle, lambda_.CfnFunction)
+        cfn_mantle.ephemeral_storage = lambda_.CfnFunction.EphemeralStorageProperty(size=2048)
+        self._read_datasets(self.mantle, data_key)
+        self.mantle.allow(["s3:PutObject"], [f"{artifacts_arn}/{ARTIFACTS_PREFIX}/*"])
+        self.mantle.allow(["kms:GenerateDataKey"], [data_key.key_arn])
+        self.mantle.allow(MANTLE_JOB_ACTIONS, ["*"])
+        if grader_arns:
+            # Mantle invokes the grader as the identity that created the job (rft.assumptions).
+            self.mantle.allow(["lambda:InvokeFunction"], list(grader_arns.values()))
+        acknowledge_wildcard(self.mantle.policy, "*", MANTLE_WILDCARD_REASON)
+        acknowledge_wildcard(
+            self.mantle.policy,
+            f"{artifacts_nag}/{ARTIFACTS_PREFIX}/*",
+            "Per-step metrics of each Mantle run are written to jobs/<run name>/metrics.jsonl; the "
+            "run names are chosen at run time",
+        )
+
+        self.publish = self._function(
+            "Publish",
+            settings,
+            handler="publish.handler",
+            description="rft-stack workflow: write the model record to SSM Parameter Store",
+            timeout=cdk.Duration.minutes(1),
+            memory_size=512,
+            environment={**common},
+        )
+        models_parameters = arn(self, "ssm", f"parameter/rft/{settings.name}/models/*")
+        self.publish.allow(["ssm:PutParameter", "ssm:GetParameter"], [models_parameters])
+        acknowledge_wildcard(
+            self.publish.policy,
+            models_parameters,
+            f"One model record per run under /rft/{settings.name}/models/<run name>; run names are "
+            "chosen at run time",
+        )
+
+        self.workflow = TrainingWorkflow(
+            self,
+            "Workflow",
+            steps=WorkflowSteps(validate=self.validate, mantle=self.mantle, publish=self.publish),
+            service_role=self.service_role.role,
+            data_key=data_key,
+            topic=self.topic,
+            allowed_base_models=settings.allowed_base_models,
+            log_retention_days=settings.log_retention_days,
+            retain_logs=settings.retain_data,
+        )
+        self.state_machine = self.workflow.state_machine
+        self.notifications.grant_publish(self.state_machine)
+        self._acknowledge_state_machine_wildcards()
+
+        self.cleanup = self._function(
+            "Cleanup",
+            settings,
+            handler="cleanup.handler",
+            description="rft-stack workflow: stop the job of an aborted or timed-out run",
+            timeout=cdk.Duration.minutes(2),
+            memory_size=512,
+            environment={**common, "TOPIC_ARN": self.topic.topic_arn},
+        )
+        state_machine_name, state_machine_name_nag = referenced(
+            self, self.state_machine, self.state_machine.state_machine_name
+        )
+        executions = arn(self, "states", f"execution:{state_machine_name}:*")
+        self.cleanup.allow(["states:GetExecutionHistory"], [executions])
+        self.cleanup.allow(
+            ["bedrock:GetModelCustomizationJob", "bedrock:StopModelCustomizationJob"],
+            [arn(self, "bedrock", "model-customization-job/*")],
+        )
+        self.cleanup.allow(MANTLE_CANCEL_ACTIONS, ["*"])
+        self.cleanup.policy.add_statements(*self.notifications.publish_statements())
+        acknowledge_wildcard(self.cleanup.policy, "*", MANTLE_WILDCARD_REASON)
+        acknowledge_wildcard(
+            self.cleanup.policy,
+            arn(self, "states", f"execution:{state_machine_name_nag}:*"),
+            "Reads the history of the workflow's own executions, whose names are the run names "
+            "chosen at run time",
+        )
+        acknowledge_wildcard(
+            self.cleanup.policy,
+            arn(self, "bedrock", "model-customization-job/*"),
+            "Stops the customization job an aborted run started; job ARNs are created by Bedrock at run time",
+        )
+        self.cleanup_rule = events.Rule(
+            self,
+            "StopJobsOfAbortedRuns",
+            description="An aborted or timed-out training run stops its Bedrock or Mantle job",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": list(CLEANUP_STATUSES),
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.cleanup.alias, retry_attempts=8, max_event_age=cdk.Duration.hours(12)
+                )
+            ],
+        )
+
+        cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+
+    def _function(
+        self,
+        construct_id: str,
+        settings: EnvironmentSettings,
+        *,
+        handler: str,
+        description: str,
+        timeout: cdk.Duration,
+        memory_size: int,
+        environment: Mapping[str, str],
+    ) -> WorkflowFunction:
+        return WorkflowFunction(
+            self,
+            construct_id,
+            handler=handler,
+            description=description,
+            log_retention_days=settings.log_retention_days,
+            retain_logs=settings.retain_data,
+            environment=environment,
+            timeout=timeout,
+            memory_size=memory_size,
+        )
+
+    def _read_datasets(self, function: WorkflowFunction, data_key: kms.IKey) -> None:
+        function.allow(["s3:GetObject"], [f"{self._datasets_arn}/*"])
+        # Without ListBucket a missing key reads as AccessDenied instead of NoSuchKey.
+        function.allow(["s3:ListBucket"], [self._datasets_arn])
+        function.allow(["kms:Decrypt"], [data_key.key_arn])
+        acknowledge_wildcard(
+            function.policy,
+            f"{self._datasets_nag}/*",
+            "Reads the dataset files a run names; dataset keys are chosen at upload time "
+            "(content-hashed), so the datasets bucket's objects are the resource",
+        )
+
+    def _acknowledge_state_machine_wildcards(self) -> None:
+        policy = self.state_machine.role.node.try_find_child("DefaultPolicy")
+        assert policy is not None
+        acknowledge_wildcard(
+            policy,
+            "*",
+            "Step Functions logging (logs:CreateLogDelivery and the other log-delivery actions) and "
+            "X-Ray (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules/Targets) accept no "
+            "resource-level permissions",
+        )
+        for resource, reason in (
+            (
+                "model-customization-job/*",
+                "Customization jobs are created by this workflow at run time; their ARNs "
+                "(model-customization-job/<base model>/<id>) are unknown before creation",
+            ),
+            (
+                "custom-model/*",
+                "The custom model a job produces (and deploys) gets an ARN Bedrock assigns at run time",
+            ),
+            (
+                "custom-model-deployment/*",
+                "Deployments are created by this workflow at run time; Bedrock assigns their ARNs",
+            ),
+        ):
+            acknowledge_wildcard(policy, arn(self, "bedrock", resource), reason)
