@@ -9,6 +9,7 @@ from stacks.config import EnvironmentSettings
 from stacks.data_stack import DataStack
 from stacks.rewards_stack import RewardsStack
 from stacks.security import add_security_checks
+from stacks.training_stack import TrainingStack
 
 PROJECT = "rft-stack"
 
@@ -23,6 +24,16 @@ class RftStage(cdk.Stage):
         )
         self.rewards = RewardsStack(
             self, "Rewards", settings=settings, description=f"{PROJECT} {settings.name}: reward functions"
+        )
+        self.training = TrainingStack(
+            self,
+            "Training",
+            settings=settings,
+            datasets_bucket=self.data.datasets_bucket,
+            artifacts_bucket=self.data.artifacts_bucket,
+            data_key=self.data.data_key,
+            graders=self.rewards.graders,
+            description=f"{PROJECT} {settings.name}: training workflow",
         )
 
         # "project" is also the cost-allocation tag the budget filters on.
