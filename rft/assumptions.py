@@ -35,8 +35,10 @@ MANTLE_BASE_URL_TEMPLATE = "https://bedrock-mantle.{region}.api.aws/v1"
 
 # UNCONFIRMED: Mantle accepts a short-term Bedrock API key (aws-bedrock-token-generator, signed for
 # service `bedrock`) as a bearer token on fine-tuning and files calls, not only on inference. The
-# reference says bearer keys work on Mantle. Check: `files.create` with such a token; if refused, use
-# `mantle_client(..., auth="sigv4")` (service `bedrock-mantle`), which buffers request bodies.
+# reference says bearer keys work on Mantle. Check: `files.create` with such a token. If refused, set
+# False: `mantle_client` then signs with SigV4 (service `bedrock-mantle`); but openai 3.51 cannot
+# SigV4-sign a multipart upload (it streams the body), so the training-file upload would then need
+# its own signed request (botocore SigV4Auth over a buffered multipart body) in rft.mantle.upload_file.
 MANTLE_ACCEPTS_SHORT_TERM_API_KEYS = True
 
 # UNCONFIRMED: which principal Mantle uses to invoke the Lambda grader. Assumed: the identity that

@@ -91,7 +91,7 @@ def mantle_client(
     region: str,
     *,
     session: Any | None = None,
-    auth: Literal["bearer", "sigv4"] = "bearer",
+    auth: Literal["bearer", "sigv4"] | None = None,
     base_url: str | None = None,
     timeout: float = 60.0,
     max_retries: int = 3,
@@ -99,9 +99,12 @@ def mantle_client(
 ) -> Any:
     """An ``openai.OpenAI`` for Mantle in ``region``, authenticated from ``session``'s credentials
     (a boto3 or botocore session; the default credential chain when None). ``base_url`` overrides
-    the region's endpoint (tests point it at a local fake)."""
+    the region's endpoint (tests point it at a local fake). ``auth`` None picks bearer keys unless
+    ``assumptions.MANTLE_ACCEPTS_SHORT_TERM_API_KEYS`` says Mantle refuses them."""
     import openai
 
+    if auth is None:
+        auth = "bearer" if assumptions.MANTLE_ACCEPTS_SHORT_TERM_API_KEYS else "sigv4"
     url = base_url or catalog.mantle_base_url(region)
     common: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries}
     if http_client is not None:
@@ -204,8 +207,13 @@ def upload_file(client: Any, stream: IO[bytes], *, filename: str, spool_dir: str
     """Upload a JSONL training file with purpose ``fine-tune``; returns the file id.
 
     The stream (e.g. an S3 ``StreamingBody``) is copied in chunks to a temporary file first, so the
-    upload can be retried from the start and memory stays constant whatever the file's size.
+    upload can be retried from the start and memory stays constant whatever the file's size. A
+    A SigV4-signing client cannot upload: openai 3.51 always streams multipart bodies and its
+    SigV4 signer refuses streamed bodies (before sending anything), so that case is one clear
+    MantleError.
     """
+    import openai
+
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         size = 0
         while chunk := stream.read(UPLOAD_CHUNK_BYTES):
@@ -217,10 +225,19 @@ def upload_file(client: Any, stream: IO[bytes], *, filename: str, spool_dir: str
                 )
             spool.write(chunk)
         spool.seek(0)
-        uploaded = _call(
-            lambda: client.files.create(file=(filename, spool, "application/jsonl"), purpose=FILE_PURPOSE),
-            f"upload {filename}",
-        )
+
+        def create(content: Any) -> Any:
+            return client.files.create(file=(filename, content, "application/jsonl"), purpose=FILE_PURPOSE)
+
+        try:
+            uploaded = _call(lambda: create(spool), f"upload {filename}")
+        except openai.OpenAIError as exc:
+            if isinstance(exc, openai.APIError):
+                raise
+            raise MantleError(
+                f"Cannot upload {filename}: this client signs with SigV4, which the openai SDK cannot do "
+                f"for file uploads ({exc}); use a bearer-key client (mantle_client(..., auth='bearer'))."
+            ) from exc
     return uploaded.id
 
 

@@ -70,6 +70,15 @@ def test_sigv4_auth_signs_for_bedrock_mantle(fake):
     assert "/us-west-2/bedrock-mantle/aws4_request" in header
 
 
+def test_sigv4_cannot_upload_and_says_so(fake):
+    client = mantle.mantle_client(
+        "us-west-2", session=session(), auth="sigv4", base_url=fake.base_url, max_retries=0
+    )
+    with pytest.raises(MantleError, match="signs with SigV4"):
+        upload(client)
+    assert [r for r in fake.requests if r.path == "/v1/files"] == []  # refused before sending
+
+
 def test_unknown_auth_mode():
     with pytest.raises(ValueError, match="auth must be"):
         mantle.mantle_client("us-west-2", session=session(), auth="password")
@@ -305,3 +314,11 @@ def test_the_library_imports_without_openai_cdk_typer_or_rich():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_assumption_switches_the_default_auth(fake, monkeypatch):
+    monkeypatch.setattr(mantle.assumptions, "MANTLE_ACCEPTS_SHORT_TERM_API_KEYS", False)
+    client = mantle.mantle_client("us-west-2", session=session(), base_url=fake.base_url, max_retries=0)
+    with pytest.raises(MantleError):
+        mantle.get_job(client, "ftjob-missing")
+    assert fake.requests[-1].headers["authorization"].startswith("AWS4-HMAC-SHA256 ")
