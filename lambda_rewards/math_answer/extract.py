@@ -22,12 +22,12 @@ from lambda_rewards.math_answer.numeric import numbers_in, parse_number
 
 _HASH = re.compile(r"####[ \t]*([^\n]*)")
 _FINAL_PHRASE = re.compile(
-    r"final\s+answer\s*(?:is|:|=|would\s+be|will\s+be)?\s*[:=]?\s*([^\n]*)",
+    r"final\s+answer\s*(?:is|:|=|would\s+be|will\s+be)?\s*[:=]?\s*((?:(?!final\s+answer)[^\n])*)",
     re.IGNORECASE,
 )
-_ANSWER_PHRASE = re.compile(
-    r"(?:\bthe\s+answer\s+(?:is|=|would\s+be|will\s+be)\s*:?|^[\s*#>]*answer\s*\**\s*[:=]\**)\s*([^\n]*)",
-    re.IGNORECASE | re.MULTILINE,
+_ANSWER_LINE = re.compile(r"^[\s*#>]*answer\s*\**\s*[:=]\**\s*([^\n]*)", re.IGNORECASE | re.MULTILINE)
+_THE_ANSWER = re.compile(
+    r"\bthe\s+answer\s+(?:is|=|would\s+be|will\s+be)\s*:?\s*((?:(?!the\s+answer\s)[^\n])*)", re.IGNORECASE
 )
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|\s(?:because|since|which|so)\s", re.IGNORECASE)
 _INLINE_MATH = re.compile(r"^\s*(?:\$\$?|\\\(|\\\[)(.*?)(?:\$\$?|\\\)|\\\])")
@@ -106,35 +106,44 @@ def _last_line_answer(text: str) -> str | None:
     return None
 
 
+def _phrases(pattern: re.Pattern[str], text: str) -> list[tuple[int, str]]:
+    found = ((match.start(), _phrase_answer(match.group(1))) for match in pattern.finditer(text))
+    return [(position, answer) for position, answer in found if answer]
+
+
 def extract_answer(text: str, *, max_boxes: int = 3) -> Extraction:
     """The final answer of ``text`` (already a normalised tail of the response)."""
     boxes = find_boxes(text, 2000)
-    hashes = [m.group(1).strip() for m in _HASH.finditer(text)] if "####" in text else []
-    has_answer_word = "nswer" in text or "NSWER" in text
-    finals = [_phrase_answer(m.group(1)) for m in _FINAL_PHRASE.finditer(text)] if has_answer_word else []
-    finals = [answer for answer in finals if answer]
-
     if len(boxes) > max_boxes:
         return Extraction(None, "boxed", "many_boxes", len(boxes))
+    hash_matches = list(_HASH.finditer(text)) if "####" in text else []
+    hashes = [match.group(1).strip() for match in hash_matches]
+    statements: list[tuple[int, str]] = []  # "final answer ..." and "Answer: ..." lines
+    the_answer: list[tuple[int, str]] = []  # "... the answer is X"
+    if "nswer" in text or "NSWER" in text:
+        statements = sorted(_phrases(_FINAL_PHRASE, text) + _phrases(_ANSWER_LINE, text))
+        the_answer = _phrases(_THE_ANSWER, text)
+
     boxed = [content.strip() for content, _, _ in boxes]
-    if boxed and _disagree(boxed, numbers_only=False):
+    if _disagree(boxed, numbers_only=False):
         return Extraction(None, "boxed", "several_answers", len(boxes))
-    if _disagree(boxed + hashes + finals, numbers_only=True):
-        return Extraction(None, "mixed", "several_answers", len(boxes))
-    if hashes and _disagree(hashes, numbers_only=False):
+    if _disagree(hashes, numbers_only=False):
         return Extraction(None, "hash", "several_answers", len(boxes))
+    # Statements made after the last box or #### line count as final too: "\boxed{5} ... the
+    # answer is 6" offers two answers.
+    last_marker = max([end for _, _, end in boxes] + [match.start() for match in hash_matches], default=None)
+    later = [answer for position, answer in the_answer if last_marker is not None and position > last_marker]
+    if _disagree(boxed + hashes + [answer for _, answer in statements] + later, numbers_only=True):
+        return Extraction(None, "mixed", "several_answers", len(boxes))
 
     if boxed:
         return Extraction(boxed[-1], "boxed", None, len(boxes))
     if hashes and hashes[-1]:
         return Extraction(hashes[-1], "hash")
-    if finals:
-        return Extraction(finals[-1], "final_phrase")
-    if has_answer_word:
-        phrases = [_phrase_answer(m.group(1)) for m in _ANSWER_PHRASE.finditer(text)]
-        phrases = [answer for answer in phrases if answer]
-        if phrases:
-            return Extraction(phrases[-1], "phrase")
+    if statements:
+        return Extraction(statements[-1][1], "final_phrase")
+    if the_answer:
+        return Extraction(the_answer[-1][1], "phrase")
     line = _last_line_answer(text)
     if line:
         return Extraction(line, "line")

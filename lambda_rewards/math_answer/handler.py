@@ -35,7 +35,7 @@ from lambda_rewards.common.settings import env_int
 from lambda_rewards.common.text import find_boxes, normalize_unicode, tail
 from lambda_rewards.math_answer.extract import canonical_latex, extract_answer
 from lambda_rewards.math_answer.latex import guard, has_or, split_equation, top_level_split
-from lambda_rewards.math_answer.numeric import parse_number
+from lambda_rewards.math_answer.numeric import parse_number, strip_assignment
 
 REWARD_NAME = "math_answer"
 TAIL_CHARS = env_int("MATH_TAIL_CHARS", 4000, minimum=256, maximum=65536)
@@ -53,6 +53,7 @@ class BadReference(ValueError):
 class Gold:
     number: Fraction | None  # set when the gold answer is a number
     latex: str | None = None  # set otherwise
+    variable: str | None = None  # "x" for a gold answer "x = 3"
 
 
 @lru_cache(maxsize=4096)
@@ -71,7 +72,7 @@ def _gold_from_text(text: str) -> Gold:
         raise BadReference("empty gold answer")
     value = parse_number(text)
     if value is not None:
-        return Gold(value)
+        return Gold(value, variable=strip_assignment(text)[0])
     return Gold(None, text)
 
 
@@ -195,6 +196,9 @@ def grade(sample: Sample, budget: Budget) -> Grade:
         value = parse_number(answer)
         if value is None:
             return Grade(0.0, {"unreadable_answer": 1.0})
+        variable = strip_assignment(answer)[0]
+        if gold.variable and variable and variable != gold.variable:
+            return Grade(0.0)
         return Grade(1.0 if value == gold.number else 0.0)
     return _grade_latex(gold.latex or "", answer, budget)
 
