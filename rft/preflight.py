@@ -197,12 +197,15 @@ def run_preflight(
     for batch in _batches(samples, batch_size):
         sink = io.StringIO()
         started = time.perf_counter()
-        with contextlib.redirect_stdout(sink) if capture_logs else contextlib.nullcontext():
-            results = grade_batch(batch, LocalContext(deadline_seconds))
+        try:
+            with contextlib.redirect_stdout(sink) if capture_logs else contextlib.nullcontext():
+                results = grade_batch(batch, LocalContext(deadline_seconds))
+        except Exception as exc:  # the Lambda invocation itself would fail
+            failure = f"{type(exc).__name__}: {exc}"
+            raise PreflightError(f"reward {reward} failed a whole batch: {failure}") from exc
         batch_seconds.append(time.perf_counter() - started)
         if not isinstance(results, list) or len(results) != len(batch):
-            violations += len(batch)
-            results = [None] * len(batch)
+            results = [None] * len(batch)  # each sample counts as a violation below
         for sample, result in zip(batch, results, strict=True):
             score = _checked_score(sample, result)
             if score is None:
