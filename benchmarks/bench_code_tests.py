@@ -1,0 +1,134 @@
+"""code_tests grader on HumanEval: correctness of the judge and throughput of the sandbox.
+
+    python benchmarks/bench_code_tests.py [--workers N] [--batch N]
+
+Reads ``../shared/data/humaneval/HumanEval.jsonl.gz`` (relative to the repository root) and sends
+the problems through the Lambda handler in Bedrock's event shape:
+
+* canonical solutions, as a chat model writes them (the whole function in a ```python block):
+  all 164 must score 1.0;
+* ``pass`` stubs: none may score 1.0 (a few earn partial credit where a test expects None);
+* the canonical bodies alone, HumanEval's completion style (the grader prepends the prompt).
+
+Prints problems/s, p50/p99 of one problem's sandboxed run, the grader's peak RSS and the largest
+child's peak RSS. Target on a 2-core machine: >= 25 problems/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import io
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "humaneval" / "HumanEval.jsonl.gz"
+
+
+def _event(problems: list[dict], answer) -> list[dict]:
+    return [
+        {
+            "id": problem["task_id"],
+            "messages": [
+                {"role": "user", "content": "Complete this function:\n" + problem["prompt"]},
+                {"role": "assistant", "content": answer(problem)},
+            ],
+            "metadata": {
+                "reference_answer": {
+                    "test": problem["test"],
+                    "entry_point": problem["entry_point"],
+                    "prompt": problem["prompt"],
+                }
+            },
+        }
+        for problem in problems
+    ]
+
+
+def _metric(result: dict, name: str) -> float | None:
+    for metric in result["metrics_list"]:
+        if metric["name"] == name:
+            return metric["value"]
+    return None
+
+
+def _run(handler, problems: list[dict], answer, batch: int) -> tuple[list[dict], float]:
+    results: list[dict] = []
+    started = time.perf_counter()
+    for start in range(0, len(problems), batch):
+        with contextlib.redirect_stdout(io.StringIO()):  # the batch log lines (EMF)
+            results += handler(_event(problems[start : start + batch], answer), None)
+    return results, time.perf_counter() - started
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, help="CODE_TESTS_WORKERS (default: the grader's)")
+    parser.add_argument("--batch", type=int, default=64, help="samples per handler call (default 64)")
+    args = parser.parse_args()
+    if not DATA.exists():
+        print(f"bench_code_tests: skipped, {DATA} not found")
+        return 0
+    if args.workers:
+        os.environ["CODE_TESTS_WORKERS"] = str(args.workers)
+    sys.path.insert(0, str(ROOT))
+    from lambda_rewards.code_tests import handler as module
+    from lambda_rewards.code_tests.sandbox import hardening_flags
+
+    with gzip.open(DATA, "rt", encoding="utf-8") as stream:
+        problems = [json.loads(line) for line in stream if line.strip()]
+    flags = hardening_flags()
+    print(
+        f"HumanEval: {len(problems)} problems, workers={module.SETTINGS.workers}, batch={args.batch}, "
+        f"cpus={os.cpu_count()}, python={sys.version.split()[0]}, "
+        f"non-dumpable={flags[0]}, seccomp={flags[1]}"
+    )
+    _run(module.handler, problems[:2], lambda p: p["canonical_solution"], 2)  # warm up
+
+    runs = {
+        "canonical (fenced function)": lambda p: (
+            f"Here it is:\n```python\n{p['prompt']}{p['canonical_solution']}```\n"
+        ),
+        "canonical (completion body)": lambda p: p["canonical_solution"],
+        "pass stubs": lambda p: f"```python\n{p['prompt']}    pass\n```",
+    }
+    failures = 0
+    for label, answer in runs.items():
+        results, seconds = _run(module.handler, problems, answer, args.batch)
+        scores = [result["aggregate_reward_score"] for result in results]
+        full = sum(score == 1.0 for score in scores)
+        runs_s = [value for result in results if (value := _metric(result, "run_seconds")) is not None]
+        errors = sum(
+            any(m["name"].startswith("error_") for m in result["metrics_list"]) for result in results
+        )
+        print(
+            f"  {label:28s} passed {full:3d}/{len(problems)}  mean {statistics.fmean(scores):.3f}  "
+            f"errors {errors:2d}  {len(problems) / seconds:6.1f} problems/s  "
+            f"run p50 {_quantile(runs_s, 0.5) * 1000:5.1f} ms  p99 {_quantile(runs_s, 0.99) * 1000:6.1f} ms"
+        )
+        expected = 0 if label == "pass stubs" else len(problems)
+        if full != expected:
+            failures += 1
+            for problem, score in zip(problems, scores, strict=True):
+                if (score == 1.0) != (expected > 0):
+                    print(f"    unexpected: {problem['task_id']} scored {score:.3f}")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  peak RSS: grader process {own:.0f} MB, largest child {children:.0f} MB")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
