@@ -7,6 +7,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentSettings
 from stacks.data_stack import DataStack
+from stacks.operations_stack import OperationsStack
 from stacks.rewards_stack import RewardsStack
 from stacks.security import add_security_checks
 from stacks.training_stack import TrainingStack
@@ -34,6 +35,19 @@ class RftStage(cdk.Stage):
             data_key=self.data.data_key,
             graders=self.rewards.graders,
             description=f"{PROJECT} {settings.name}: training workflow",
+        )
+        self.operations = OperationsStack(
+            self,
+            "Operations",
+            settings=settings,
+            topic=self.training.topic,
+            allow_service_to_publish=self.training.notifications.allow_service,
+            graders=self.rewards.graders,
+            reward_metrics_namespace=self.rewards.metrics_namespace,
+            state_machine=self.training.state_machine,
+            workflow_log_group=self.training.workflow.log_group,
+            cost_allocation_tag=("project", PROJECT),
+            description=f"{PROJECT} {settings.name}: dashboard, alarms and budget",
         )
 
         # "project" is also the cost-allocation tag the budget filters on.

@@ -53,13 +53,19 @@ class RewardMetric:
 
 
 class GatewayMetric:
-    """The per-model figures the serving gateway publishes (`lambda_gateway/`)."""
+    """The per-model figures the serving gateway publishes, one EMF record per chat request
+    (`lambda_gateway/metrics.py`)."""
 
-    DEFAULT_NAMESPACE = "RftStack/Gateway"
-    MODEL_DIMENSION = "Model"
-    INPUT_TOKENS = "InputTokens"
-    OUTPUT_TOKENS = "OutputTokens"
-    MODEL_LATENCY = "ModelLatency"  # Milliseconds
+    DEFAULT_NAMESPACE = "RftStack/Gateway"  # METRICS_NAMESPACE of the gateway function
+    MODEL_DIMENSION = "Model"  # the model name a request resolved to (never the alias)
+    REQUESTS = "Requests"  # Count
+    LATENCY = "Latency"  # the whole request, Milliseconds
+    UPSTREAM_LATENCY = "UpstreamLatency"  # the model's service, Milliseconds
+    PROMPT_TOKENS = "PromptTokens"  # Count
+    COMPLETION_TOKENS = "CompletionTokens"  # Count
+    THROTTLES = "Throttles"  # 429 answers (Count)
+    UPSTREAM_ERRORS = "UpstreamErrors"  # 5xx answers (Count)
+    CLIENT_ERRORS = "ClientErrors"  # 4xx answers but 429 (Count)
 
 
 # The resolution of every operational alarm but the mean-score comparison.
@@ -561,7 +567,8 @@ class Operations(Construct):
             return cw.MathExpression(
                 expression=f"SEARCH('{search}', '{statistic}', {int(ALARM_PERIOD.to_seconds())})",
                 using_metrics={},
-                label=label,
+                # One line per model: CloudWatch's dynamic label names the series' model.
+                label=f"${{PROP('Dim.{GatewayMetric.MODEL_DIMENSION}')}} {label}",
                 period=ALARM_PERIOD,
             )
 
@@ -586,17 +593,22 @@ class Operations(Construct):
                 width=6,
             ),
             cw.GraphWidget(
-                title="Gateway: tokens per model (input left, output right)",
-                left=[per_model(GatewayMetric.INPUT_TOKENS, "Sum", "Input tokens")],
-                right=[per_model(GatewayMetric.OUTPUT_TOKENS, "Sum", "Output tokens")],
+                title="Gateway: tokens per model (prompt left, completion right)",
+                left=[per_model(GatewayMetric.PROMPT_TOKENS, "Sum", "Prompt tokens")],
+                right=[per_model(GatewayMetric.COMPLETION_TOKENS, "Sum", "Completion tokens")],
                 left_y_axis=cw.YAxisProps(label="tokens", show_units=False, min=0),
                 right_y_axis=cw.YAxisProps(label="tokens", show_units=False, min=0),
                 width=6,
             ),
             cw.GraphWidget(
-                title="Gateway: model latency per model, p99 (ms)",
-                left=[per_model(GatewayMetric.MODEL_LATENCY, "p99", "p99")],
+                title="Gateway: p99 latency per model (ms), model errors and throttles (right)",
+                left=[per_model(GatewayMetric.LATENCY, "p99", "p99 latency")],
+                right=[
+                    per_model(GatewayMetric.UPSTREAM_ERRORS, "Sum", "5xx"),
+                    per_model(GatewayMetric.THROTTLES, "Sum", "429"),
+                ],
                 left_y_axis=cw.YAxisProps(label="ms", show_units=False, min=0),
+                right_y_axis=cw.YAxisProps(label="requests", show_units=False, min=0),
                 width=6,
             ),
         )

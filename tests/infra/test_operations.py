@@ -19,13 +19,14 @@ from lambda_rewards.common import metrics as reward_metrics
 from lambda_rewards.common.settings import RewardSettings as GraderRuntimeSettings
 from stacks.config import ConfigError, OperationsSettings
 from stacks.constructs.operations import (
+    GatewayMetric,
     MonitoredGateway,
     MonitoredGrader,
     MonitoredWorkflow,
     Operations,
     RewardMetric,
 )
-from tests.infra.helpers import new_app, settings
+from tests.infra.helpers import build_stage, new_app, settings, template
 
 GRADER_TIMEOUTS = {"math_answer": 300, "llm_judge": 600}
 TAG = ("project", "rft-stack")
@@ -100,6 +101,12 @@ class Bare:
     def dashboard_body(self) -> str:
         (dashboard,) = self.template.find_resources("AWS::CloudWatch::Dashboard").values()
         return json.dumps(dashboard["Properties"]["DashboardBody"])
+
+    def dashboard_widgets(self) -> list[dict]:
+        """The dashboard's widgets as CloudWatch reads them (tokens replaced by a placeholder)."""
+        (dashboard,) = self.template.find_resources("AWS::CloudWatch::Dashboard").values()
+        parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+        return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))["widgets"]
 
 
 @pytest.fixture(scope="module")
@@ -493,6 +500,37 @@ def test_reward_metric_names_are_the_ones_the_graders_write():
     assert record[RewardMetric.DIMENSION] == "math_answer"
 
 
+def test_gateway_metric_names_are_the_ones_the_gateway_writes(capsys):
+    from lambda_gateway import metrics as gateway_metrics
+
+    figures = gateway_metrics.RequestFigures(model="my-model", upstream_latency_ms=12.0)
+    gateway_metrics.emit(figures, namespace=GatewayMetric.DEFAULT_NAMESPACE)
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == gateway_metrics.DEFAULT_NAMESPACE == GatewayMetric.DEFAULT_NAMESPACE
+    assert directive["Dimensions"] == [[GatewayMetric.MODEL_DIMENSION]]
+    written = {metric["Name"] for metric in directive["Metrics"]}
+    named_here = {
+        value
+        for key, value in vars(GatewayMetric).items()
+        if key.isupper() and key not in ("DEFAULT_NAMESPACE", "MODEL_DIMENSION")
+    }
+    assert named_here == written
+
+
+def test_gateway_row_draws_one_line_per_model_from_the_gateways_figures(bare):
+    expressions = [
+        metric[0]["expression"]
+        for widget in bare.dashboard_widgets()
+        if widget["properties"].get("title", "").startswith("Gateway:")
+        for metric in widget["properties"].get("metrics", [])
+        if isinstance(metric[0], dict) and "expression" in metric[0]
+    ]
+    for metric_name in ("PromptTokens", "CompletionTokens", "Latency", "UpstreamErrors", "Throttles"):
+        assert any(f'{{RftStack/Gateway,Model}} MetricName="{metric_name}"' in e for e in expressions)
+    assert "PROP('Dim.Model')" in bare.dashboard_body()
+
+
 # ---------------------------------------------------------------------------------- settings
 
 
@@ -532,3 +570,43 @@ def test_operations_settings_are_read_from_cdk_json():
         30,
         3,
     )
+
+
+# ----------------------------------------------------------------------------- in the stage
+
+
+@pytest.fixture(scope="module")
+def staging_stage():
+    return build_stage("staging")
+
+
+def test_the_stage_monitors_every_deployed_grader_and_the_workflow(staging_stage):
+    alarms = staging_stage.operations.operations.alarms
+    for name in staging_stage.rewards.graders:
+        assert f"GraderErrorRate:{name}" in alarms
+        assert f"GraderScoreCollapse:{name}" in alarms
+    assert {"WorkflowFailed", "WorkflowTimedOut"} <= set(alarms)
+    body = json.dumps(template(staging_stage.operations).find_resources("AWS::CloudWatch::Dashboard"))
+    assert "Most recent training runs" in body
+
+
+def test_the_stage_notifies_the_training_topic_and_lets_budgets_publish_to_it(staging_stage):
+    ops = template(staging_stage.operations)
+    (budget,) = ops.find_resources("AWS::Budgets::Budget").values()
+    for notification in budget["Properties"]["NotificationsWithSubscribers"]:
+        (subscriber,) = notification["Subscribers"]
+        assert subscriber["SubscriptionType"] == "SNS"
+        assert "Training:ExportsOutputRefNotificationsTopic" in json.dumps(subscriber["Address"])
+    assert budget["Properties"]["Budget"]["BudgetLimit"] == {"Amount": 500, "Unit": "USD"}
+    training = template(staging_stage.training)
+    (policy,) = training.find_resources("AWS::SNS::TopicPolicy").values()
+    principals = [s.get("Principal") for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    assert {"Service": "budgets.amazonaws.com"} in principals
+    assert principals.count({"Service": "cloudwatch.amazonaws.com"}) == 1
+    key_policy = json.dumps(template(staging_stage.data).find_resources("AWS::KMS::Key"))
+    assert key_policy.count('"budgets.amazonaws.com"') == 1
+
+
+def test_the_budget_carries_the_stage_tags(staging_stage):
+    (budget,) = template(staging_stage.operations).find_resources("AWS::Budgets::Budget").values()
+    assert {"Key": "project", "Value": "rft-stack"} in budget["Properties"]["ResourceTags"]

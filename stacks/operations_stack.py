@@ -1,0 +1,96 @@
+"""Operations of one environment: the dashboard, the alarms and the budget (`Operations`), wired to
+the graders, the training workflow, its topic and, once it exists, the serving gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import EnvironmentSettings
+from stacks.constructs.operations import (
+    MonitoredGateway,
+    MonitoredGrader,
+    MonitoredWorkflow,
+    Operations,
+    RewardMetric,
+)
+
+
+class GraderLike(Protocol):
+    """What the rewards stack's graders offer (`stacks.constructs.grader.Grader`)."""
+
+    @property
+    def function(self) -> lambda_.IFunction: ...
+
+
+class OperationsStack(cdk.Stack):
+    """Deployed last: it only reads what the other stacks of the stage expose.
+
+    `allow_service_to_publish(principal)` is the topic owner's grant (the training stack's
+    `Notifications.allow_service`); `http_api` adds the gateway's rows and its 5xx alarm.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        topic: sns.ITopic,
+        graders: Mapping[str, GraderLike],
+        state_machine: sfn.IStateMachine,
+        cost_allocation_tag: tuple[str, str],
+        allow_service_to_publish: Callable[[str], None] | None = None,
+        workflow_log_group: logs.ILogGroup | None = None,
+        http_api: apigwv2.IHttpApi | None = None,
+        gateway_metrics_namespace: str | None = None,
+        reward_metrics_namespace: str = RewardMetric.DEFAULT_NAMESPACE,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        default_timeout = cdk.Duration.seconds(settings.rewards.timeout_seconds)
+        gateway = None
+        if http_api is not None:
+            gateway = (
+                MonitoredGateway(http_api=http_api, metrics_namespace=gateway_metrics_namespace)
+                if gateway_metrics_namespace
+                else MonitoredGateway(http_api=http_api)
+            )
+        self.operations = Operations(
+            self,
+            "Operations",
+            environment=settings.name,
+            settings=settings.operations,
+            topic=topic,
+            graders={
+                name: MonitoredGrader(
+                    function=grader.function,
+                    timeout=getattr(grader.function, "timeout", None) or default_timeout,
+                )
+                for name, grader in graders.items()
+            },
+            workflow=MonitoredWorkflow(state_machine=state_machine, log_group=workflow_log_group),
+            gateway=gateway,
+            cost_allocation_tag=cost_allocation_tag,
+            budget_emails=settings.notification_emails,
+            allow_service_to_publish=allow_service_to_publish,
+            reward_metrics_namespace=reward_metrics_namespace,
+        )
+        dashboard = self.operations.dashboard
+        cdk.CfnOutput(
+            self,
+            "DashboardUrl",
+            value=(
+                f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+                f"#dashboards:name={dashboard.dashboard_name}"
+            ),
+            description="The environment's operations dashboard (graders, training runs, gateway, alarms)",
+        )
