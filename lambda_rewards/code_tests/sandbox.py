@@ -250,7 +250,7 @@ class _Run:
         except OSError as exc:
             raise SandboxError(f"cannot create a temporary directory: {exc}") from exc
         self._dirs.append(cwd)
-        harden = "1" if mode == "probe" or hardening_flags() != "00" else "0"
+        harden = "0" if mode != "probe" and hardening_flags() == "00" else "1"
         argv = [sys.executable, *_FLAGS, "-c", _STUB, str(ctrl), *limits.argv(), harden, mode, *extra]
         try:
             proc = subprocess.Popen(
@@ -456,11 +456,17 @@ def run_program(*, code: str, stdin: bytes, deadline: float, limits: Limits, std
     )
 
 
-@functools.cache
+_probed: list[str] = []
+
+
 def hardening_flags() -> str:
     """What the children of this environment manage to apply: two characters, "1"/"0" each, for
-    PR_SET_DUMPABLE=0 and the seccomp filter. Probed once (one short child process)."""
-    with _Run() as run:
+    PR_SET_DUMPABLE=0 and the seccomp filter. Probed with one short child; only a definite answer
+    is kept (a probe that could not run is retried, and children keep trying to harden meanwhile)."""
+    if _probed:
+        return _probed[0]
+    flags = ""
+    with contextlib.suppress(SandboxError), _Run() as run:
         ctrl_r, ctrl_w = run.pipe()
         out_r, out_w = run.pipe()
         run.spawn(ctrl_r, Limits(cpu_seconds=5, memory_mb=256), "probe", [], stdout=out_w)
@@ -469,7 +475,10 @@ def hardening_flags() -> str:
         run.pump.read(out_r, 16)
         run.run_until(time.monotonic() + 10, lambda: out_r not in run.pump.open_reads)
         flags = bytes(run.pump.data[out_r]).decode("ascii", "replace")
-    return flags if len(flags) == 2 and set(flags) <= {"0", "1"} else "00"
+    if len(flags) == 2 and set(flags) <= {"0", "1"}:
+        _probed[:] = [flags]
+        return flags
+    return "??"
 
 
 def harden_this_process() -> bool:
