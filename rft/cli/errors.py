@@ -35,6 +35,10 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
     """(sentence, exit code) for a known error; None for anything else (a bug)."""
     if isinstance(exc, RftError):
         return _sentence(str(exc)), EXIT_ERROR
+    from rft.preflight import PreflightError
+
+    if isinstance(exc, PreflightError):
+        return _sentence(str(exc)[:1].upper() + str(exc)[1:]), EXIT_ERROR
     described = _describe_botocore(exc) or _describe_openai(exc)
     if described is not None:
         return _sentence(described), EXIT_ERROR

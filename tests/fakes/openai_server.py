@@ -44,7 +44,7 @@ class RecordedRequest:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: Any  # parsed JSON, the multipart fields, or None
 
 
@@ -131,6 +131,15 @@ class FakeOpenAIServer:
         """The next request whose path starts with ``path_prefix`` gets an OpenAI error object."""
         with self._lock:
             self._failures.append(_Failure(path_prefix, status, message, dict(headers)))
+
+    def add_job(
+        self, job_id: str | None = None, *, model: str = "openai.gpt-oss-20b", **fields: Any
+    ) -> dict[str, Any]:
+        """A fine-tuning job that exists without a create call (e.g. one the workflow started)."""
+        with self._lock:
+            job_id = job_id or self._new_id("ftjob")
+            self.jobs[job_id] = {**_new_job(job_id, model, "file-none", {}), **fields}
+            return dict(self.jobs[job_id])
 
     def set_job(self, job_id: str, **changes: Any) -> dict[str, Any]:
         """Change a fine-tuning job (status, fine_tuned_model, error, ...)."""
@@ -236,7 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         elif raw and content_type.startswith("multipart/form-data"):
             body = _parse_multipart(content_type, raw)
-        fake.requests.append(RecordedRequest(method, path, query, dict(self.headers.items()), body))
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        fake.requests.append(RecordedRequest(method, path, query, headers, body))
 
         if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
             self._send_json(401, _error(401, "Incorrect API key provided.", code="invalid_api_key"))
@@ -439,31 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         job_id = fake._new_id("ftjob")
-        method = request.get("method") or {}
-        fake.jobs[job_id] = {
-            "id": job_id,
-            "object": "fine_tuning.job",
-            "created_at": int(time.time()),
-            "model": request["model"],
-            "fine_tuned_model": None,
-            "finished_at": None,
-            "status": "validating_files",
-            "training_file": request["training_file"],
-            "validation_file": request.get("validation_file"),
-            "hyperparameters": (method.get(method.get("type", ""), {}) or {}).get("hyperparameters")
-            or request.get("hyperparameters")
-            or {},
-            "method": method,
-            "metadata": request.get("metadata"),
-            "suffix": request.get("suffix"),
-            "seed": request.get("seed") or 0,
-            "error": None,
-            "organization_id": "org-fake",
-            "result_files": [],
-            "trained_tokens": None,
-            "estimated_finish": None,
-            "integrations": [],
-        }
+        fake.jobs[job_id] = _new_job(job_id, request["model"], request["training_file"], request)
         self._send_json(200, fake.jobs[job_id])
 
     def _list_jobs(self, query: dict[str, list[str]]) -> None:
@@ -478,6 +464,34 @@ class _Handler(BaseHTTPRequestHandler):
             if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())
         ]
         self._send_json(200, _page(jobs, query))
+
+
+def _new_job(job_id: str, model: str, training_file: str, request: dict[str, Any]) -> dict[str, Any]:
+    method = request.get("method") or {}
+    return {
+        "id": job_id,
+        "object": "fine_tuning.job",
+        "created_at": int(time.time()),
+        "model": model,
+        "fine_tuned_model": None,
+        "finished_at": None,
+        "status": "validating_files",
+        "training_file": training_file,
+        "validation_file": request.get("validation_file"),
+        "hyperparameters": (method.get(method.get("type", ""), {}) or {}).get("hyperparameters")
+        or request.get("hyperparameters")
+        or {},
+        "method": method,
+        "metadata": request.get("metadata"),
+        "suffix": request.get("suffix"),
+        "seed": request.get("seed") or 0,
+        "error": None,
+        "organization_id": "org-fake",
+        "result_files": [],
+        "trained_tokens": None,
+        "estimated_finish": None,
+        "integrations": [],
+    }
 
 
 def _fine_tuned(fake: FakeOpenAIServer) -> set[str]:

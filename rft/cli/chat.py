@@ -1,0 +1,60 @@
+"""`rft chat`: one prompt to a trained model (or a base model), streamed as it is written."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from rft.cli import inference
+from rft.cli.common import EnvOption, JsonOption, ProfileOption, RegionOption, environment, print_json, say
+
+
+def chat(
+    model: Annotated[str, typer.Argument(help="A trained model's name or alias, or a base model id.")],
+    prompt: Annotated[str, typer.Argument(help="The user message; '-' reads it from stdin.")],
+    system: Annotated[str | None, typer.Option("--system", "-s", help="A system prompt.")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens in the answer.")] = 1024,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")] = 0.7,
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Print the answer as it arrives.")
+    ] = True,
+    env: EnvOption = "staging",
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Send one prompt to a model through the right API: Mantle chat completions (streamed) for
+    Mantle models, bedrock-runtime ConverseStream for Bedrock deployments.
+
+    Example: rft chat gsm8k-v1 "A robe takes 2 bolts of blue fiber and half that much white. How many bolts?"
+    """
+    text = sys.stdin.read() if prompt == "-" else prompt
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": text}
+    ]
+    target_env = environment(env, region, profile)
+    target, _record = inference.resolve(target_env, model)
+    sampling = inference.Sampling(max_tokens=max_tokens, temperature=temperature)
+    if json_output or not stream:
+        answer = target.complete(messages, sampling)[0]
+        if json_output:
+            print_json(
+                {
+                    "model": model,
+                    "resolved": target.label,
+                    "provider": target.provider,
+                    "text": answer.text,
+                    "finish_reason": answer.finish_reason,
+                    "usage": answer.usage,
+                }
+            )
+        else:
+            typer.echo(answer.text)
+        return
+    say(f"[dim]{target.label}[/]")
+    for piece in target.stream(messages, sampling):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")

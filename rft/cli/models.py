@@ -1,0 +1,170 @@
+"""`rft models`: the trained models of an environment, and its aliases (rft.registry holds the rules)."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rft.cli.common import (
+    EnvOption,
+    JsonOption,
+    ProfileOption,
+    RegionOption,
+    console,
+    environment,
+    print_json,
+    say,
+)
+from rft.environment import Environment
+from rft.registry import AliasEntry, ModelRegistry
+
+app = typer.Typer(
+    help="List trained models, promote them behind aliases, show alias history.", no_args_is_help=True
+)
+
+
+def registry_of(target: Environment) -> ModelRegistry:
+    return ModelRegistry(target.client("ssm"), target.name)
+
+
+@app.command("list")
+def list_models(
+    env: EnvOption = "staging",
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The environment's trained models, their latest evaluation and the aliases pointing at them.
+
+    Example: rft models list --env staging --json
+    """
+    registry = registry_of(environment(env, region, profile))
+    records = registry.list_models()
+    aliases = registry.list_aliases()
+    rows = []
+    for record in records:
+        evaluation = registry.get_evaluation(record.name)
+        rows.append(
+            {
+                "record": record.to_dict(),
+                "evaluation": evaluation.to_dict() if evaluation else None,
+                "aliases": sorted(alias for alias, entry in aliases.items() if entry.model == record.name),
+            }
+        )
+    if json_output:
+        print_json({"environment": registry.environment, "models": rows, "aliases": _aliases_json(aliases)})
+        return
+    if not rows:
+        say(f"No trained models in environment {registry.environment!r} yet.")
+        return
+    table = Table("name", "provider", "base model", "reward", "status", "eval mean", "aliases", "published")
+    for row in rows:
+        record, evaluation = row["record"], row["evaluation"]
+        table.add_row(
+            record["name"],
+            record["provider"],
+            record["base_model"],
+            record["reward"],
+            record["status"],
+            f"{evaluation['mean_reward']:.3f}" if evaluation else "-",
+            ", ".join(row["aliases"]) or "-",
+            record.get("published_at") or "-",
+        )
+    console.print(table)
+
+
+def _aliases_json(aliases: dict[str, AliasEntry]) -> dict[str, Any]:
+    return {alias: _entry_json(entry) for alias, entry in aliases.items()}
+
+
+def _entry_json(entry: AliasEntry) -> dict[str, Any]:
+    return {
+        "alias": entry.alias,
+        "model": entry.model,
+        "previous": entry.previous,
+        "by": entry.by,
+        "modified_by": entry.modified_by,
+        "at": entry.at,
+        "reason": entry.reason,
+        "forced": entry.forced,
+        "version": entry.version,
+    }
+
+
+def caller_name(target: Environment) -> str:
+    """Who is moving an alias: the caller's IAM identity, else the local user name."""
+    try:
+        return str(target.client("sts").get_caller_identity()["Arn"])
+    except Exception:  # an identity is a courtesy for the history, never a reason to fail
+        return getpass.getuser()
+
+
+@app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="The trained model to put behind the alias.")],
+    alias: Annotated[str, typer.Option("--alias", "-a", help="The alias to move (e.g. prod).")],
+    force: Annotated[
+        str | None,
+        typer.Option(
+            "--force",
+            metavar="REASON",
+            help="Move the alias even though the rule refuses; the reason is kept in the alias history.",
+        ),
+    ] = None,
+    env: EnvOption = "staging",
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Point an alias at a model, if its evaluation's mean reward is not below the current target's.
+
+    NAME needs an evaluation ('rft eval NAME ...') with the same reward as the current target.
+
+    Example: rft models promote gsm8k-v2 --alias prod --env staging
+    """
+    target = environment(env, region, profile)
+    registry = registry_of(target)
+    entry = registry.promote(name, alias, by=caller_name(target), force_reason=force)
+    if json_output:
+        print_json(_entry_json(entry))
+        return
+    moved = f"from {entry.previous!r} " if entry.previous else ""
+    say(f"Alias {alias!r} now points at {name!r} {moved}in {target.name!r}: {entry.reason}.")
+
+
+@app.command("history")
+def history(
+    alias: Annotated[str, typer.Argument(help="The alias whose moves to show.")],
+    env: EnvOption = "staging",
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Who moved an alias, when, from which model to which, and why (newest first).
+
+    Example: rft models history prod --env staging
+    """
+    registry = registry_of(environment(env, region, profile))
+    entries = registry.alias_history(alias)
+    if json_output:
+        print_json([_entry_json(entry) for entry in entries])
+        return
+    if not entries:
+        say(f"Alias {alias!r} has never been set in environment {registry.environment!r}.")
+        return
+    table = Table(
+        "version", "at", "model", "previous", "by", "reason", title=f"alias {alias}", title_justify="left"
+    )
+    for entry in entries:
+        table.add_row(
+            str(entry.version or ""),
+            entry.at,
+            entry.model,
+            entry.previous or "-",
+            entry.by or entry.modified_by or "-",
+            ("[red]forced[/] " if entry.forced else "") + entry.reason,
+        )
+    console.print(table)
