@@ -1,0 +1,291 @@
+"""The serving stack: an OpenAI-compatible HTTP API in front of the environment's trained models.
+
+`POST /v1/chat/completions` and `GET /v1/models` (API Gateway HTTP API) go to one Lambda
+(`lambda_gateway/`), which resolves the request's `model` through the registry (`rft.registry`,
+SSM `/rft/<env>/models/*` and `/rft/<env>/aliases/*`) and calls the model.
+
+- Authorization: IAM (SigV4, service `execute-api`) on every route by default; with
+  `gateway.jwt_issuer` and `gateway.jwt_audience` both set, a JWT authorizer instead. No route is
+  unauthenticated, and the `$default` stage throttles at `gateway.throttle_rate_limit` /
+  `throttle_burst_limit` and writes JSON access logs to its own log group.
+- The function's role reads only this environment's model records and aliases, and may invoke
+  only Bedrock custom model deployments tagged `rft:environment=<env>` (the training workflow tags
+  every deployment it creates with it, `rft.jobs.run_tags`) and Mantle inference in this account
+  and region. Which Mantle model it calls is decided by the registry record, since Mantle
+  authorizes inference per project, not per model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import ConfigError, EnvironmentSettings, GatewaySettings
+from stacks.constructs.log_retention import retention_days
+from stacks.constructs.python_function import BundledPythonFunction
+from stacks.security import acknowledge
+
+GATEWAY_SOURCES = ("lambda_gateway", "rft")
+GATEWAY_HANDLER = "lambda_gateway.handler.handler"
+GATEWAY_REQUIREMENTS = "lambda_gateway/requirements.txt"
+# Written by the function as embedded metric format, dimension `Model` (lambda_gateway/metrics.py).
+METRICS_NAMESPACE = "RftStack/Gateway"
+MODEL_DIMENSION = "Model"
+# The tag the training workflow puts on every deployment it creates (rft.jobs.run_tags).
+ENVIRONMENT_TAG = "rft:environment"
+# API Gateway ends an HTTP API integration after at most 30 s; the function stops first and the
+# model's service gets less again, so a slow model is an OpenAI-style 502, not a bare 503.
+INTEGRATION_TIMEOUT = cdk.Duration.seconds(29)
+FUNCTION_TIMEOUT = cdk.Duration.seconds(29)
+UPSTREAM_TIMEOUT_SECONDS = 25
+# Output keys: rft.environment reads `GatewayUrl` (the stack is `<env>-Serving`).
+GATEWAY_URL_OUTPUT = "GatewayUrl"
+OPENAI_BASE_URL_OUTPUT = "OpenAIBaseUrl"
+
+INVOKE_MODEL = "bedrock:InvokeModel"
+MANTLE_INFERENCE = "bedrock-mantle:CreateInference"
+XRAY_REASON = (
+    "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no "
+    "resource-level permissions, so Resource must be '*'"
+)
+
+# One JSON object per request: who called (IAM caller or JWT subject), what, the result and timings.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "sourceIp": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "userArn": "$context.identity.userArn",
+    "accountId": "$context.identity.accountId",
+    "jwtSubject": "$context.authorizer.claims.sub",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationError": "$context.integrationErrorMessage",
+    "authorizerError": "$context.authorizer.error",
+    "error": "$context.error.message",
+}
+
+
+def check_gateway_settings(environment: str, gateway: GatewaySettings) -> None:
+    """A half-configured JWT authorizer is a mistake, not a silent fallback to IAM."""
+    if bool(gateway.jwt_issuer) != bool(gateway.jwt_audience):
+        missing = "gateway.jwt_audience" if gateway.jwt_issuer else "gateway.jwt_issuer"
+        raise ConfigError(
+            environment, missing, "jwt_issuer and jwt_audience must be set together (or neither, for IAM)"
+        )
+    if gateway.jwt_issuer and not gateway.jwt_issuer.startswith("https://"):
+        raise ConfigError(
+            environment, "gateway.jwt_issuer", f"must be an https:// URL, got {gateway.jwt_issuer!r}"
+        )
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+        self._format = apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":")))
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return self._format
+
+
+class ServingStack(cdk.Stack):
+    """The gateway function, its least-privilege role, and the HTTP API that fronts it."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: EnvironmentSettings, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        gateway = settings.gateway
+        check_gateway_settings(settings.name, gateway)
+        self.environment_name = settings.name
+        removal = cdk.RemovalPolicy.RETAIN if settings.retain_data else cdk.RemovalPolicy.DESTROY
+
+        bundled = BundledPythonFunction(
+            self,
+            "Gateway",
+            sources=list(GATEWAY_SOURCES),
+            handler=GATEWAY_HANDLER,
+            requirements=GATEWAY_REQUIREMENTS,
+            description=f"rft-stack {settings.name}: OpenAI-compatible gateway to the trained models",
+            log_retention_days=settings.log_retention_days,
+            retain_logs=settings.retain_data,
+            memory_size=1024,
+            timeout=FUNCTION_TIMEOUT,
+            environment={
+                "RFT_ENVIRONMENT": settings.name,
+                "METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_SERVICE_NAME": "rft-gateway",
+                "UPSTREAM_TIMEOUT_SECONDS": str(UPSTREAM_TIMEOUT_SECONDS),
+            },
+        )
+        self.function: lambda_.Function = bundled.function
+        self.function_log_group: logs.ILogGroup = bundled.log_group
+        self.role = self._least_privilege_role(bundled)
+        self.policy = self._model_access_policy(settings.name)
+
+        self.access_log_group = logs.LogGroup(
+            self, "AccessLogs", retention=retention_days(settings.log_retention_days), removal_policy=removal
+        )
+        self.authorization = "JWT" if gateway.jwt_issuer else "AWS_IAM"
+        self.api = apigwv2.HttpApi(
+            self,
+            "Api",
+            description=f"rft-stack {settings.name}: OpenAI-compatible /v1/chat/completions and /v1/models",
+            default_authorizer=self._authorizer(gateway),
+            create_default_stage=False,
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=gateway.throttle_rate_limit, burst_limit=gateway.throttle_burst_limit
+            ),
+            access_log_settings=_AccessLogSettings(self.access_log_group),
+        )
+        integration = integrations.HttpLambdaIntegration(
+            "GatewayFunction",
+            self.function,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+            timeout=INTEGRATION_TIMEOUT,
+        )
+        self.api.add_routes(
+            path="/v1/chat/completions", methods=[apigwv2.HttpMethod.POST], integration=integration
+        )
+        self.api.add_routes(path="/v1/models", methods=[apigwv2.HttpMethod.GET], integration=integration)
+
+        url = self.stage.url
+        cdk.CfnOutput(self, GATEWAY_URL_OUTPUT, value=url, description="The gateway's URL (the API root)")
+        cdk.CfnOutput(
+            self,
+            OPENAI_BASE_URL_OUTPUT,
+            value=f"{url}v1",
+            description="base_url for the openai SDK (requests signed with SigV4, service execute-api)",
+        )
+
+    @property
+    def metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+    def _authorizer(self, gateway: GatewaySettings) -> apigwv2.IHttpRouteAuthorizer:
+        if gateway.jwt_issuer:
+            return authorizers.HttpJwtAuthorizer(
+                "JwtAuthorizer", gateway.jwt_issuer, jwt_audience=list(gateway.jwt_audience)
+            )
+        return authorizers.HttpIamAuthorizer()
+
+    def _least_privilege_role(self, bundled: BundledPythonFunction) -> iam.IRole:
+        """Swaps the managed AWSLambdaBasicExecutionRole (every log group, cdk-nag IAM4) for writes
+        to the function's own log group."""
+        role = self.function.role
+        assert role is not None, "a Function without an explicit role always creates one"
+        cfn_role = role.node.default_child
+        assert isinstance(cfn_role, iam.CfnRole)
+        cfn_role.managed_policy_arns = None
+        bundled.log_group.grant_write(role)
+        for child in self.function.node.children:
+            if isinstance(child, iam.Policy) and child.node.id.startswith("inlinePolicyAddedToExecutionRole"):
+                acknowledge(child, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        return role
+
+    def _model_access_policy(self, environment: str) -> iam.Policy:
+        models = f"rft/{environment}/models"
+        aliases = f"rft/{environment}/aliases"
+        deployments = self._arn("bedrock", "custom-model-deployment/*")
+        mantle_projects = self._arn("bedrock-mantle", "project/*")
+        policy = iam.Policy(
+            self,
+            "ModelAccess",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadModelRecordsAndAliases",
+                    actions=["ssm:GetParameter", "ssm:GetParameters"],
+                    resources=[
+                        self._arn("ssm", f"parameter/{models}/*"),
+                        self._arn("ssm", f"parameter/{aliases}/*"),
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="ListModelRecordsAndAliases",
+                    actions=["ssm:GetParametersByPath"],
+                    resources=[
+                        self._arn("ssm", f"parameter/{models}"),
+                        self._arn("ssm", f"parameter/{aliases}"),
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="InvokeThisEnvironmentsDeployments",
+                    actions=[INVOKE_MODEL],
+                    resources=[deployments],
+                    conditions={"StringEquals": {f"aws:ResourceTag/{ENVIRONMENT_TAG}": environment}},
+                ),
+                iam.PolicyStatement(
+                    sid="MantleInference", actions=[MANTLE_INFERENCE], resources=[mantle_projects]
+                ),
+            ],
+        )
+        for kind in ("models", "aliases"):
+            self._acknowledge_wildcard(
+                policy,
+                self._arn("ssm", f"parameter/rft/{environment}/{kind}/*"),
+                f"Model records and aliases of '{environment}' are SSM parameters the training workflow and "
+                "`rft models promote` create at run time, one per model or alias: the path is fixed to this "
+                "environment, only the last segment is a wildcard",
+            )
+        self._acknowledge_wildcard(
+            policy,
+            deployments,
+            "Bedrock custom model deployments are created at run time by the training workflow, so their "
+            f"ids are unknown at synth; the statement only matches deployments tagged {ENVIRONMENT_TAG}="
+            f"{environment} in this account and region",
+        )
+        self._acknowledge_wildcard(
+            policy,
+            mantle_projects,
+            "Mantle authorizes CreateInference on its project resource (ids not known at synth), not per "
+            "model; the gateway only calls the model ids its environment's registry records name",
+        )
+        return policy
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+    def _acknowledge_wildcard(self, construct: Construct, resource: str, reason: str) -> None:
+        acknowledge(
+            construct, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._nag_form(resource)}]", reason
+        )
+
+    def _nag_form(self, value: str) -> str:
+        """`value` with unresolved pseudo parameters as cdk-nag writes them in finding ids."""
+        for token, name in (
+            (self.partition, "<AWS::Partition>"),
+            (self.region, "<AWS::Region>"),
+            (self.account, "<AWS::AccountId>"),
+        ):
+            if cdk.Token.is_unresolved(token):
+                value = value.replace(token, name)
+        return value
