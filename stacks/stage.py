@@ -10,6 +10,7 @@ from stacks.data_stack import DataStack
 from stacks.operations_stack import OperationsStack
 from stacks.rewards_stack import RewardsStack
 from stacks.security import add_security_checks
+from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
 
 PROJECT = "rft-stack"
@@ -35,6 +36,12 @@ class RftStage(cdk.Stage):
             data_key=self.data.data_key,
             graders=self.rewards.graders,
             description=f"{PROJECT} {settings.name}: training workflow",
+        )
+        self.serving = ServingStack(
+            self,
+            "Serving",
+            settings=settings,
+            description=f"{PROJECT} {settings.name}: OpenAI-compatible gateway",
         )
         self.operations = OperationsStack(
             self,
