@@ -28,14 +28,6 @@ def _graders_on_disk() -> set[str]:
     return {p.parent.name for p in REWARDS_ROOT.glob("*/handler.py")} - {"common"}
 
 
-# The repository's graders are asserted in test_discovery_of_the_repository_finds_every_grader_folder;
-# the judge's own assertions need its folder.
-needs_judge = pytest.mark.skipif(
-    not (REWARDS_ROOT / "llm_judge" / "handler.py").is_file(),
-    reason="lambda_rewards/llm_judge not written yet",
-)
-
-
 def _stage(name: str, **overrides: Any) -> tuple[cdk.App, RftStage]:
     app = new_app()
     stage = RftStage(app, name, settings=settings(name, **overrides), env=cdk.Environment(region=REGION))
@@ -230,7 +222,6 @@ def test_graders_write_only_their_own_log_group_and_traces(staging_stack, stagin
         ]
 
 
-@needs_judge
 def test_the_judge_calls_only_the_configured_model(staging_stack, staging):
     judge = staging_stack.graders["llm_judge"]
     variables = _function(staging_stack, staging, "llm_judge")["Properties"]["Environment"]["Variables"]
@@ -250,7 +241,6 @@ def test_the_judge_calls_only_the_configured_model(staging_stack, staging):
     ]
 
 
-@needs_judge
 def test_graders_other_than_the_judge_get_no_bedrock_permission_and_no_judge_settings(staging_stack, staging):
     others = {n: g for n, g in staging_stack.graders.items() if n != "llm_judge"}
     assert others
@@ -263,7 +253,6 @@ def test_graders_other_than_the_judge_get_no_bedrock_permission_and_no_judge_set
         assert not any(key.startswith("JUDGE_") for key in variables)
 
 
-@needs_judge
 def test_inference_profiles_allow_the_profile_and_its_model_only_through_it(profiles_app):
     _, stage = profiles_app
     stack, t = stage.rewards, template(stage.rewards)
@@ -297,7 +286,6 @@ def test_inference_profiles_allow_the_profile_and_its_model_only_through_it(prof
     assert all(_as_list(s["Action"]) == ["bedrock:InvokeModel"] for s in statements)
 
 
-@needs_judge
 def test_inference_profiles_pass_the_security_gate(profiles_app):
     app, _ = profiles_app
     app.synth()  # raises ValidationFailed on an unacknowledged cdk-nag finding
