@@ -120,7 +120,8 @@ def rejected(error: str, exc: ValidationError, *, summary: str | None = None) ->
     lines = [str(exc)]
     if summary:
         lines.append(summary)
-    lines.extend(f"- {problem}" for problem in listed)
+    if exc.total > 1:
+        lines.extend(f"- {problem}" for problem in listed)
     if exc.total > len(listed):
         lines.append(f"(and {exc.total - len(listed):,} more)")
     common.logger.info("request rejected", extra={"error": error, "problems": exc.total})

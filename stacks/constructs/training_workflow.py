@@ -886,13 +886,14 @@ class TrainingWorkflow(Construct):
         task.add_catch(self._caught[step], errors=["States.ALL"], result_path="$.caught")
 
     def _step_failed(self, step: str) -> sfn.Pass:
-        """An error raised in `step`: the error name and the whole error object as the cause."""
+        """An error raised in `step`: `<step>.<error name>` (a Fail state may not raise a `States.`
+        name itself) and the whole error object as the cause."""
         return sfn.Pass(
             self,
             f"{step} step failed",
             parameters={
                 "step": step,
-                "error.$": "$.caught.Error",
+                "error.$": f"States.Format('{step}.{{}}', $.caught.Error)",
                 "cause.$": "States.JsonToString($.caught)",
             },
             result_path="$.failure",
