@@ -1,0 +1,113 @@
+"""The Mantle (OpenAI-compatible) control plane end to end: the state machine under moto, the
+real Mantle handler driving the real openai SDK over HTTP against a local fake of the API."""
+
+from __future__ import annotations
+
+import json
+
+from rft.records import ModelRecord
+from tests.workflow.conftest import GPT_OSS, grader_arn, job_request, upload
+from tests.workflow.offline import dataset_lines
+
+
+def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, mantle_server):
+    harness = workflow("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": mantle_server.base_url}})
+    lines = dataset_lines(110)
+    uri = upload(harness, "gsm8k/train.jsonl", lines)
+    polls: list[str] = []
+
+    def progress(logical_id: str, event: dict) -> None:
+        """Mantle's side of the run: metrics on each poll, done on the third."""
+        if not (logical_id.startswith("Mantle") and event["action"] == "status"):
+            return
+        job_id = event["job_id"]
+        polls.append(job_id)
+        step = len(polls)
+        mantle_server.add_metrics(
+            job_id, step=step, total_steps=3, critic_rewards_mean=0.5 + 0.1 * step, actor_entropy=0.9
+        )
+        if step == 1:
+            mantle_server.set_job(job_id, status="running")
+        if step == 3:
+            mantle_server.set_job(job_id, status="succeeded", fine_tuned_model=f"ft:{GPT_OSS}:oss-math-1")
+
+    harness.before_invoke = progress
+    result = harness.run(
+        job_request("oss-math-1", GPT_OSS, uri, hyperparameters={"epochCount": 2, "learningRate": 0.00002})
+    )
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.path == [
+        "Validate request",
+        "Request valid?",
+        "Which control plane?",
+        "Start Mantle job",
+        *["Wait for Mantle job", "Get Mantle job", "Mantle job status?"] * 3,
+        "Publish model record",
+        "Announce model ready",
+        "Notify model ready",
+        "Succeeded",
+    ]
+    # The training file went through the Files API unchanged, and the job is a reinforcement job
+    # graded by the reward's live alias, with the hyperparameters under Mantle's names.
+    (uploaded,) = mantle_server.file_contents.values()
+    assert uploaded.decode().splitlines() == lines
+    (job,) = mantle_server.jobs.values()
+    assert job["model"] == GPT_OSS and job["suffix"] == "oss-math-1"
+    reinforcement = job["method"]["reinforcement"]
+    assert reinforcement["grader"] == {
+        "type": "lambda",
+        "lambda": {"function": grader_arn(harness, "math_answer")},
+    }
+    assert reinforcement["hyperparameters"] == {"n_epochs": 2, "learning_rate_multiplier": 0.2}
+    assert job["metadata"]["rft_name"] == "oss-math-1"
+    # Authenticated with a short-term Bedrock API key made from the function's own credentials.
+    (create,) = mantle_server.requests_to("/v1/fine_tuning/jobs", "POST")
+    headers = {key.lower(): value for key, value in create.headers.items()}
+    assert headers["authorization"].startswith("Bearer bedrock-api-key-")
+
+    value = harness.client("ssm").get_parameter(Name="/rft/staging/models/oss-math-1")["Parameter"]["Value"]
+    stored = ModelRecord.from_json(value)
+    assert stored.provider == "mantle" and stored.status == "ready"
+    assert stored.model_id == f"ft:{GPT_OSS}:oss-math-1" and stored.job_id == job["id"]
+    assert stored.base_url == "https://bedrock-mantle.us-west-2.api.aws/v1"
+    assert stored.metrics["reward_last"] == 0.8 and stored.metrics["last_step"] == 3
+
+    artifacts = harness.environment_of("Validate")["ARTIFACTS_BUCKET"]
+    assert stored.metrics["metrics_uri"] == f"s3://{artifacts}/jobs/oss-math-1/metrics.jsonl"
+    body = (
+        harness.client("s3").get_object(Bucket=artifacts, Key="jobs/oss-math-1/metrics.jsonl")["Body"].read()
+    )
+    steps = [json.loads(line) for line in body.decode().splitlines()]
+    assert [s["step"] for s in steps] == [1, 2, 3]
+    assert steps[-1]["critic_rewards_mean"] == 0.8 and steps[-1]["total_steps"] == 3
+
+    (mail,) = harness.notifications()
+    assert mail["subject"] == "RFT model oss-math-1 is ready"
+    assert f"ft:{GPT_OSS}:oss-math-1" in mail["message"]
+
+
+def test_a_throttled_mantle_call_is_retried(workflow, mantle_server):
+    harness = workflow("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": mantle_server.base_url}})
+    uri = upload(harness, "train.jsonl", dataset_lines(100))
+    calls = {"status": 0}
+
+    def throttle_then_finish(logical_id: str, event: dict) -> None:
+        if logical_id.startswith("Mantle") and event["action"] == "status":
+            calls["status"] += 1
+            if calls["status"] == 1:
+                # More 429s than the SDK's own retries absorb: the step fails as retryable.
+                for _ in range(4):
+                    mantle_server.fail_next(
+                        "/v1/fine_tuning/jobs", 429, "slow down", **{"retry-after-ms": "1"}
+                    )
+            else:
+                mantle_server.set_job(event["job_id"], status="succeeded", fine_tuned_model="ft:oss:2")
+
+    harness.before_invoke = throttle_then_finish
+    result = harness.run(job_request("oss-math-2", GPT_OSS, uri))
+
+    assert result.status == "SUCCEEDED", result.cause
+    failed = [e["taskFailedEventDetails"]["error"] for e in result.events if e["type"] == "TaskFailed"]
+    assert failed == ["MantleRetryableError"]
+    assert len(harness.retry_sleeps) == 1 and 0 <= harness.retry_sleeps[0] <= 5
