@@ -6,9 +6,19 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from rft.cli import inference
-from rft.cli.common import EnvOption, JsonOption, ProfileOption, RegionOption, environment, print_json, say
+from rft.cli.common import (
+    EnvOption,
+    GatewayOption,
+    JsonOption,
+    ProfileOption,
+    RegionOption,
+    environment,
+    print_json,
+    say,
+)
 
 
 def chat(
@@ -20,13 +30,15 @@ def chat(
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Print the answer as it arrives.")
     ] = True,
+    gateway: GatewayOption = False,
     env: EnvOption = "staging",
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Send one prompt to a model through the right API: Mantle chat completions (streamed) for
-    Mantle models, bedrock-runtime ConverseStream for Bedrock deployments.
+    Mantle models, bedrock-runtime ConverseStream for Bedrock deployments; with --gateway, through
+    the environment's OpenAI-compatible gateway as an application would.
 
     Example: rft chat gsm8k-v1 "A robe takes 2 bolts of blue fiber and half that much white. How many bolts?"
     """
@@ -34,8 +46,7 @@ def chat(
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": text}
     ]
-    target_env = environment(env, region, profile)
-    target, _record = inference.resolve(target_env, model)
+    target = inference.choose(environment(env, region, profile), model, gateway=gateway)
     sampling = inference.Sampling(max_tokens=max_tokens, temperature=temperature)
     if json_output or not stream:
         answer = target.complete(messages, sampling)[0]
@@ -53,7 +64,7 @@ def chat(
         else:
             typer.echo(answer.text)
         return
-    say(f"[dim]{target.label}[/]")
+    say(f"[dim]{escape(target.label)}[/]")
     for piece in target.stream(messages, sampling):
         sys.stdout.write(piece)
         sys.stdout.flush()

@@ -41,6 +41,13 @@ ProfileOption = Annotated[
     typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile to use.", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+GatewayOption = Annotated[
+    bool,
+    typer.Option(
+        "--gateway",
+        help="Call the model through the environment's gateway (OpenAI-compatible, SigV4), as apps do.",
+    ),
+]
 
 # Tests replace this to hand commands an environment without real discovery.
 _connector: Callable[..., Environment] = connect

@@ -54,10 +54,8 @@ class ChatTarget(Protocol):
 
 
 class OpenAITarget:
-    provider = "mantle"
-
-    def __init__(self, client: Any, model: str, label: str) -> None:
-        self.client, self.model, self.label = client, model, label
+    def __init__(self, client: Any, model: str, label: str, provider: str = "mantle") -> None:
+        self.client, self.model, self.label, self.provider = client, model, label, provider
 
     def _kwargs(self, messages: Messages, sampling: Sampling) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -230,6 +228,19 @@ def for_base_model(target: Environment, model_id: str) -> ChatTarget:
     return BedrockTarget(target.client("bedrock-runtime"), model.id, label)
 
 
+def for_gateway(target: Environment, model: str) -> ChatTarget:
+    """``model`` (a name or alias) through the environment's gateway, as an application calls it."""
+    from rft.client import signed_openai_client
+
+    client = signed_openai_client(
+        target.gateway_url.rstrip("/") + "/v1",
+        region=target.region,
+        session=target.session,
+        max_retries=MANTLE_MAX_RETRIES,
+    )
+    return OpenAITarget(client, model, f"{model} (through the {target.name} gateway)", provider="gateway")
+
+
 def resolve(target: Environment, model_or_name: str) -> tuple[ChatTarget, ModelRecord | None]:
     """A catalog base model id, else a trained model's name or alias in the registry."""
     try:
@@ -242,3 +253,8 @@ def resolve(target: Environment, model_or_name: str) -> tuple[ChatTarget, ModelR
         known = ", ".join(m.id for m in catalog.MODELS)
         raise UnknownModelError(f"{str(exc).rstrip('.')}; base models: {known}.") from exc
     return for_record(target, record), record
+
+
+def choose(target: Environment, model_or_name: str, *, gateway: bool = False) -> ChatTarget:
+    """Through the gateway when asked, else straight to the model's own API."""
+    return for_gateway(target, model_or_name) if gateway else resolve(target, model_or_name)[0]

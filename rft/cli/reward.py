@@ -15,6 +15,7 @@ from rft import preflight
 from rft.cli import inference
 from rft.cli.common import (
     EnvOption,
+    GatewayOption,
     JsonOption,
     ProfileOption,
     RegionOption,
@@ -89,6 +90,7 @@ def test(
             help="Sample responses from a base model id or a trained model's name/alias through its API.",
         ),
     ] = None,
+    gateway: GatewayOption = False,
     n: Annotated[int, typer.Option("-n", min=1, max=16, help="Rollouts per prompt when sampling.")] = 4,
     limit: Annotated[
         int | None,
@@ -135,7 +137,7 @@ def test(
         response_file = responses
         if sample_from:
             records = read_records(data, limit or SAMPLED_PROMPTS_DEFAULT)
-            target, _ = inference.resolve(environment(env, region, profile), sample_from)
+            target = inference.choose(environment(env, region, profile), sample_from, gateway=gateway)
             say(f"Sampling {n} responses to each of {len(records)} prompts from {escape(target.label)}.")
             answers = inference.sample_prompts(
                 target,

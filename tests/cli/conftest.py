@@ -41,17 +41,17 @@ def workflow_definition(
     *,
     outcome: str = "succeeded",
     failure_message: str = "reward Lambda timed out",
-    wait_from_input: bool = False,
+    wait_seconds: int | None = 0,
 ) -> dict:
     """A stand-in for the training workflow (Mantle branch): the real state names and the shapes of
     the state it keeps (`plan`, `training`, `mantle_job`, `failure`), no services.
 
-    "Wait for Mantle job" waits 0 s, or with ``wait_from_input`` the request's `first_wait_seconds`
-    (as the real workflow does); the job then ends as ``outcome`` ("succeeded" or "failed"), a
+    "Wait for Mantle job" waits ``wait_seconds``, or when None the request's `first_wait_seconds` (as
+    the real workflow does); the job then ends as ``outcome`` ("succeeded" or "failed"), a
     failure ending in the Fail state with the workflow's cause sentence.
     """
     state = {"succeeded": "SUCCEEDED", "failed": "FAILED"}[outcome]
-    wait = {"SecondsPath": "$.watch.wait_seconds"} if wait_from_input else {"Seconds": 0}
+    wait = {"SecondsPath": "$.watch.wait_seconds"} if wait_seconds is None else {"Seconds": wait_seconds}
     return {
         "StartAt": "Validate request",
         "States": {

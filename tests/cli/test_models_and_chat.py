@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -194,3 +195,42 @@ def test_chat_when_the_endpoint_is_down_or_refuses(rft, deployed, fake_openai, m
     throttled = rft("chat", "throttled", "hi", "--no-stream")
     assert throttled.exit_code == 2
     assert "throttling (429): Too many tokens" in throttled.stderr
+
+
+def _serve_gateway_from(deployed, url: str) -> None:
+    cloudformation = deployed.client("cloudformation")
+    cloudformation.delete_stack(StackName="staging-Serving")
+    template = {"Resources": {"M": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"GatewayUrl": {"Value": url}}}
+    cloudformation.create_stack(StackName="staging-Serving", TemplateBody=json.dumps(template))
+
+
+def test_chat_and_sampling_through_the_gateway_sign_with_sigv4(rft, deployed, fake_openai, tmp_path) -> None:
+    _serve_gateway_from(deployed, fake_openai.base_url.removesuffix("/v1"))
+    fake_openai.models.append("prod")  # the gateway resolves aliases itself
+    outcome = rft("chat", "prod", "hello", "--gateway", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.json()["text"] == "echo: hello" and outcome.json()["provider"] == "gateway"
+    request = fake_openai.requests_to("/v1/chat/completions")[-1]
+    assert request.body["model"] == "prod"
+    assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+    assert "/us-west-2/execute-api/aws4_request" in request.headers["authorization"]
+
+    data = tmp_path / "train.jsonl"
+    data.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "q"}], "reference_answer": "1"}) + "\n"
+    )
+    sampled = rft(
+        "reward",
+        "test",
+        "-r",
+        "math_answer",
+        "-d",
+        str(data),
+        "--sample-from",
+        "prod",
+        "--gateway",
+        "-n",
+        "2",
+    )
+    assert sampled.exit_code == 0, sampled.stderr
+    assert "through the staging gateway" in sampled.stderr

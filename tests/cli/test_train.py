@@ -22,7 +22,7 @@ def _uri(deployed, key: str = "datasets/train-0123.jsonl") -> str:
 def _start_direct(deployed, name: str, wait_seconds: int, outcome: str = "succeeded") -> None:
     """A run whose job takes ``wait_seconds`` (the CLI always asks for the default first wait)."""
     deployed.set_workflow(
-        workflow_definition(outcome=outcome, wait_from_input=True, failure_message="the grader timed out")
+        workflow_definition(outcome=outcome, wait_seconds=None, failure_message="the grader timed out")
     )
     request = {"name": name, "base_model": "openai.gpt-oss-20b", "reward": "math_answer"}
     deployed.client("stepfunctions").start_execution(
