@@ -53,6 +53,8 @@ class RftStage(cdk.Stage):
             reward_metrics_namespace=self.rewards.metrics_namespace,
             state_machine=self.training.state_machine,
             workflow_log_group=self.training.workflow.log_group,
+            http_api=self.serving.api,
+            gateway_metrics_namespace=self.serving.metrics_namespace,
             cost_allocation_tag=("project", PROJECT),
             description=f"{PROJECT} {settings.name}: dashboard, alarms and budget",
         )

@@ -610,3 +610,10 @@ def test_the_stage_notifies_the_training_topic_and_lets_budgets_publish_to_it(st
 def test_the_budget_carries_the_stage_tags(staging_stage):
     (budget,) = template(staging_stage.operations).find_resources("AWS::Budgets::Budget").values()
     assert {"Key": "project", "Value": "rft-stack"} in budget["Properties"]["ResourceTags"]
+
+
+def test_the_stage_monitors_the_serving_gateway(staging_stage):
+    assert "Gateway5xxRate" in staging_stage.operations.operations.alarms
+    body = json.dumps(template(staging_stage.operations).find_resources("AWS::CloudWatch::Dashboard"))
+    assert "Serving:ExportsOutputRefApi" in body
+    assert "RftStack/Gateway,Model" in body
