@@ -10,8 +10,9 @@ the problems through the Lambda handler in Bedrock's event shape:
 * ``pass`` stubs: none may score 1.0 (a few earn partial credit where a test expects None);
 * the canonical bodies alone, HumanEval's completion style (the grader prepends the prompt).
 
-Prints problems/s, p50/p99 of one problem's sandboxed run, the grader's peak RSS and the largest
-child's peak RSS. Target on a 2-core machine: >= 25 problems/s.
+Prints problems/s, p50/p99 of one problem's sandboxed run, CPU per problem (grader and children:
+unlike problems/s, not skewed by other work on the machine) with the rate it allows on idle cores,
+the grader's peak RSS and the largest child's peak RSS. Target on a 2-core machine: >= 25 problems/s.
 """
 
 from __future__ import annotations
@@ -59,13 +60,20 @@ def _metric(result: dict, name: str) -> float | None:
     return None
 
 
-def _run(handler, problems: list[dict], answer, batch: int) -> tuple[list[dict], float]:
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _run(handler, problems: list[dict], answer, batch: int) -> tuple[list[dict], float, float]:
+    """Results, wall seconds, CPU seconds (grader + every child, whatever else runs on the box)."""
     results: list[dict] = []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     for start in range(0, len(problems), batch):
         with contextlib.redirect_stdout(io.StringIO()):  # the batch log lines (EMF)
             results += handler(_event(problems[start : start + batch], answer), None)
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - started, _cpu_seconds() - cpu
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -106,7 +114,7 @@ def main() -> int:
     }
     failures = 0
     for label, answer in runs.items():
-        results, seconds = _run(module.handler, problems, answer, args.batch)
+        results, seconds, cpu = _run(module.handler, problems, answer, args.batch)
         scores = [result["aggregate_reward_score"] for result in results]
         full = sum(score == 1.0 for score in scores)
         runs_s = [value for result in results if (value := _metric(result, "run_seconds")) is not None]
@@ -116,7 +124,9 @@ def main() -> int:
         print(
             f"  {label:28s} passed {full:3d}/{len(problems)}  mean {statistics.fmean(scores):.3f}  "
             f"errors {errors:2d}  {len(problems) / seconds:6.1f} problems/s  "
-            f"run p50 {_quantile(runs_s, 0.5) * 1000:5.1f} ms  p99 {_quantile(runs_s, 0.99) * 1000:6.1f} ms"
+            f"run p50 {_quantile(runs_s, 0.5) * 1000:5.1f} ms  p99 {_quantile(runs_s, 0.99) * 1000:6.1f} ms  "
+            f"CPU {cpu / len(problems) * 1000:4.1f} ms/problem "
+            f"(= {os.cpu_count() * len(problems) / cpu:4.0f}/s on {os.cpu_count()} idle cores)"
         )
         expected = 0 if label == "pass stubs" else len(problems)
         if full != expected:
