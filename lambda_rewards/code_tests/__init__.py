@@ -57,9 +57,11 @@ Pass or fail is never decided where the candidate's code runs.
   processes of the same user cannot read its memory, fds or environment through /proc, nor ptrace
   it) and a seccomp filter denying new processes and threads, exec, setsid/setpgid, signals to other
   processes, sockets other than AF_UNIX, ptrace and process_vm_*, io_uring, namespaces, mounts, bpf,
-  perf and keyrings. The judge tells the grader it is hardened before the tests are sent to it, and
-  the candidate's code starts only after the judge holds them. In the Lambda, the grader process
-  makes itself non-dumpable too.
+  perf and keyrings, and every change to the file system (EROFS: opening for writing, creating,
+  deleting, renaming, chmod...), so that no run can plant a module in a writable interpreter or
+  grader installation for a later judge to import. The judge tells the grader it is hardened
+  before the tests are sent to it, and the candidate's code starts only after the judge holds
+  them. In the Lambda, the grader process makes itself non-dumpable too.
 * Threads and subprocesses are not available to candidates anywhere (seccomp and RLIMIT_NPROC agree),
   so results do not depend on where the grader runs.
 
@@ -77,11 +79,15 @@ Known limits
   can signal other processes of that user. Give the function a role with no permission beyond its
   logs and no network route, and treat a determined attacker in the candidate as out of scope of
   this grader (use a per-run microVM for that).
+* Without seccomp, candidates can write wherever the user can, up to 1 MiB a file. On Lambda that
+  is ``/tmp`` only (code and runtime are read-only): nothing the grader trusts is read from there,
+  so no score can change, but ``/tmp`` can fill until the environment is recycled (runs then fail
+  with ``sandbox_error``). Elsewhere, never run the grader without seccomp as a user who can write
+  the interpreter's or the grader's files: a planted stdlib module would run inside later judges.
 * Where neither seccomp nor a non-root user is available (root in a container that forbids seccomp),
   a double fork plus ``setsid`` escapes the process-group kill; the rlimits still bound it.
-* Candidates can write anywhere the user can (``/tmp`` outside their own directory), up to 1 MiB a
-  file. Nothing the grader trusts is read from disk, so this cannot change a score, but it can fill
-  ``/tmp`` until the environment is recycled (runs then fail with ``sandbox_error``).
+* With seccomp, programs cannot write files at all (not even in their own directory); on Lambda they
+  can write in ``/tmp``. A solution that needs a scratch file scores differently in the two places.
 * Return values must be builtin plain data: a generator, a custom class or a numpy scalar fails the
   unit even where the original HumanEval harness (``==`` in one process) would have accepted it.
   Exceptions cross as builtin exception types by name (anything else as a generic error).

@@ -208,40 +208,58 @@ def decode_value(data):
 # --------------------------------------------------------------------------- hardening
 
 # Numbers of the system calls the filter restricts, per architecture (x86_64: unistd_64.h;
-# aarch64: asm-generic/unistd.h). The kill/tgkill/socket entries are argument-checked.
+# aarch64: asm-generic/unistd.h). kill, tgkill, socket, open and openat are argument-checked.
 _SYSCALLS = {
     "x86_64": (
         0xC000003E,
         {
-            "kill": 62, "tgkill": 234, "socket": 41, "clone": 56, "fork": 57, "vfork": 58,
-            "clone3": 435, "tkill": 200, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297,
-            "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438, "ptrace": 101,
-            "process_vm_readv": 310, "process_vm_writev": 311, "execve": 59, "execveat": 322,
-            "setsid": 112, "setpgid": 109, "unshare": 272, "setns": 308, "mount": 165,
-            "umount2": 166, "pivot_root": 155, "chroot": 161, "bpf": 321, "perf_event_open": 298,
-            "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426,
-            "io_uring_register": 427, "keyctl": 250, "add_key": 248, "request_key": 249,
-            "personality": 135, "open_by_handle_at": 304, "kexec_load": 246, "init_module": 175,
-            "finit_module": 313,
+            "kill": 62, "tgkill": 234, "socket": 41, "open": 2, "openat": 257, "clone": 56,
+            "fork": 57, "vfork": 58, "clone3": 435, "openat2": 437, "tkill": 200,
+            "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "pidfd_send_signal": 424,
+            "pidfd_open": 434, "pidfd_getfd": 438, "ptrace": 101, "process_vm_readv": 310,
+            "process_vm_writev": 311, "execve": 59, "execveat": 322, "setsid": 112, "setpgid": 109,
+            "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
+            "chroot": 161, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
+            "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 250,
+            "add_key": 248, "request_key": 249, "personality": 135, "open_by_handle_at": 304,
+            "kexec_load": 246, "init_module": 175, "finit_module": 313,
+        },
+        {
+            "creat": 85, "unlink": 87, "unlinkat": 263, "rename": 82, "renameat": 264,
+            "renameat2": 316, "mkdir": 83, "mkdirat": 258, "rmdir": 84, "link": 86, "linkat": 265,
+            "symlink": 88, "symlinkat": 266, "chmod": 90, "fchmod": 91, "fchmodat": 268,
+            "fchmodat2": 452, "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260,
+            "truncate": 76, "mknod": 133, "mknodat": 259, "setxattr": 188, "lsetxattr": 189,
+            "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
+            "utime": 132, "utimes": 235, "utimensat": 280, "futimesat": 261,
         },
     ),
     "aarch64": (
         0xC00000B7,
         {
-            "kill": 129, "tgkill": 131, "socket": 198, "clone": 220, "clone3": 435, "tkill": 130,
-            "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240, "pidfd_send_signal": 424,
-            "pidfd_open": 434, "pidfd_getfd": 438, "ptrace": 117, "process_vm_readv": 270,
-            "process_vm_writev": 271, "execve": 221, "execveat": 281, "setsid": 157,
-            "setpgid": 154, "unshare": 97, "setns": 268, "mount": 40, "umount2": 39,
+            "kill": 129, "tgkill": 131, "socket": 198, "openat": 56, "clone": 220, "clone3": 435,
+            "openat2": 437, "tkill": 130, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240,
+            "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438, "ptrace": 117,
+            "process_vm_readv": 270, "process_vm_writev": 271, "execve": 221, "execveat": 281,
+            "setsid": 157, "setpgid": 154, "unshare": 97, "setns": 268, "mount": 40, "umount2": 39,
             "pivot_root": 41, "chroot": 51, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282,
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 219,
             "add_key": 217, "request_key": 218, "personality": 92, "open_by_handle_at": 265,
             "kexec_load": 104, "init_module": 105, "finit_module": 273,
         },
+        {
+            "unlinkat": 35, "renameat": 38, "renameat2": 276, "mkdirat": 34, "linkat": 37,
+            "symlinkat": 36, "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchown": 55,
+            "fchownat": 54, "truncate": 45, "mknodat": 33, "setxattr": 5, "lsetxattr": 6,
+            "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
+            "utimensat": 88,
+        },
     ),
 }  # fmt: skip
 
-_EPERM, _EAGAIN, _ENOSYS, _AF_UNIX = 1, 11, 38, 1
+_EPERM, _EAGAIN, _EROFS, _ENOSYS, _AF_UNIX = 1, 11, 30, 38, 1
+_OPEN_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
+_CHECKED = frozenset({"kill", "tgkill", "socket", "open", "openat"})
 
 
 def seccomp_program(machine, pid):
@@ -249,31 +267,52 @@ def seccomp_program(machine, pid):
 
     Denied: new processes and threads (EAGAIN, as RLIMIT_NPROC would), exec, new sessions and
     process groups, signals to any other process, sockets other than AF_UNIX, ptrace and
-    cross-process memory access, pidfds, namespaces and mounts, io_uring (it would bypass the socket
-    rule), bpf, perf, userfaultfd, keyrings, module loading. Everything else is allowed."""
+    cross-process memory access, pidfds, namespaces and mounts, io_uring (it would bypass the other
+    rules), bpf, perf, userfaultfd, keyrings, module loading; and every change to the file system
+    (EROFS): opening for writing, creating, deleting, renaming, linking, chmod/chown, truncate,
+    xattrs, timestamps. Everything else is allowed."""
     if machine not in _SYSCALLS or sys.byteorder != "little":
         return None
-    audit_arch, nr = _SYSCALLS[machine]
-    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    audit_arch, nr, read_only = _SYSCALLS[machine]
+    ld, alu_and, jeq, jge, ret = 0x20, 0x54, 0x15, 0x35, 0x06
     allow, kill, errno = 0x7FFF0000, 0x80000000, 0x00050000
     prog = [(ld, 0, 0, 4), (jeq, 1, 0, audit_arch), (ret, 0, 0, kill), (ld, 0, 0, 0)]
     if machine == "x86_64":  # the x32 ABI aliases every call above 0x40000000
         prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, kill)]
 
+    def arg(index):  # low 32 bits of args[index] (little-endian)
+        return (ld, 0, 0, 16 + 8 * index)
+
     def only_if_arg0(name, allowed, err):
-        body = [(ld, 0, 0, 16)]  # low 32 bits of args[0] (little-endian)
+        body = [arg(0)]
         body += [(jeq, len(allowed) - i, 0, value & 0xFFFFFFFF) for i, value in enumerate(allowed)]
         body += [(ret, 0, 0, errno | err), (ret, 0, 0, allow)]
+        return [(jeq, 0, len(body), nr[name]), *body]
+
+    def read_only_open(name, flags_index):
+        body = [arg(flags_index), (alu_and, 0, 0, _OPEN_WRITE_FLAGS), (jeq, 1, 0, 0)]
+        body += [(ret, 0, 0, errno | _EROFS), (ret, 0, 0, allow)]
         return [(jeq, 0, len(body), nr[name]), *body]
 
     prog += only_if_arg0("kill", (0, pid, -pid), _EPERM)
     prog += only_if_arg0("tgkill", (pid,), _EPERM)
     prog += only_if_arg0("socket", (_AF_UNIX,), _EPERM)
+    prog += read_only_open("openat", 2)
+    if "open" in nr:
+        prog += read_only_open("open", 1)
     for name, number in nr.items():
-        if name in ("kill", "tgkill", "socket"):
+        if name in _CHECKED:
             continue
-        err = _EAGAIN if name in ("clone", "fork", "vfork") else _ENOSYS if name == "clone3" else _EPERM
+        err = (
+            _EAGAIN
+            if name in ("clone", "fork", "vfork")
+            else _ENOSYS
+            if name in ("clone3", "openat2")
+            else _EPERM
+        )
         prog += [(jeq, 0, 1, number), (ret, 0, 0, errno | err)]
+    for number in read_only.values():
+        prog += [(jeq, 0, 1, number), (ret, 0, 0, errno | _EROFS)]
     prog.append((ret, 0, 0, allow))
     return b"".join(
         code.to_bytes(2, "little") + bytes((jt, jf)) + k.to_bytes(4, "little") for code, jt, jf, k in prog

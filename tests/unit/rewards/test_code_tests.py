@@ -647,10 +647,10 @@ def test_memory_and_output_floods_are_contained():
 
 @needs_seccomp
 @pytest.mark.slow
-def test_network_signals_and_exec_are_refused():
+def test_network_signals_exec_and_file_writes_are_refused():
     reference = {
         "entry_point": "probe",
-        "test": "def check(candidate):\n    assert candidate() == [False, False, False, False]\n",
+        "test": "def check(candidate):\n    assert candidate() == [False] * 7 + [True]\n",
     }
     code = textwrap.dedent(
         """
@@ -667,6 +667,10 @@ def test_network_signals_and_exec_are_refused():
                 attempt(lambda: os.kill(os.getppid(), 0)),
                 attempt(lambda: os.execv("/bin/true", ["true"])),
                 attempt(lambda: os.setsid()),
+                attempt(lambda: open(os.__file__, "a")),  # would trojan every later run
+                attempt(lambda: os.rename(os.__file__, os.__file__ + ".bak")),
+                attempt(lambda: open("scratch.txt", "w")),
+                attempt(lambda: open(os.__file__).read(1)),  # reading is fine
             ]
         """
     )
