@@ -129,9 +129,10 @@ def extract_answer(text: str, *, max_boxes: int = 3) -> Extraction:
         return Extraction(None, "boxed", "several_answers", len(boxes))
     if _disagree(hashes, numbers_only=False):
         return Extraction(None, "hash", "several_answers", len(boxes))
-    # Statements made after the last box or #### line count as final too: "\boxed{5} ... the
-    # answer is 6" offers two answers.
-    last_marker = max([end for _, _, end in boxes] + [match.start() for match in hash_matches], default=None)
+    # "The answer is" after the last box, #### line or final statement counts as final too:
+    # "\boxed{5} ... the answer is 6" offers two answers.
+    markers = [end for _, _, end in boxes] + [match.start() for match in hash_matches]
+    last_marker = max(markers + [position for position, _ in statements], default=None)
     later = [answer for position, answer in the_answer if last_marker is not None and position > last_marker]
     if _disagree(boxed + hashes + [answer for _, answer in statements] + later, numbers_only=True):
         return Extraction(None, "mixed", "several_answers", len(boxes))

@@ -156,6 +156,7 @@ def has_or(text: str) -> bool:
 # --------------------------------------------------------------------------- worker side
 
 _CONFIRM_DIGITS = 60
+_CONFIRM_BITS = 220  # a little over 60 decimal digits
 _RELATIVE_TOLERANCE = 1e-25
 _RANDOM_POINTS = ((3, 7), (-5, 11), (13, 17))
 
@@ -216,7 +217,10 @@ def _numeric(expr: Any) -> Any:
         real, imag = value.as_real_imag()
         if not (real.is_Number and imag.is_Number and real.is_finite and imag.is_finite):
             return None
-        return mpmath.mpc(sympy.Float(real, _CONFIRM_DIGITS)._mpf_, sympy.Float(imag, _CONFIRM_DIGITS)._mpf_)
+        with mpmath.workprec(_CONFIRM_BITS):  # mpc() rounds to the working precision
+            return mpmath.mpc(
+                sympy.Float(real, _CONFIRM_DIGITS)._mpf_, sympy.Float(imag, _CONFIRM_DIGITS)._mpf_
+            )
     except Exception:
         return None
 
@@ -224,7 +228,7 @@ def _numeric(expr: Any) -> Any:
 def _close(a: Any, b: Any) -> bool:
     import mpmath
 
-    with mpmath.workprec(220):
+    with mpmath.workprec(_CONFIRM_BITS):
         scale = max(abs(a), abs(b))
         if scale == 0:
             return True

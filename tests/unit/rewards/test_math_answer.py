@@ -152,6 +152,7 @@ def test_wrong_answers_score_zero(response, reference):
         ("\\boxed{1/2^{98}}", "1/2^{99}"),
         ("\\boxed{\\frac{1}{2^{98}}}", "\\frac{1}{2^{99}}"),
         ("\\boxed{2=2}", "1=1"),
+        ("\\boxed{1+\\frac{1}{e^{39}}}", "1-\\frac{1}{e^{39}}"),  # equal to 16 digits, not to 60
     ],
 )
 def test_math_verify_false_positives_score_zero(response, reference):
