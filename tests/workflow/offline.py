@@ -27,7 +27,8 @@ getmoto/moto#10076 and PR #10101, which may change this code):
 7. Bedrock statuses and deployments: moto keeps a job `InProgress` forever and has no custom model
    deployment APIs. `FakeBedrock` scripts the job statuses the state machine's Get task reads
    (and throttling), and serves CreateCustomModelDeployment / GetCustomModelDeployment.
-8. Speed only: the parsed definition is reused (moto parses it on create and on every start).
+8. Speed only: the parsed definition is reused (moto parses it on create and on every start), and
+   so are boto3 clients (moto builds one per task; building one takes ~0.1 s).
 
 Wait states keep their real semantics (tests pass zero seconds); `virtual_waits=True` records
 the seconds on a virtual clock instead of sleeping (the benchmark's 24-hour job).
@@ -57,6 +58,7 @@ import boto3
 import botocore.session
 from moto import mock_aws
 from moto.bedrock.models import BedrockBackend, bedrock_backends
+from moto.moto_api._internal import mock_random
 from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations import (
@@ -66,8 +68,15 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_events as events_task,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sns as sns_task,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
 
 ACCOUNT = "123456789012"
 PARTITION = "aws"
@@ -75,6 +84,25 @@ _BOTOCORE = botocore.session.get_session()
 _HANDLER_LOCK = threading.Lock()
 _ORIGINAL_PARSE = AmazonStateLanguageParser.parse
 _PARSED: dict[str, Any] = {}
+_ORIGINAL_CLIENT_FOR = sfn_boto_client.boto_client_for
+_CLIENTS: dict[tuple[str, ...], Any] = {}
+
+
+def _cached_client(service: str, region: str) -> Any:
+    """boto3 clients are slow to build (~0.1 s); moto's hooks reach every client, whenever built."""
+    key = ("test", service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.client(service, region_name=region)
+    return _CLIENTS[key]
+
+
+def _sfn_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    key = ("sfn", service, region)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = _ORIGINAL_CLIENT_FOR(
+            region=region, service=service, state_credentials=state_credentials
+        )
+    return _CLIENTS[key]
 
 
 def _parse_once(definition: str) -> Any:
@@ -193,7 +221,7 @@ class FakeBedrock:
 
 
 def _client_error(service: str, operation: str, code: str, message: str, status: int) -> Exception:
-    client = boto3.client(service, region_name="us-east-1")
+    client = _cached_client(service, "us-east-1")
     error_class = getattr(client.exceptions, code)
     return error_class(
         {
@@ -284,6 +312,7 @@ class WorkflowHarness:
             self._stack.enter_context(mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": self.region}))
             self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
             self._install_adapter()
+            mock_random.seed(0)  # the same ids every time: the same definition, parsed once
             _cold_start()
             self._create_resources()
         except BaseException:
@@ -296,7 +325,7 @@ class WorkflowHarness:
         _cold_start()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        return _cached_client(service, self.region)
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -335,7 +364,7 @@ class WorkflowHarness:
                 done = until(result)
             if done or time.monotonic() > deadline:
                 return result or self.result(execution_arn)
-            time.sleep(0.02)
+            time.sleep(0.005)
 
     def result(self, execution_arn: str) -> ExecutionResult:
         sfn = self.client("stepfunctions")
@@ -592,6 +621,8 @@ class WorkflowHarness:
         )
         patch(mock.patch.object(lambda_eval_utils, "_invoke_lambda_function", self._invoke_lambda))
         patch(mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_parse_once)))
+        for module in (aws_sdk, lambda_eval_utils, sns_task, events_task):
+            patch(mock.patch.object(module, "boto_client_for", _sfn_client_for))
         patch(mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=self.retry_sleeps.append)))
         if self.virtual_waits:
 
@@ -740,10 +771,10 @@ def _empty_zip() -> bytes:
 
 
 def _cold_start() -> None:
-    """Forget clients cached by warm containers (each test is a fresh deployment)."""
-    from lambda_workflow import common, mantle
+    """Forget the Mantle clients of warm containers (each test has its own fake endpoint). The
+    boto3 clients may stay: moto reaches every client, and they are keyed by region."""
+    from lambda_workflow import mantle
 
-    common._client.cache_clear()
     mantle._client.cache_clear()
 
 
