@@ -46,7 +46,8 @@ def chat(
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": text}
     ]
-    target = inference.choose(environment(env, region, profile), model, gateway=gateway)
+    deployed = inference.needs_deployment(model, gateway=gateway)
+    target = inference.choose(environment(env, region, profile, deployed=deployed), model, gateway=gateway)
     sampling = inference.Sampling(max_tokens=max_tokens, temperature=temperature)
     if json_output or not stream:
         answer = target.complete(messages, sampling)[0]

@@ -53,9 +53,13 @@ GatewayOption = Annotated[
 _connector: Callable[..., Environment] = connect
 
 
-def environment(name: str, region: str | None, profile: str | None = None) -> Environment:
-    """The deployed environment ``name`` (checked to exist in the region)."""
-    return _connector(name, region=region, profile=profile).check_deployed()
+def environment(
+    name: str, region: str | None, profile: str | None = None, *, deployed: bool = True
+) -> Environment:
+    """The environment ``name``; checked to be deployed in the region unless ``deployed`` is False
+    (what needs only the account and region, such as calling a base model)."""
+    target = _connector(name, region=region, profile=profile)
+    return target.check_deployed() if deployed else target
 
 
 def print_json(value: Any) -> None:

@@ -27,8 +27,15 @@ from rft.cli.errors import EXIT_CHECK_FAILED
 from rft.environment import Environment
 from rft.errors import ValidationError
 
-app = typer.Typer(help="Validate, convert and upload training datasets.", no_args_is_help=True)
-convert_app = typer.Typer(help="Convert public datasets into RFT JSONL.", no_args_is_help=True)
+app = typer.Typer(
+    help="Validate, convert and upload training datasets.\n\nExample: rft data validate train.jsonl",
+    no_args_is_help=True,
+)
+convert_app = typer.Typer(
+    help="Convert public datasets into RFT JSONL.\n\n"
+    "Example: rft data convert gsm8k gsm8k/train.jsonl train.jsonl",
+    no_args_is_help=True,
+)
 app.add_typer(convert_app, name="convert")
 
 DATASETS_PREFIX = "datasets"
@@ -91,6 +98,7 @@ def convert_gsm8k(
         int | None, typer.Option(min=1, help="Convert only the first N problems (e.g. a held-out set).")
     ] = None,
     id_prefix: Annotated[str, typer.Option(help="Prefix of each line's task_id.")] = "gsm8k",
+    json_output: JsonOption = False,
 ) -> None:
     """Turn GSM8K lines into RFT JSONL with a prompt asking for a checkable final answer ('#### <n>').
 
@@ -112,7 +120,10 @@ def convert_gsm8k(
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    say(f"Wrote {count:,} prompts to {target}.")
+    if json_output:
+        print_json({"prompts": count, "output": str(target)})
+    else:
+        say(f"Wrote {count:,} prompts to {target}.")
 
 
 @app.command("upload")

@@ -255,6 +255,12 @@ def resolve(target: Environment, model_or_name: str) -> tuple[ChatTarget, ModelR
     return for_record(target, record), record
 
 
+def needs_deployment(model_or_name: str, *, gateway: bool = False) -> bool:
+    """A base model is called in the region with the caller's credentials; anything else needs the
+    environment's registry or gateway."""
+    return gateway or not any(model.id == model_or_name for model in catalog.MODELS)
+
+
 def choose(target: Environment, model_or_name: str, *, gateway: bool = False) -> ChatTarget:
     """Through the gateway when asked, else straight to the model's own API."""
     return for_gateway(target, model_or_name) if gateway else resolve(target, model_or_name)[0]

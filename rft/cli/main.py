@@ -56,7 +56,11 @@ app = typer.Typer(
     name="rft",
     help=(
         "Reinforcement fine-tuning on Amazon Bedrock, against a deployed rft-stack environment.\n\n"
-        "Example: rft data upload train.jsonl --env staging"
+        "Example: rft data upload train.jsonl --env staging\n\n"
+        "Exit codes: 0 done; 1 the thing checked is bad (invalid data, a failed run, a grader breaking "
+        "the reward contract); 2 the command could not do its work (usage, credentials, region, environment "
+        "not deployed, unknown model, run name taken); 3 a bug in rft (RFT_DEBUG=1 shows the traceback). "
+        "RFT_ENV sets the default --env."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -68,8 +72,10 @@ app.add_typer(data.app, name="data")
 app.add_typer(reward.app, name="reward")
 app.add_typer(train.app, name="train")
 app.add_typer(models.app, name="models")
-app.command(name="chat")(chat.chat)
-app.command(name="eval")(evaluate.evaluate)
+app.command(name="chat", short_help="Send one prompt to a trained or base model, streamed.")(chat.chat)
+app.command(name="eval", short_help="Compare a trained model with its base model on held-out prompts.")(
+    evaluate.evaluate
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,9 @@ from rft.environment import Environment
 from rft.registry import AliasEntry, ModelRegistry
 
 app = typer.Typer(
-    help="List trained models, promote them behind aliases, show alias history.", no_args_is_help=True
+    help="List trained models, promote them behind aliases, show alias history.\n\n"
+    "Example: rft models list --env staging",
+    no_args_is_help=True,
 )
 
 

@@ -28,7 +28,11 @@ from rft.cli.common import (
 from rft.cli.errors import EXIT_CHECK_FAILED
 from rft.errors import RftError
 
-app = typer.Typer(help="Check a reward function before paying for training.", no_args_is_help=True)
+app = typer.Typer(
+    help="Check a reward function before paying for training.\n\n"
+    "Example: rft reward test --reward math_answer --data train.jsonl --gold",
+    no_args_is_help=True,
+)
 
 SAMPLED_PROMPTS_DEFAULT = 32
 # A base model scoring outside this band gives GRPO almost nothing to learn from (bedrock-rft.md).
@@ -137,7 +141,9 @@ def test(
         response_file = responses
         if sample_from:
             records = read_records(data, limit or SAMPLED_PROMPTS_DEFAULT)
-            target = inference.choose(environment(env, region, profile), sample_from, gateway=gateway)
+            deployed = inference.needs_deployment(sample_from, gateway=gateway)
+            where = environment(env, region, profile, deployed=deployed)
+            target = inference.choose(where, sample_from, gateway=gateway)
             say(f"Sampling {n} responses to each of {len(records)} prompts from {escape(target.label)}.")
             answers = inference.sample_prompts(
                 target,

@@ -42,7 +42,10 @@ from rft.jobs import NAME_PATTERN, JobRequest
 from rft.mantle import REWARD_METRIC, parse_metrics_event
 from rft.registry import ModelRegistry
 
-app = typer.Typer(help="Start, watch, list and stop training runs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Start, watch, list and stop training runs.\n\nExample: rft train list --env staging",
+    no_args_is_help=True,
+)
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 # Where the workflow writes a run's metrics when the history does not say (rft.jobs.plan_job).

@@ -1,0 +1,70 @@
+"""Every command and group has help with an example; read commands offer --json."""
+
+from __future__ import annotations
+
+import pytest
+from moto import mock_aws
+
+from rft.cli.main import app
+from tests.cli.conftest import rft_records, write_jsonl
+
+COMMANDS = [
+    ["data"],
+    ["data", "validate"],
+    ["data", "convert"],
+    ["data", "convert", "gsm8k"],
+    ["data", "upload"],
+    ["reward"],
+    ["reward", "test"],
+    ["train"],
+    ["train", "start"],
+    ["train", "watch"],
+    ["train", "list"],
+    ["train", "stop"],
+    ["models"],
+    ["models", "list"],
+    ["models", "promote"],
+    ["models", "history"],
+    ["chat"],
+    ["eval"],
+]
+READ_COMMANDS = [c for c in COMMANDS if len(c) > 1 or c[0] in ("chat", "eval")]
+READ_COMMANDS.remove(["data", "convert"])
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_has_an_example(rft, command: list[str]) -> None:
+    outcome = rft(*command, "--help")
+    assert outcome.exit_code == 0
+    assert "Example: rft " in outcome.stdout
+    if command in READ_COMMANDS:
+        assert "--json" in outcome.stdout
+
+
+def test_every_command_is_listed_here() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    found = []
+
+    def walk(command, path):
+        found.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(group, [])
+    assert sorted(found[1:]) == sorted(COMMANDS)
+
+
+def test_a_base_model_needs_no_deployed_environment(rft, aws_credentials, fake_openai, tmp_path) -> None:
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, rft_records(3))
+    with mock_aws():  # an account with nothing deployed
+        chatted = rft("chat", "qwen.qwen3-32b", "hello", "--no-stream")
+        sampled = rft(
+            "reward", "test", "-r", "math_answer", "-d", str(data), "--sample-from", "qwen.qwen3-32b"
+        )
+        trained = rft("chat", "some-model", "hello")
+    assert chatted.exit_code == 0 and chatted.stdout == "echo: hello\n"
+    assert sampled.exit_code == 0, sampled.stderr
+    assert trained.exit_code == 2 and "is not deployed in us-west-2" in trained.stderr
