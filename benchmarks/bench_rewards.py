@@ -305,7 +305,7 @@ def bench_math_hostile() -> None:
     report(
         "math_hostile",
         [
-            f"{len(samples)} hostile samples ({payload_mb:.1f} MB event: towers, 1 MB outputs, nesting, sprays)",
+            f"{len(samples)} hostile samples ({payload_mb:.1f} MB: towers, 1 MB outputs, nesting, sprays)",
             f"answered {len(results)}/{len(samples)} in order in {elapsed:.2f} s of a {lambda_timeout:.0f} s "
             f"Lambda timeout [{'met' if ok else 'MISSED'}]",
             f"scores above 0: {nonzero} (the 8 samples whose answer \\boxed{{3}} is right score 1)",
@@ -423,7 +423,7 @@ def bench_json() -> None:
         [
             f"{len(samples):,} answers (valid, fenced, wrong field, NaN, extra key, 4 hostile up to 5 MB)",
             f"throughput {len(samples) / elapsed:,.0f} samples/s; per sample {percentiles_ms(latencies)}",
-            f"mean score {mean:.3f} (about {(2 + 0.75) / 5:.3f}: 2/5 exact, 1/5 partial credit, 2/5 rejected)",
+            f"mean score {mean:.3f} (about {(2 + 0.75) / 5:.3f}: 2/5 exact, 1/5 partial, 2/5 rejected)",
         ],
     )
 

@@ -327,3 +327,26 @@ def test_importing_the_handler_loads_no_symbolic_math():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+TWO_STAGE_CHECK = r"""
+import sympy
+from math_verify.parser import parse_latex_cached
+from lambda_rewards.math_answer import latex
+texts = [r"\frac{\sqrt{3}}{2}", r"(1, 2]", r"\{1, 2, 3\}", r"x^2+2x+1", r"\frac{x+1}{x-1}", r"e^{2}",
+         r"\sin x", r"1-\frac{1}{e}", r"\frac{1}{2004!}", r"2^{-99}", r"y=2x+3", r"4-2i", r"\ln 2",
+         r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", r"(-\infty, 3)", r"a^3 b^2", r"\frac{n(n+1)}{2}",
+         r"10\sqrt{10}", r"\tan\theta", r"x \leq 3", r"\text{(C)}", r"3\sqrt{5}", r"\pi/4", r"1,2"]
+def parses():
+    latex._parse.cache_clear(); parse_latex_cached.cache_clear()
+    return [sympy.srepr(latex._parse(t)) for t in texts]
+ll = parses()
+assert latex.install_two_stage_parsing()
+print(parses() == ll, sum(p != "None" for p in ll))
+"""
+
+
+def test_two_stage_parsing_gives_the_same_trees_as_full_ll():
+    out = subprocess.run([sys.executable, "-c", TWO_STAGE_CHECK], capture_output=True, text=True, check=True)
+    same, parsed = out.stdout.split()
+    assert same == "True" and int(parsed) >= 22
