@@ -73,7 +73,9 @@ def gateway() -> Iterator[GatewayDouble]:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            double.requests.append(Captured(self.command, self.path, dict(self.headers.items()), body))
+            # Header names are case-insensitive and the client's casing is not part of the contract.
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            double.requests.append(Captured(self.command, self.path, headers, body))
             if double.throttle_first and len(double.requests) == 1:
                 status, payload, extra = 429, {"error": {"message": "slow down"}}, {"Retry-After": "0"}
             elif self.path == "/v1/models":
@@ -129,7 +131,7 @@ def deploy_serving_stack(url: str, environment: str = "staging") -> None:
 
 def assert_signed_for_execute_api(captured: Captured, url: str) -> None:
     """The request carries a SigV4 signature for execute-api that verifies against its own bytes."""
-    authorization = captured.headers["Authorization"]
+    authorization = captured.headers["authorization"]
     match = re.fullmatch(
         r"AWS4-HMAC-SHA256 Credential=AKIDCLIENT/(\d{8})/us-west-2/execute-api/aws4_request, "
         r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})",
@@ -137,8 +139,8 @@ def assert_signed_for_execute_api(captured: Captured, url: str) -> None:
     )
     assert match, authorization
     assert match.group(2) == "host;x-amz-date;x-amz-security-token"
-    assert captured.headers["X-Amz-Security-Token"] == "client-token"
-    amz_date = captured.headers["X-Amz-Date"]
+    assert captured.headers["x-amz-security-token"] == "client-token"
+    amz_date = captured.headers["x-amz-date"]
     assert amz_date.startswith(match.group(1))
     # Recompute the signature from what the server received.
     expected = AWSRequest(
@@ -153,7 +155,7 @@ def assert_signed_for_execute_api(captured: Captured, url: str) -> None:
     signer = SigV4Auth(Credentials("AKIDCLIENT", "client-secret", "client-token"), "execute-api", REGION)
     string_to_sign = signer.string_to_sign(expected, signer.canonical_request(expected))
     assert match.group(3) == signer.signature(string_to_sign, expected)
-    assert captured.headers["Host"] == url.split("//", 1)[1].rstrip("/")
+    assert captured.headers["host"] == url.split("//", 1)[1].rstrip("/")
 
 
 def test_the_helper_finds_the_gateway_and_signs_every_call_for_execute_api(gateway, session):
@@ -178,7 +180,7 @@ def test_the_helper_finds_the_gateway_and_signs_every_call_for_execute_api(gatew
     assert (listing.method, listing.path, listing.body) == ("GET", "/v1/models", b"")
     for captured in gateway.requests:
         assert_signed_for_execute_api(captured, gateway.url)
-        assert "Bearer" not in captured.headers["Authorization"]
+        assert "Bearer" not in captured.headers["authorization"]
 
 
 def test_a_retried_request_is_signed_again(gateway, session):

@@ -170,7 +170,7 @@ def test_an_alias_of_a_mantle_model_is_forwarded_signed_with_the_functions_role(
     assert re.match(
         rf"AWS4-HMAC-SHA256 Credential=\w+/\d{{8}}/{REGION}/bedrock-mantle/aws4_request, "
         r"SignedHeaders=\S*host",
-        sent.headers["Authorization"],
+        {name.lower(): value for name, value in sent.headers.items()}["authorization"],
     )
 
 
