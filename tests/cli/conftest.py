@@ -22,6 +22,7 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from rft.cli import common
 from rft.cli.main import app
 from rft.records import ModelRecord
 from rft.registry import ModelRegistry
@@ -282,9 +283,12 @@ class Outcome:
 
 
 @pytest.fixture
-def rft() -> Any:
+def rft(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run `rft ARGS...` in-process; returns exit code, stdout and stderr apart."""
     runner = CliRunner()
+    # Tables as wide as a wide terminal, whatever the terminal running the tests (or none, under xdist).
+    for console in (common.console, common.err_console):
+        monkeypatch.setattr(console, "width", 200)
 
     def run(*args: str, input: str | None = None, env_overrides: dict[str, str] | None = None) -> Outcome:
         result = runner.invoke(app, list(args), input=input, env={"COLUMNS": "200", **(env_overrides or {})})
