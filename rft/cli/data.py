@@ -141,10 +141,7 @@ def upload(
 
     Example: rft data upload train.jsonl --env staging
     """
-    report = datasets.validate_file(path)
-    if not report.ok:
-        _print_report(report)
-        raise ValidationError(f"{path} (not uploaded)", report.problems, report.problem_count)
+    report = checked_for_upload(path)
     target = environment(env, region, profile)
     result = upload_dataset(target, path)
     result.update(prompts=report.prompts)
@@ -156,6 +153,15 @@ def upload(
         f"to environment {target.name!r}."
     )
     typer.echo(result["uri"])
+
+
+def checked_for_upload(path: Path) -> datasets.DatasetReport:
+    """The dataset's report; its problems are printed and raised (nothing is uploaded) if it has any."""
+    report = datasets.validate_file(path)
+    if not report.ok:
+        _print_report(report)
+        raise ValidationError(f"{path} (not uploaded)", report.problems, report.problem_count)
+    return report
 
 
 def dataset_key(path: Path, digest: str) -> str:

@@ -221,13 +221,9 @@ def _dataset_uri(target: Environment, value: str) -> str:
     path = Path(value)
     if not path.is_file():
         raise RftError(f"Training data {value!r} is neither an s3:// URI nor a file.")
-    from rft import datasets
-    from rft.cli.data import upload_dataset
-    from rft.errors import ValidationError
+    from rft.cli.data import checked_for_upload, upload_dataset
 
-    report = datasets.validate_file(path)
-    if not report.ok:
-        raise ValidationError(str(path), report.problems, report.problem_count)
+    checked_for_upload(path)
     result = upload_dataset(target, path)
     say(f"Uploaded {path} to {result['uri']}.")
     return str(result["uri"])
@@ -338,18 +334,13 @@ def _current_state(events: list[dict[str, Any]]) -> str | None:
 
 
 def _outputs(events: list[dict[str, Any]]) -> Iterator[Any]:
-    """Parsed outputs of states and tasks, newest first."""
+    """The workflow's state document as each state left it, newest first."""
     for event in events:
-        for key in (
-            "stateExitedEventDetails",
-            "taskSucceededEventDetails",
-            "lambdaFunctionSucceededEventDetails",
-        ):
-            details = event.get(key)
-            if details and "output" in details:
-                parsed = _json(details["output"])
-                if parsed is not None:
-                    yield parsed
+        details = event.get("stateExitedEventDetails")
+        if details and "output" in details:
+            parsed = _json(details["output"])
+            if parsed is not None:
+                yield parsed
 
 
 def _walk(value: Any) -> Iterator[Mapping[str, Any]]:

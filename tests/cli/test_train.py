@@ -210,3 +210,22 @@ def test_helpers() -> None:
         {"step": 2, "total_steps": None, "created_at": None, "critic_rewards_mean": 0.5},
     ]
     assert ENV == "staging"
+
+
+def _exited(event_id: int, state: str, output: dict) -> dict:
+    return {"id": event_id, "stateExitedEventDetails": {"name": state, "output": json.dumps(output)}}
+
+
+def test_job_status_comes_from_the_newest_state_that_holds_a_job() -> None:
+    job_arn = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova/abc123def456"
+    started = {"training": {"job_id": job_arn, "provider": "bedrock"}}
+    polled = {**started, "bedrock_job": {"JobArn": job_arn, "Status": "InProgress"}}
+    events = [_exited(9, "Get Bedrock job", polled), _exited(5, "Start Bedrock job", started)]
+    assert train._job_from_history(events) == ("InProgress", job_arn)
+    assert train._job_from_history(events[1:]) == (None, job_arn)
+    mantle = {
+        "training": {"job_id": "ftjob-9", "status": "queued"},
+        "mantle_job": {"id": "ftjob-9", "status": "running"},
+    }
+    assert train._job_from_history([_exited(3, "Get Mantle job", mantle)]) == ("running", "ftjob-9")
+    assert train._job_from_history([_exited(1, "Validate request", {"plan": {}})]) == (None, None)
