@@ -29,27 +29,31 @@ from stacks.constructs.training_workflow import (
     referenced,
 )
 
-# The Mantle (OpenAI-compatible) plane's IAM actions. UNCONFIRMED beyond the names the reference
-# lists: `ListFineTuningJobEvents` (per-step metrics) follows the same naming; check the service
-# authorization reference for `bedrock-mantle` on the first deployment.
+# The Mantle (OpenAI-compatible) plane's IAM actions, as the IAM service reference (cfn-lint's copy)
+# lists them for `bedrock-mantle`: the file and fine-tuning actions apply to a `project`
+# (`arn:...:bedrock-mantle:<region>:<account>:project/<id>`); job events (the per-step metrics)
+# are read under GetFineTuningJob, the reference naming no separate action for them.
 MANTLE_JOB_ACTIONS = (
-    "bedrock-mantle:CallWithBearerToken",
     "bedrock-mantle:CreateFile",
     "bedrock-mantle:CreateFineTuningJob",
     "bedrock-mantle:GetFineTuningJob",
     "bedrock-mantle:ListFineTuningJobs",
-    "bedrock-mantle:ListFineTuningJobEvents",
     "bedrock-mantle:CancelFineTuningJob",
 )
 MANTLE_CANCEL_ACTIONS = (
-    "bedrock-mantle:CallWithBearerToken",
     "bedrock-mantle:GetFineTuningJob",
     "bedrock-mantle:ListFineTuningJobs",
     "bedrock-mantle:CancelFineTuningJob",
 )
-MANTLE_WILDCARD_REASON = (
-    "The Mantle (bedrock-mantle) API documents no resource types: its file and fine-tuning job ids "
-    "are created at run time and the actions take no resource-level permissions"
+# Using a short-term Bedrock API key as a bearer token; the action takes no resource.
+MANTLE_BEARER_ACTION = "bedrock-mantle:CallWithBearerToken"
+MANTLE_PROJECTS_REASON = (
+    "Mantle jobs and files live in a Mantle project of this account and region (the default "
+    "project unless one is configured), which this stack does not create: its id is not known at synth"
+)
+MANTLE_BEARER_REASON = (
+    "bedrock-mantle:CallWithBearerToken (authenticating with a short-term Bedrock API key made from "
+    "this role) accepts no resource-level permissions, so Resource must be '*'"
 )
 # States that make a run stop spending: the cleanup rule fires on these.
 CLEANUP_STATUSES = ("ABORTED", "TIMED_OUT")
@@ -139,11 +143,14 @@ class TrainingStack(cdk.Stack):
         self._read_datasets(self.mantle, data_key)
         self.mantle.allow(["s3:PutObject"], [f"{artifacts_arn}/{ARTIFACTS_PREFIX}/*"])
         self.mantle.allow(["kms:GenerateDataKey"], [data_key.key_arn])
-        self.mantle.allow(MANTLE_JOB_ACTIONS, ["*"])
+        mantle_projects = arn(self, "bedrock-mantle", "project/*")
+        self.mantle.allow(MANTLE_JOB_ACTIONS, [mantle_projects])
+        self.mantle.allow([MANTLE_BEARER_ACTION], ["*"])
         if grader_arns:
             # Mantle invokes the grader as the identity that created the job (rft.assumptions).
             self.mantle.allow(["lambda:InvokeFunction"], list(grader_arns.values()))
-        acknowledge_wildcard(self.mantle.policy, "*", MANTLE_WILDCARD_REASON)
+        acknowledge_wildcard(self.mantle.policy, mantle_projects, MANTLE_PROJECTS_REASON)
+        acknowledge_wildcard(self.mantle.policy, "*", MANTLE_BEARER_REASON)
         acknowledge_wildcard(
             self.mantle.policy,
             f"{artifacts_nag}/{ARTIFACTS_PREFIX}/*",
@@ -202,9 +209,11 @@ class TrainingStack(cdk.Stack):
             ["bedrock:GetModelCustomizationJob", "bedrock:StopModelCustomizationJob"],
             [arn(self, "bedrock", "model-customization-job/*")],
         )
-        self.cleanup.allow(MANTLE_CANCEL_ACTIONS, ["*"])
+        self.cleanup.allow(MANTLE_CANCEL_ACTIONS, [mantle_projects])
+        self.cleanup.allow([MANTLE_BEARER_ACTION], ["*"])
         self.cleanup.policy.add_statements(*self.notifications.publish_statements())
-        acknowledge_wildcard(self.cleanup.policy, "*", MANTLE_WILDCARD_REASON)
+        acknowledge_wildcard(self.cleanup.policy, mantle_projects, MANTLE_PROJECTS_REASON)
+        acknowledge_wildcard(self.cleanup.policy, "*", MANTLE_BEARER_REASON)
         acknowledge_wildcard(
             self.cleanup.policy,
             arn(self, "states", f"execution:{state_machine_name_nag}:*"),

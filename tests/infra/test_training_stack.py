@@ -319,3 +319,15 @@ def test_the_workflow_functions_are_arm64_python_3_14_and_traced():
 def test_the_client_finds_the_state_machine_and_the_topic_in_the_outputs():
     training, _, _ = staging()
     assert set(training["Outputs"]) >= {"StateMachineArn", "NotificationTopicArn"}
+
+
+def test_mantle_actions_are_scoped_to_this_accounts_projects_and_only_the_bearer_call_is_unscoped():
+    training, _, _ = staging()
+    for prefix in ("MantlePermissions", "CleanupPermissions"):
+        mantle = [s for s in statements(training, prefix) if str(s["Action"]).count("bedrock-mantle:")]
+        unscoped = [s for s in mantle if s["Resource"] == "*"]
+        assert [s["Action"] for s in unscoped] == ["bedrock-mantle:CallWithBearerToken"], prefix
+        for statement in mantle:
+            if statement["Resource"] != "*":
+                assert statement["Resource"]["Fn::Join"][1][-1] == ":project/*"
+                assert "bedrock-mantle:CallWithBearerToken" not in as_list(statement["Action"])
