@@ -98,7 +98,12 @@ class OpenAITarget:
 
 
 def to_converse(messages: Messages) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """OpenAI-style messages -> (Converse system blocks, Converse messages)."""
+    """Dataset (OpenAI-style) messages -> (Converse system blocks, Converse messages).
+
+    Converse has no system turn and wants user and assistant turns to alternate: consecutive
+    messages of one role become one turn. (lambda_gateway/converse.py does the same for the
+    gateway's full request; the CLI only sends dataset prompts.)
+    """
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for message in messages:
@@ -107,10 +112,13 @@ def to_converse(messages: Messages) -> tuple[list[dict[str, Any]], list[dict[str
             text = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
         else:
             text = str(content or "")
-        if message.get("role") == "system":
+        role = message.get("role", "user")
+        if role == "system":
             system.append({"text": text})
+        elif turns and turns[-1]["role"] == role:
+            turns[-1]["content"].append({"text": text})
         else:
-            turns.append({"role": message.get("role", "user"), "content": [{"text": text}]})
+            turns.append({"role": role, "content": [{"text": text}]})
     return system, turns
 
 

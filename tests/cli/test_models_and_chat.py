@@ -234,3 +234,17 @@ def test_chat_and_sampling_through_the_gateway_sign_with_sigv4(rft, deployed, fa
     )
     assert sampled.exit_code == 0, sampled.stderr
     assert "through the staging gateway" in sampled.stderr
+
+
+def test_converse_messages_alternate_and_carry_the_system_prompt() -> None:
+    from rft.cli.inference import to_converse
+
+    system, turns = to_converse(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Context."},
+            {"role": "user", "content": [{"type": "text", "text": "Question?"}]},
+        ]
+    )
+    assert system == [{"text": "Be brief."}]
+    assert turns == [{"role": "user", "content": [{"text": "Context."}, {"text": "Question?"}]}]
