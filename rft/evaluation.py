@@ -30,8 +30,10 @@ from rft import preflight
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
-HISTOGRAM_BINS = 10
-CI_METHOD = "paired bootstrap, percentile, 10,000 resamples of prompts, seed 0"
+HISTOGRAM_BINS = preflight.HISTOGRAM_BINS
+CI_METHOD = (
+    f"paired bootstrap, percentile, {BOOTSTRAP_RESAMPLES:,} resamples of prompts, seed {BOOTSTRAP_SEED}"
+)
 
 
 @dataclass(frozen=True)
@@ -137,20 +139,12 @@ def paired_bootstrap_ci(
     return float(low), float(high)
 
 
-def histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> list[int]:
-    """Counts of scores in ``bins`` equal bins over [0, 1] (1.0 falls in the last)."""
-    counts = [0] * bins
-    for value in values:
-        counts[min(bins - 1, max(0, int(value * bins)))] += 1
-    return counts
-
-
 def summarize(values: Sequence[float]) -> dict[str, Any]:
     return {
         "mean": _mean(values),
         "std": _std(values),
         "n": len(values),
-        "histogram": histogram(values),
+        "histogram": preflight._histogram(list(values)),  # the preflight report's bins
     }
 
 

@@ -180,7 +180,8 @@ def test_paired_statistics() -> None:
     low, high = result["difference"]["ci95"]
     assert 0.3 < low < 0.5 < high < 0.7  # a binomial share of 20/40: about ±0.15
     assert evaluation.paired_bootstrap_ci([0.2, 0.2, 0.2]) == (pytest.approx(0.2), pytest.approx(0.2))
-    assert evaluation.histogram([0.0, 0.05, 0.5, 1.0]) == [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+    counts = [b["count"] for b in evaluation.summarize([0.0, 0.05, 0.5, 1.0])["histogram"]]
+    assert counts == [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
     assert evaluation.paired_bootstrap_ci([0.1, -0.3, 0.4]) == evaluation.paired_bootstrap_ci(
         [0.1, -0.3, 0.4]
     )
