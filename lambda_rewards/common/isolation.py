@@ -108,7 +108,13 @@ class _SoftTimeout(BaseException):
     cannot swallow it."""
 
 
+_ALARM = {"fired": False}
+
+
 def _on_alarm(signum: int, frame: Any) -> None:
+    # Remembered as well as raised: library code with a bare ``except:`` (SymPy's evalf has some)
+    # can swallow the exception and go on to return a result computed from a half-failed step.
+    _ALARM["fired"] = True
     raise _SoftTimeout()
 
 
@@ -144,12 +150,15 @@ def _worker_main(sock: socket.socket, function: Callable[[Any], Any], memory_mb:
             return
         soft = float(request.get("soft", 1.0))
         reply: dict[str, Any]
+        _ALARM["fired"] = False
         try:
             signal.setitimer(signal.ITIMER_REAL, max(0.001, soft))
             try:
                 reply = {"ok": function(request.get("p"))}
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+            if _ALARM["fired"]:  # the limit passed and something swallowed it: the result is void
+                reply = {"timeout": True}
         except _SoftTimeout:
             reply = {"timeout": True}
         except MemoryError:

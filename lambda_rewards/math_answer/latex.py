@@ -33,7 +33,11 @@ MAX_POWERS = 8
 MAX_COMMANDS = 80
 MAX_FACTORIAL = 5000
 
+MAX_SUM_BOUND_DIGITS = 3
+
 _DIGIT_RUN = re.compile(r"[0-9]+")
+_SUM_BOUND = re.compile(r"\\(?:sum|prod)\s*(?:_\s*(?:\{[^{}]*\}|\S))?\s*\^\s*\{?\s*([0-9]+)")
+_BINOMIAL = re.compile(r"\\[dt]?binom\s*(\{[^{}]*\}\s*\{[^{}]*\})|([0-9]+\s*\\choose\s*[0-9]+)")
 _FACTORIAL = re.compile(r"([0-9]*)\s*!")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 
@@ -63,7 +67,8 @@ def _exponent_groups(text: str) -> list[str]:
 
 def guard(text: str, max_chars: int) -> str | None:
     """Why ``text`` must not reach symbolic work, or ``None`` when it may. Refused: over-long
-    answers, exponent towers, big exponents, huge numerals or factorials, deep nesting."""
+    answers, exponent towers, big exponents, huge numerals, factorials, sums, products and
+    binomials, deep nesting. What passes can still be slow: the worker's time limit covers it."""
     if len(text) > max_chars:
         return "answer_too_long"
     if text.count("^") > MAX_POWERS or text.count("**") > 0:
@@ -86,6 +91,14 @@ def guard(text: str, max_chars: int) -> str | None:
                     return "nested_factorial"
             elif int(operand) > MAX_FACTORIAL:
                 return "huge_factorial"
+    if "\\sum" in text or "\\prod" in text:
+        for bound in _SUM_BOUND.findall(text):
+            if len(bound) > MAX_SUM_BOUND_DIGITS:
+                return "big_sum"
+    if "binom" in text or "\\choose" in text:
+        for match in _BINOMIAL.finditer(text):
+            if any(len(run) > MAX_SUM_BOUND_DIGITS for run in _DIGIT_RUN.findall(match.group(0))):
+                return "big_binomial"
     depth = deepest = 0
     for ch in text:
         if ch in "{([":
@@ -102,7 +115,6 @@ def guard(text: str, max_chars: int) -> str | None:
 
 # --------------------------------------------------------------------------- equations (parent side)
 
-_RELATION_SPLIT = re.compile(r"(?<![<>!\\])=(?!=)")
 _BARE_VARIABLE = re.compile(
     r"^(?:[A-Za-z]|\\[A-Za-z]{2,12})(?:_\{?[A-Za-z0-9]{1,6}\}?)?(?:\(\s*[A-Za-z]\s*\))?$"
 )
@@ -135,8 +147,14 @@ def top_level_split(text: str, separator: str) -> list[str]:
 
 def split_equation(text: str) -> tuple[str | None, str, bool]:
     """(variable, value, is_equation): ``x = 3`` -> ("x", "3", True); ``2x+1=7`` -> (None,
-    "2x+1=7", True); ``3`` -> (None, "3", False). Only a single top-level ``=`` counts."""
-    sides = _RELATION_SPLIT.split(text)
+    "2x+1=7", True); ``3`` -> (None, "3", False). Only ``=`` outside every group counts
+    (``\\sum_{k=1}^{n}`` is no equation), and not as part of ``<=``, ``>=``, ``!=``, ``==``."""
+    sides: list[str] = []
+    for part in top_level_split(text, "=") if "=" in text else [text]:
+        if sides and (not part or sides[-1].endswith(("<", ">", "!", "\\", "="))):
+            sides[-1] += "=" + part
+        else:
+            sides.append(part)
     if len(sides) == 1:
         return None, text, False
     if len(sides) != 2:

@@ -217,13 +217,13 @@ def test_samples_not_reached_before_the_deadline_score_zero_with_timeout():
 
     handler = make_handler(slow, reward_name="slow", defaults={"deadline_margin_s": 0.0})
     started = time.monotonic()
-    results = run(handler, [make_sample("x", "x", sample_id=str(i)) for i in range(40)], FakeContext(0.22))
+    results = run(handler, [make_sample("x", "x", sample_id=str(i)) for i in range(40)], FakeContext(0.3))
     elapsed = time.monotonic() - started
     assert len(results) == 40
     graded = scores(results).count(1.0)
-    assert 2 <= graded <= 6
+    assert 2 <= graded <= 7
     assert all("error_timeout" in metric_names(r) for r in results[graded:])
-    assert elapsed < 0.6
+    assert elapsed < 1.0
 
 
 def test_the_safety_margin_is_taken_off_the_lambda_time():
@@ -274,13 +274,13 @@ def test_concurrent_grading_keeps_order_and_bounds_threads():
 
 def test_concurrent_grading_answers_every_sample_at_the_deadline():
     def stuck(sample: Sample, budget: Budget) -> Grade:
-        time.sleep(0.5 if sample.id != "0" else 0)
+        time.sleep(3.0 if sample.id != "0" else 0)
         return Grade(1.0)
 
     handler = make_handler(stuck, reward_name="stuck", max_concurrency=2, defaults={"deadline_margin_s": 0})
     started = time.monotonic()
-    results = run(handler, [make_sample("x", "x", sample_id=str(i)) for i in range(6)], FakeContext(0.15))
-    assert time.monotonic() - started < 0.4
+    results = run(handler, [make_sample("x", "x", sample_id=str(i)) for i in range(6)], FakeContext(0.5))
+    assert time.monotonic() - started < 1.5  # answered at the deadline, not after the stuck calls
     assert scores(results)[0] == 1.0
     assert all("error_timeout" in metric_names(r) for r in results[1:])
 

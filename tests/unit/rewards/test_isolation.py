@@ -61,6 +61,12 @@ def test_pure_python_overrun_is_stopped_without_a_kill(runner):
     assert runner.call({"kind": "pid"}, 2.0) == worker
 
 
+def test_a_result_computed_after_a_swallowed_time_limit_is_void(runner):
+    with pytest.raises(WorkerTimeout):
+        runner.call({"kind": "swallow", "seconds": 5}, 0.3)
+    assert runner.call({"kind": "echo", "value": 3}, 2.0) == 3
+
+
 def test_work_that_ignores_signals_is_killed_and_replaced(runner):
     worker = runner.call({"kind": "pid"}, 2.0)
     started = time.monotonic()

@@ -232,12 +232,15 @@ def test_hostile_answers_score_zero_and_are_all_answered_within_the_deadline():
     )
     samples = [make_sample(text, "\\sqrt{2}", sample_id=str(i)) for i, text in enumerate(HOSTILE)]
     samples += [make_sample(text, 3, sample_id=f"n{i}") for i, text in enumerate(HOSTILE[:9])]
+    # passes the guards, then overruns its budget: the worker is stopped and the sample times out
+    samples.append(make_sample("\\boxed{1}", "\\sum_{k=1}^{999} k^{k}", sample_id="slow"))
     started = time.monotonic()
     with redirect_stdout(io.StringIO()):
         results = handler(samples, FakeContext(20.0))
     assert time.monotonic() - started < 19.5
     assert [r["id"] for r in results] == [s["id"] for s in samples]
     assert scores(results) == [0.0] * len(samples)
+    assert "error_timeout" in metric_names(results[-1])
 
 
 def test_guards_refuse_expensive_shapes_before_symbolic_work():
@@ -248,7 +251,10 @@ def test_guards_refuse_expensive_shapes_before_symbolic_work():
     assert guard("1" * 300, 400) == "huge_number"
     assert guard("x" * 401, 400) == "answer_too_long"
     assert guard("\\frac{" * 20 + "}" * 20, 400) == "deep_nesting"
+    assert guard("\\sum_{k=1}^{9999} k^{k}", 400) == "big_sum"
+    assert guard("\\dbinom{99999}{49999}", 400) == "big_binomial"
     assert guard("\\frac{1}{2004!} + 2^{99}", 400) is None
+    assert guard("\\binom{10}{3} + \\sum_{k=1}^{10} k", 400) is None
 
 
 def test_the_response_tail_is_bounded():
@@ -315,6 +321,8 @@ def test_split_equation():
     assert split_equation("x = 3") == ("x", "3", True)
     assert split_equation("2x+1=7") == (None, "2x+1=7", True)
     assert split_equation("x \\leq 3") == (None, "x \\leq 3", False)
+    assert split_equation("\\sum_{k=1}^{9} k") == (None, "\\sum_{k=1}^{9} k", False)
+    assert split_equation("y = \\sum_{k=1}^{n} k") == ("y", "\\sum_{k=1}^{n} k", True)
 
 
 def test_importing_the_handler_loads_no_symbolic_math():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -29,6 +30,10 @@ def work(payload: dict) -> Any:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         time.sleep(payload["seconds"])
         return "woke"
+    if kind == "swallow":  # a library with a bare except: swallows the time limit, then answers
+        with contextlib.suppress(BaseException):
+            time.sleep(payload["seconds"])
+        return "answered after the limit"
     if kind == "raise":
         raise KeyError("secret payload text")
     if kind == "allocate":
