@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from rft.cli import inference
 from rft.cli.common import (
+    DEFAULT_ENVIRONMENT,
     EnvOption,
     GatewayOption,
     JsonOption,
@@ -31,7 +32,7 @@ def chat(
         bool, typer.Option("--stream/--no-stream", help="Print the answer as it arrives.")
     ] = True,
     gateway: GatewayOption = False,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,

@@ -1,10 +1,9 @@
-"""What every command group shares: the options, the consoles, JSON output and error sentences."""
+"""What every command group shares: the options, the consoles, JSON output and status lines."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -49,16 +48,13 @@ GatewayOption = Annotated[
     ),
 ]
 
-# Tests replace this to hand commands an environment without real discovery.
-_connector: Callable[..., Environment] = connect
-
 
 def environment(
     name: str, region: str | None, profile: str | None = None, *, deployed: bool = True
 ) -> Environment:
     """The environment ``name``; checked to be deployed in the region unless ``deployed`` is False
     (what needs only the account and region, such as calling a base model)."""
-    target = _connector(name, region=region, profile=profile)
+    target = connect(name, region=region, profile=profile)
     return target.check_deployed() if deployed else target
 
 
@@ -74,12 +70,6 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one sentence on stderr and return the Exit to raise."""
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def debug_enabled() -> bool:

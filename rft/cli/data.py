@@ -14,6 +14,7 @@ from rich.table import Table
 
 from rft import datasets
 from rft.cli.common import (
+    DEFAULT_ENVIRONMENT,
     EnvOption,
     JsonOption,
     ProfileOption,
@@ -53,7 +54,7 @@ def validate(
         str, typer.Argument(help="A local JSONL file, or an s3:// URI (read with --env's credentials).")
     ],
     json_output: JsonOption = False,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -129,7 +130,7 @@ def convert_gsm8k(
 @app.command("upload")
 def upload(
     path: ExistingFile,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,

@@ -21,6 +21,7 @@ from rft import datasets, evaluation
 from rft.aws import parse_s3_uri
 from rft.cli import inference
 from rft.cli.common import (
+    DEFAULT_ENVIRONMENT,
     EnvOption,
     JsonOption,
     ProfileOption,
@@ -69,7 +70,7 @@ def evaluate(
     record: Annotated[
         bool, typer.Option("--record/--no-record", help="Store the summary in the registry (for promote).")
     ] = True,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,

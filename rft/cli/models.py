@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from rft.cli.common import (
+    DEFAULT_ENVIRONMENT,
     EnvOption,
     JsonOption,
     ProfileOption,
@@ -34,7 +35,7 @@ def registry_of(target: Environment) -> ModelRegistry:
 
 @app.command("list")
 def list_models(
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -116,7 +117,7 @@ def promote(
             help="Move the alias even though the rule refuses; the reason is kept in the alias history.",
         ),
     ] = None,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -140,7 +141,7 @@ def promote(
 @app.command("history")
 def history(
     alias: Annotated[str, typer.Argument(help="The alias whose moves to show.")],
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rft import preflight
 from rft.cli import inference
 from rft.cli.common import (
+    DEFAULT_ENVIRONMENT,
     EnvOption,
     GatewayOption,
     JsonOption,
@@ -112,7 +113,7 @@ def test(
     deadline: Annotated[
         float, typer.Option(min=0.1, help="Simulated Lambda timeout per batch, seconds.")
     ] = 300.0,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,

@@ -25,6 +25,7 @@ from rich.table import Table
 from rft import catalog, hyperparameters
 from rft.aws import parse_s3_uri
 from rft.cli.common import (
+    DEFAULT_ENVIRONMENT,
     EnvOption,
     JsonOption,
     ProfileOption,
@@ -159,7 +160,7 @@ def start(
         list[str] | None, typer.Option("--tag", help="key=value tag on the job and model.")
     ] = None,
     watch_run: Annotated[bool, typer.Option("--watch", help="Watch the run after starting it.")] = False,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -531,7 +532,7 @@ def watch(
     name: Annotated[str, typer.Argument(help="The run's name.")],
     interval: Annotated[float, typer.Option(min=0.0, help="Seconds between checks.")] = 30.0,
     once: Annotated[bool, typer.Option("--once", help="Print the current state once and exit.")] = False,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -558,7 +559,7 @@ def list_runs(
         typer.Option(help="Only runs in this state (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Most runs to show, newest first.")] = 20,
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -615,7 +616,7 @@ def stop(
     reason: Annotated[
         str, typer.Option(help="Why; recorded as the execution's cause.")
     ] = "stopped with rft train stop",
-    env: EnvOption = "staging",
+    env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
