@@ -388,6 +388,11 @@ class IsolatedRunner:
             self._worker = None
 
     @property
+    def is_ready(self) -> bool:
+        """True once the zygote is warm."""
+        return self._ready
+
+    @property
     def worker_pid(self) -> int | None:
         return None if self._worker is None else self._worker[0]
 

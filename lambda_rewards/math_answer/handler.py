@@ -23,6 +23,7 @@ Settings: MATH_TAIL_CHARS, MATH_MAX_ANSWER_CHARS, MATH_MAX_BOXES (see
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -102,7 +103,9 @@ def gold_of(reference: Any) -> Gold:
 # --------------------------------------------------------------------------- the worker
 
 _runner: IsolatedRunner | None = None
-_verdicts: OrderedDict[tuple[str, str], bool] = OrderedDict()
+# (gold, answer) -> True/False, or None for "overran a full budget": GRPO groups repeat answers,
+# and an answer that overran once would overrun again.
+_verdicts: OrderedDict[tuple[str, str], bool | None] = OrderedDict()
 
 
 def runner() -> IsolatedRunner:
@@ -117,8 +120,8 @@ def runner() -> IsolatedRunner:
     return _runner
 
 
-def _remember(key: tuple[str, str], equal: bool) -> None:
-    _verdicts[key] = equal
+def _remember(key: tuple[str, str], verdict: bool | None) -> None:
+    _verdicts[key] = verdict
     if len(_verdicts) > _VERDICT_CACHE_SIZE:
         _verdicts.popitem(last=False)
 
@@ -127,12 +130,24 @@ def _symbolic(gold: str, answer: str, budget: Budget) -> Grade:
     key = (gold, answer)
     if key in _verdicts:
         _verdicts.move_to_end(key)
-        return Grade(1.0 if _verdicts[key] else 0.0, {"symbolic": 1.0})
+        known = _verdicts[key]
+        if known is None:
+            return Grade(0.0, {"symbolic": 1.0}, error="timeout")
+        return Grade(1.0 if known else 0.0, {"symbolic": 1.0})
+    work = runner()
+    allowed, started = 0.0, time.monotonic()
     try:
-        verdict = runner().call(
-            {"gold": gold, "pred": answer}, budget.for_sample(), ready_timeout=budget.remaining()
-        )
+        work.ensure_ready(budget.remaining())  # a cold start is the batch's cost, not this sample's
+        allowed = budget.for_sample()
+        started = time.monotonic()
+        verdict = work.call({"gold": gold, "pred": answer}, allowed)
     except WorkerTimeout:
+        if (
+            work.is_ready
+            and allowed >= budget.per_sample_seconds
+            and time.monotonic() - started >= 0.5 * allowed
+        ):
+            _remember(key, None)
         return Grade(0.0, {"symbolic": 1.0}, error="timeout")
     except WorkerCrashed:
         return Grade(0.0, {"symbolic": 1.0}, error="worker_crashed")

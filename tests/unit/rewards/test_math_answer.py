@@ -257,6 +257,29 @@ def test_guards_refuse_expensive_shapes_before_symbolic_work():
     assert guard("\\binom{10}{3} + \\sum_{k=1}^{10} k", 400) is None
 
 
+def test_an_answer_that_overran_a_full_budget_is_not_worked_on_again(monkeypatch):
+    calls = []
+
+    class Slow:
+        is_ready = True
+
+        def ensure_ready(self, timeout):
+            pass
+
+        def call(self, payload, timeout):
+            calls.append(payload)
+            time.sleep(timeout)
+            raise WorkerTimeout("stopped")
+
+    monkeypatch.setattr(math, "runner", lambda: Slow())
+    monkeypatch.setattr(math, "_verdicts", type(math._verdicts)())
+    handler = make_handler(math.grade, reward_name="math_answer", defaults={"sample_timeout_s": 0.05})
+    same = [make_sample("\\boxed{\\sqrt{8}}", "2\\sqrt{2}", sample_id=str(i)) for i in range(5)]
+    results = grade_all(same, handler)
+    assert len(calls) == 1
+    assert all("error_timeout" in metric_names(r) for r in results)
+
+
 def test_the_response_tail_is_bounded():
     # An answer 5,000 characters before the end is outside the scanned tail: no answer.
     result = grade_all([make_sample("\\boxed{18}" + " filler" * 1000, 18)])[0]
@@ -287,6 +310,11 @@ def test_no_answer_scores_zero_with_a_reason(response):
 )
 def test_worker_failures_score_zero_with_the_reason(monkeypatch, failure, reason):
     class Broken:
+        is_ready = True
+
+        def ensure_ready(self, timeout):
+            pass
+
         def call(self, *args, **kwargs):
             raise failure("stopped")
 
