@@ -255,61 +255,81 @@ def bench_math_latex() -> None:
     )
 
 
-def hostile_answers() -> list[tuple[str, Any]]:
-    """256 hostile (response, gold) pairs."""
+def hostile_answers() -> list[tuple[str, Any, float]]:
+    """256 hostile (response, gold, expected score) triples. Most are refused by the guards; a few
+    pass them and are slow (the worker's time limit stops them); two kinds are right answers in a
+    hostile wrapping and must still score 1."""
     one_mb = 1_000_000
-    kinds: list[tuple[str, Any]] = [
-        ("\\boxed{9^{9^{9^{9}}}}", "\\sqrt{2}"),
-        ("\\boxed{2^{2^{2^{2^{2}}}}}", "65536"),
-        ("\\boxed{10^{100000}}", "\\sqrt{2}"),
-        ("\\boxed{(10^{10})!}", "\\sqrt{2}"),
-        ("\\boxed{99999!}", 5),
-        ("\\boxed{" + "9" * 5000 + "}", 5),
-        ("\\boxed{" + "\\frac{1}{" * 400 + "1" + "}" * 400 + "}", "\\sqrt{2}"),
-        ("\\boxed{" + "(" * 3000 + "x" + ")" * 3000 + "}", "x"),
-        ("\\boxed{" + "[" * 50_000 + "}", "\\sqrt{2}"),
-        ("\\boxed{" + "x+" * 5000 + "1}", "x+1"),
-        ("".join(f"\\boxed{{{i}}}" for i in range(20_000)), 5),
-        ("\\boxed{\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(x)))))))))}", "\\sin x"),
-        ("\\boxed{(x+1)^{9999}}", "(1+x)^{9999}"),
-        ("\\boxed{x^{9999}-1}", "(x-1)(x^{9998}+1)"),
-        ("\u202e\\boxed{3}\u202c" * 2000, 3),
-        ("\\boxed{" + "\\sqrt{" * 12 + "2" + "}" * 12 + "}", "\\sqrt{3}"),
+    kinds: list[tuple[str, Any, float]] = [
+        ("\\boxed{9^{9^{9^{9}}}}", "\\sqrt{2}", 0.0),
+        ("\\boxed{2^{2^{2^{2^{2}}}}}", "65536", 0.0),
+        ("\\boxed{10^{100000}}", "\\sqrt{2}", 0.0),
+        ("\\boxed{(10^{10})!}", "\\sqrt{2}", 0.0),
+        ("\\boxed{99999!}", 5, 0.0),
+        ("\\boxed{" + "9" * 5000 + "}", 5, 0.0),
+        ("\\boxed{" + "\\frac{1}{" * 400 + "1" + "}" * 400 + "}", "\\sqrt{2}", 0.0),
+        ("\\boxed{" + "(" * 3000 + "x" + ")" * 3000 + "}", "x", 0.0),
+        ("\\boxed{" + "[" * 50_000 + "}", "\\sqrt{2}", 0.0),
+        ("\\boxed{" + "x+" * 5000 + "1}", "x+1", 0.0),
+        ("".join(f"\\boxed{{{i}}}" for i in range(20_000)), 5, 0.0),
+        ("\\boxed{\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(\\sin(x)))))))))}", "\\sin x", 0.0),
+        ("\\boxed{(x+1)^{9999}}", "(1+x)^{9999}", 1.0),  # right, and expensive-looking
+        ("\\boxed{x^{9999}-1}", "(x-1)(x^{9998}+1)", 0.0),
+        ("\u202e\\boxed{3}\u202c" * 2000, 3, 0.0),
+        ("\\boxed{" + "\\sqrt{" * 12 + "2" + "}" * 12 + "}", "\\sqrt{3}", 0.0),
     ]
-    out = [kinds[i % len(kinds)] for i in range(240)]
-    out += [("A" * one_mb + "\\boxed{3}", 3)] * 4 + [("\\boxed{3}" + "A" * one_mb, 3)] * 4
-    out += [("\\boxed{" + "1" * one_mb + "}", 1)] * 4 + [("{" * one_mb, "\\sqrt{2}")] * 4
+    out = [kinds[i % len(kinds)] for i in range(232)]
+    # pass every guard, then overrun the per-sample budget (distinct, so no verdict is reused)
+    out += [(f"\\boxed{{{i}}}", f"\\sum_{{k=1}}^{{{990 + i}}} k^{{k}}", 0.0) for i in range(8)]
+    out += [("A" * one_mb + "\\boxed{3}", 3, 1.0)] * 4 + [("\\boxed{3}" + "A" * one_mb, 3, 0.0)] * 4
+    out += [("\\boxed{" + "1" * one_mb + "}", 1, 0.0)] * 4 + [("{" * one_mb, "\\sqrt{2}", 0.0)] * 4
     return out
+
+
+def _hostile_run(math: Any, samples: list[dict], lambda_timeout: float) -> tuple[list[dict], float]:
+    started = time.perf_counter()
+    results = quiet_call(math.handler, samples, Context(lambda_timeout))
+    return results, time.perf_counter() - started
 
 
 def bench_math_hostile() -> None:
     from lambda_rewards.math_answer import handler as math
 
-    pairs = hostile_answers()
-    samples = [sample(f"h{i}", "p", text, gold) for i, (text, gold) in enumerate(pairs)]
+    triples = hostile_answers()
+    samples = [sample(f"h{i}", "p", text, gold) for i, (text, gold, _) in enumerate(triples)]
     payload_mb = len(json.dumps(samples)) / 1e6
     quiet_call(math.handler, [sample("warm", "p", "\\boxed{\\sqrt{2}}", "\\sqrt{3}")])
     lambda_timeout = 300.0  # what the AWS samples configure; the handler keeps a 3 s margin
-    started = time.perf_counter()
-    results = quiet_call(math.handler, samples, Context(lambda_timeout))
-    elapsed = time.perf_counter() - started
-    answered = len(results) == len(samples) and all(
-        r["id"] == s["id"] for r, s in zip(results, samples, strict=True)
-    )
-    nonzero = sum(r["aggregate_reward_score"] > 0 for r in results)
+    results, elapsed = _hostile_run(math, samples, lambda_timeout)
+    answered = [r["id"] for r in results] == [s["id"] for s in samples]
+    wrong = sum(r["aggregate_reward_score"] != t[2] for r, t in zip(results, triples, strict=True))
     reasons: dict[str, int] = {}
     for r in results:
         for m in r["metrics_list"][1:]:
             reasons[m["name"]] = reasons.get(m["name"], 0) + 1
-    ok = answered and elapsed < lambda_timeout - 3
+    ok = answered and elapsed < lambda_timeout - 3 and wrong == 0
+
+    # The same kind of batch under a short Lambda timeout: 256 distinct answers that each pass the
+    # guards and overrun their 2 s budget (512 s of work): the batch deadline answers the rest.
+    slow = [
+        sample(f"s{i}", "p", f"\\boxed{{{i}}}", f"\\sum_{{k=1}}^{{{700 + i}}} k^{{k}}") for i in range(256)
+    ]
+    short_timeout = 30.0
+    slow_results, slow_elapsed = _hostile_run(math, slow, short_timeout)
+    slow_answered = [r["id"] for r in slow_results] == [s["id"] for s in slow]
+    slow_timeouts = sum(any(m["name"] == "error_timeout" for m in r["metrics_list"]) for r in slow_results)
+    slow_ok = slow_answered and slow_elapsed < short_timeout
     report(
         "math_hostile",
         [
-            f"{len(samples)} hostile samples ({payload_mb:.1f} MB: towers, 1 MB outputs, nesting, sprays)",
+            f"{len(samples)} hostile samples ({payload_mb:.1f} MB: towers, 1 MB outputs, nesting, slow sums)",
             f"answered {len(results)}/{len(samples)} in order in {elapsed:.2f} s of a {lambda_timeout:.0f} s "
-            f"Lambda timeout [{'met' if ok else 'MISSED'}]",
-            f"scores above 0: {nonzero} (the 8 samples whose answer \\boxed{{3}} is right score 1)",
+            f"Lambda timeout; scores as intended for {len(samples) - wrong}/{len(samples)} "
+            f"[{'met' if ok else 'MISSED'}]",
             f"metrics: {dict(sorted(reasons.items()))}",
+            f"256 guard-passing answers each overrunning 2 s, {short_timeout:.0f} s Lambda timeout: answered "
+            f"{len(slow_results)}/256 in {slow_elapsed:.2f} s, {slow_timeouts} timeouts "
+            f"[{'met' if slow_ok else 'MISSED'}]",
             f"worker stats: {math.runner().stats}",
         ],
         {f"{k.split('_')[0]}": v for k, v in math.runner().memory_report().items()},
