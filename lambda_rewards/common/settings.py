@@ -52,6 +52,10 @@ json_schema (``JSON_*``)
                                 expected leaf fields matched (schema must still validate); ``false``:
                                 all-or-nothing (default true).
 
+code_tests (``CODE_TESTS_*``)
+    CODE_TESTS_MEMORY_MB, CODE_TESTS_WORKERS: owned and described by ``lambda_rewards.code_tests``
+    (parsed with the helpers below, so a bad value is named the same way).
+
 llm_judge (``JUDGE_*``)
     JUDGE_MODEL_ID              Bedrock model id or inference profile the judge calls (required;
                                 a sample may override it with ``metadata["judge_model_id"]`` only
