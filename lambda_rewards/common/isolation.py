@@ -182,7 +182,8 @@ def _worker_main(sock: socket.socket, function: Callable[[Any], Any], memory_mb:
 def _zygote_main(
     control: socket.socket, target: str, warmup: str | None, memory_mb: int, max_tasks: int
 ) -> None:
-    os.setpgid(0, 0)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically
     try:
         function = _resolve(target)
@@ -258,6 +259,10 @@ class IsolatedRunner:
             finally:
                 os._exit(0)
         child_control.close()
+        # Both sides set the process group (the classic race: a close() right after the fork
+        # must find the group even if the child has not run yet).
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         self._zygote_pid, self._control, self._ready = pid, control, False
         self.stats["zygotes"] += 1
 
@@ -311,13 +316,15 @@ class IsolatedRunner:
 
     def _stop_zygote(self) -> None:
         self._drop_worker(kill=True)
+        if self._control is not None:
+            self._control.close()  # EOF: a zygote that escaped the kill below exits by itself
         if self._zygote_pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._zygote_pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._zygote_pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self._zygote_pid, 0)
-        if self._control is not None:
-            self._control.close()
         self._zygote_pid, self._control, self._ready = None, None, False
 
     def close(self) -> None:
