@@ -38,7 +38,9 @@ class _LocalPythonBundling:
     def __init__(self, sources: Sequence[Path], requirements: Path | None, architecture: str) -> None:
         self._sources, self._requirements, self._architecture = sources, requirements, architecture
 
-    def try_bundle(self, output_dir: str, **_options: object) -> bool:
+    def try_bundle(
+        self, output_dir: str, _options: object = None
+    ) -> bool:  # jsii passes options positionally
         out = Path(output_dir)
         for source in self._sources:
             target = out / source.relative_to(REPO_ROOT)
