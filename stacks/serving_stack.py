@@ -54,10 +54,6 @@ OPENAI_BASE_URL_OUTPUT = "OpenAIBaseUrl"
 
 INVOKE_MODEL = "bedrock:InvokeModel"
 MANTLE_INFERENCE = "bedrock-mantle:CreateInference"
-XRAY_REASON = (
-    "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no "
-    "resource-level permissions, so Resource must be '*'"
-)
 
 # One JSON object per request: who called (IAM caller or JWT subject), what, the result and timings.
 ACCESS_LOG_FIELDS = {
@@ -141,7 +137,7 @@ class ServingStack(cdk.Stack):
         )
         self.function: lambda_.Function = bundled.function
         self.function_log_group: logs.ILogGroup = bundled.log_group
-        self.role = self._least_privilege_role(bundled)
+        self.role = bundled.role
         self.policy = self._model_access_policy(settings.name)
 
         self.access_log_group = logs.LogGroup(
@@ -196,20 +192,6 @@ class ServingStack(cdk.Stack):
                 "JwtAuthorizer", gateway.jwt_issuer, jwt_audience=list(gateway.jwt_audience)
             )
         return authorizers.HttpIamAuthorizer()
-
-    def _least_privilege_role(self, bundled: BundledPythonFunction) -> iam.IRole:
-        """Swaps the managed AWSLambdaBasicExecutionRole (every log group, cdk-nag IAM4) for writes
-        to the function's own log group."""
-        role = self.function.role
-        assert role is not None, "a Function without an explicit role always creates one"
-        cfn_role = role.node.default_child
-        assert isinstance(cfn_role, iam.CfnRole)
-        cfn_role.managed_policy_arns = None
-        bundled.log_group.grant_write(role)
-        for child in self.function.node.children:
-            if isinstance(child, iam.Policy) and child.node.id.startswith("inlinePolicyAddedToExecutionRole"):
-                acknowledge(child, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
-        return role
 
     def _model_access_policy(self, environment: str) -> iam.Policy:
         models = f"rft/{environment}/models"

@@ -20,7 +20,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.python_function import REPO_ROOT, BundledPythonFunction
-from stacks.security import acknowledge
 
 REWARDS_PACKAGE = "lambda_rewards"
 REWARDS_ROOT = REPO_ROOT / REWARDS_PACKAGE
@@ -93,7 +92,7 @@ class Grader(Construct):
         )
         self.function: lambda_.Function = bundled.function
         self.log_group: logs.ILogGroup = bundled.log_group
-        self.role: iam.IRole = self._least_privilege_role()
+        self.role: iam.IRole = bundled.role
         self.alias: lambda_.Alias = lambda_.Alias(
             self,
             "Live",
@@ -101,22 +100,3 @@ class Grader(Construct):
             version=self.function.current_version,
             description=f"The version of '{name}' that training jobs invoke",
         )
-
-    def _least_privilege_role(self) -> iam.IRole:
-        """Swaps the managed AWSLambdaBasicExecutionRole (logs on every log group, cdk-nag IAM4)
-        for writes to this function's own log group; the function writes nowhere else."""
-        role = self.function.role
-        assert role is not None, "a Function without an explicit role always creates one"
-        cfn_role = role.node.default_child
-        assert isinstance(cfn_role, iam.CfnRole)
-        cfn_role.managed_policy_arns = None
-        self.log_group.grant_write(role)
-        for child in self.function.node.children:
-            if isinstance(child, iam.Policy) and child.node.id.startswith("inlinePolicyAddedToExecutionRole"):
-                acknowledge(
-                    child,
-                    "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                    "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
-                    "accept no resource-level permissions, so Resource must be '*'",
-                )
-        return role

@@ -17,17 +17,23 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.log_retention import retention_days
+from stacks.security import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The newest Python runtime in aws-cdk-lib 2.275 (cdk-nag AwsSolutions-L1 checks this).
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 _PIP_PLATFORM = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+XRAY_REASON = (
+    "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no "
+    "resource-level permissions, so Resource must be '*'"
+)
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache")
 
 
@@ -94,7 +100,8 @@ def _content_hash(paths: Sequence[Path], extra: str) -> str:
 
 
 class BundledPythonFunction(Construct):
-    """A Lambda function from folders of this repository, with its own log group.
+    """A Lambda function from folders of this repository, with its own log group and a role that
+    may write to that log group and nothing else (callers grant the rest).
 
     `sources` are repository paths copied into the asset as they are (packages keep their
     place); `requirements` is a pip requirements file whose packages are installed for the
@@ -155,3 +162,18 @@ class BundledPythonFunction(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
         )
+        self.role: iam.IRole = self._own_log_group_role()
+
+    def _own_log_group_role(self) -> iam.IRole:
+        """Swaps the managed AWSLambdaBasicExecutionRole (writes to every log group, cdk-nag IAM4)
+        for writes to this function's own log group."""
+        role = self.function.role
+        assert role is not None, "a Function without an explicit role always creates one"
+        cfn_role = role.node.default_child
+        assert isinstance(cfn_role, iam.CfnRole)
+        cfn_role.managed_policy_arns = None
+        self.log_group.grant_write(role)
+        for child in self.function.node.children:
+            if isinstance(child, iam.Policy) and child.node.id.startswith("inlinePolicyAddedToExecutionRole"):
+                acknowledge(child, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        return role

@@ -174,12 +174,6 @@ def acknowledge_wildcard(construct: Construct, resource: str, reason: str) -> No
     acknowledge(construct, finding, reason)
 
 
-XRAY_REASON = (
-    "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept no "
-    "resource-level permissions, so Resource must be '*'"
-)
-
-
 # --- The workflow's Lambda functions --------------------------------------------------------------
 
 
@@ -220,16 +214,7 @@ class WorkflowFunction(Construct):
         self.function: lambda_.Function = bundled.function
         self.log_group: logs.ILogGroup = bundled.log_group
         self.timeout = timeout
-        role = self.function.role
-        assert role is not None, "a Function without an explicit role always creates one"
-        cfn_role = role.node.default_child
-        assert isinstance(cfn_role, iam.CfnRole)
-        cfn_role.managed_policy_arns = None
-        self.log_group.grant_write(role)
-        self.role: iam.IRole = role
-        for child in self.function.node.children:
-            if isinstance(child, iam.Policy) and child.node.id.startswith("inlinePolicyAddedToExecutionRole"):
-                acknowledge(child, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        self.role: iam.IRole = bundled.role
         self.alias = lambda_.Alias(
             self,
             "Live",
