@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rft import assumptions, catalog, datasets
+from rft import PROJECT, assumptions, catalog, datasets
 from rft.aws import is_bedrock_s3_uri, parse_s3_uri
 from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
 from rft.hyperparameters import Hyperparameters
@@ -358,6 +358,8 @@ def run_tags(request: JobRequest, settings: WorkflowSettings) -> dict[str, str]:
     tags = dict(request.tags)
     tags.update(
         {
+            "project": PROJECT,  # the cost-allocation tag the environment's budget counts
+            "environment": settings.environment,
             "rft:environment": settings.environment,
             "rft:name": request.name,
             "rft:reward": request.reward,

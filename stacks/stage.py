@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
+from rft import PROJECT
 from stacks.config import EnvironmentSettings
 from stacks.data_stack import DataStack
 from stacks.operations_stack import OperationsStack
@@ -12,8 +13,6 @@ from stacks.rewards_stack import RewardsStack
 from stacks.security import add_security_checks
 from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
-
-PROJECT = "rft-stack"
 
 
 class RftStage(cdk.Stage):

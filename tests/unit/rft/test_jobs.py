@@ -227,6 +227,8 @@ def test_bedrock_plan():
     assert create["ClientRequestToken"] == plan["client_request_token"]
     assert {"Key": "team", "Value": "ml"} in create["JobTags"]
     assert {"Key": "rft:environment", "Value": "staging"} in create["CustomModelTags"]
+    assert {"Key": "project", "Value": "rft-stack"} in create["CustomModelTags"]
+    assert {"Key": "project", "Value": "rft-stack"} in create["JobTags"]
     deployment = plan["bedrock"]["create_deployment"]
     assert deployment["ModelDeploymentName"] == "gsm8k-nova-001"
     assert deployment["ClientRequestToken"] != plan["client_request_token"]
