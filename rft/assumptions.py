@@ -93,3 +93,16 @@ MANTLE_METRICS_EVENT_TYPE = "metrics"
 # invocation's payload (each sample repeats its prompt) stays well under Lambda's 6 MB. Check: log
 # `len(event)` in the grader during the first job.
 GRADER_SAMPLES_PER_INVOCATION = 16
+
+# --- Training metrics ----------------------------------------------------------------------------
+
+# UNCONFIRMED: the name of the validation reward in a job's per-step metrics. The reference lists the
+# training metrics (`critic_rewards_mean`, `actor_entropy`, ...) but no validation metric; these are
+# the names verl-style trainers use. The health guard (rft.health) takes the first one a step
+# carries and simply skips its validation check when none is present. Check: `jobs.list_events` on a
+# job created with validation data (Mantle), or the metrics file a Nova RFT job writes.
+VALIDATION_REWARD_METRICS: tuple[str, ...] = (
+    "val_rewards_mean",
+    "validation_rewards_mean",
+    "val_reward_mean",
+)
