@@ -222,7 +222,11 @@ _SYSCALLS = {
             "chroot": 161, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 250,
             "add_key": 248, "request_key": 249, "personality": 135, "open_by_handle_at": 304,
-            "kexec_load": 246, "init_module": 175, "finit_module": 313,
+            "kexec_load": 246, "init_module": 175, "finit_module": 313, "kcmp": 312,
+            "process_madvise": 440, "migrate_pages": 256, "move_pages": 279, "fcntl": 72,
+            "ioctl": 16, "prlimit64": 302, "setpriority": 141, "sched_setaffinity": 203,
+            "sched_setparam": 142, "sched_setscheduler": 144, "sched_setattr": 314,
+            "ioprio_set": 251,
         },
         {
             "creat": 85, "unlink": 87, "unlinkat": 263, "rename": 82, "renameat": 264,
@@ -245,7 +249,11 @@ _SYSCALLS = {
             "pivot_root": 41, "chroot": 51, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282,
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 219,
             "add_key": 217, "request_key": 218, "personality": 92, "open_by_handle_at": 265,
-            "kexec_load": 104, "init_module": 105, "finit_module": 273,
+            "kexec_load": 104, "init_module": 105, "finit_module": 273, "kcmp": 272,
+            "process_madvise": 440, "migrate_pages": 238, "move_pages": 239, "fcntl": 25,
+            "ioctl": 29, "prlimit64": 261, "setpriority": 140, "sched_setaffinity": 122,
+            "sched_setparam": 118, "sched_setscheduler": 119, "sched_setattr": 274,
+            "ioprio_set": 30,
         },
         {
             "unlinkat": 35, "renameat": 38, "renameat2": 276, "mkdirat": 34, "linkat": 37,
@@ -259,14 +267,26 @@ _SYSCALLS = {
 
 _EPERM, _EAGAIN, _EROFS, _ENOSYS, _AF_UNIX = 1, 11, 30, 38, 1
 _OPEN_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
-_CHECKED = frozenset({"kill", "tgkill", "socket", "open", "openat"})
+# Calls that act on another process when given its pid (argument 0): allowed only on this one (0
+# or its pid). setpriority and ioprio_set are denied outright (in the unconditional list): with
+# who=0 and a "user" selector they act on every process of the user, the grader's included.
+_OWN_PID_ONLY = ("prlimit64", "sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr")
+# Signal redirection: an fd's owner receives SIGIO (or the F_SETSIG signal, SIGKILL included) on
+# I/O, checked against the credentials of whoever set the owner, never against the filter's kill
+# rules. F_SETOWN, F_SETSIG, F_SETOWN_EX; ioctl FIOSETOWN and SIOCSPGRP set the same owner.
+_FCNTL_DENIED = (8, 10, 15)
+_IOCTL_DENIED = (0x8901, 0x8902)
+_CHECKED = frozenset({"kill", "tgkill", "socket", "open", "openat", "fcntl", "ioctl", *_OWN_PID_ONLY})
 
 
 def seccomp_program(machine, pid):
     """The classic-BPF seccomp filter for this process, as bytes (None: unknown architecture).
 
     Denied: new processes and threads (EAGAIN, as RLIMIT_NPROC would), exec, new sessions and
-    process groups, signals to any other process, sockets other than AF_UNIX, ptrace and
+    process groups, signals to any other process (kill, tgkill, sigqueue, pidfds, and the SIGIO
+    owner of an fd: F_SETOWN, F_SETOWN_EX, F_SETSIG, FIOSETOWN, SIOCSPGRP), acting on another pid
+    (prlimit, affinity, scheduling, priority, I/O priority, page migration, kcmp, process_madvise),
+    sockets other than AF_UNIX, ptrace and
     cross-process memory access, pidfds, namespaces and mounts, io_uring (it would bypass the other
     rules), bpf, perf, userfaultfd, keyrings, module loading; and every change to the file system
     (EROFS): opening for writing, creating, deleting, renaming, linking, chmod/chown, truncate,
@@ -283,11 +303,20 @@ def seccomp_program(machine, pid):
     def arg(index):  # low 32 bits of args[index] (little-endian)
         return (ld, 0, 0, 16 + 8 * index)
 
-    def only_if_arg0(name, allowed, err):
-        body = [arg(0)]
+    def only_if_arg(name, index, allowed, err):
+        body = [arg(index)]
         body += [(jeq, len(allowed) - i, 0, value & 0xFFFFFFFF) for i, value in enumerate(allowed)]
         body += [(ret, 0, 0, errno | err), (ret, 0, 0, allow)]
         return [(jeq, 0, len(body), nr[name]), *body]
+
+    def unless_arg(name, index, denied, err):
+        body = [arg(index)]
+        body += [(jeq, len(denied) - i, 0, value & 0xFFFFFFFF) for i, value in enumerate(denied)]
+        body += [(ret, 0, 0, allow), (ret, 0, 0, errno | err)]
+        return [(jeq, 0, len(body), nr[name]), *body]
+
+    def only_if_arg0(name, allowed, err):
+        return only_if_arg(name, 0, allowed, err)
 
     def read_only_open(name, flags_index):
         body = [arg(flags_index), (alu_and, 0, 0, _OPEN_WRITE_FLAGS), (jeq, 1, 0, 0)]
@@ -297,6 +326,10 @@ def seccomp_program(machine, pid):
     prog += only_if_arg0("kill", (0, pid, -pid), _EPERM)
     prog += only_if_arg0("tgkill", (pid,), _EPERM)
     prog += only_if_arg0("socket", (_AF_UNIX,), _EPERM)
+    prog += unless_arg("fcntl", 1, _FCNTL_DENIED, _EPERM)
+    prog += unless_arg("ioctl", 1, _IOCTL_DENIED, _EPERM)
+    for name in _OWN_PID_ONLY:
+        prog += only_if_arg0(name, (0, pid), _EPERM)
     prog += read_only_open("openat", 2)
     if "open" in nr:
         prog += read_only_open("open", 1)
@@ -382,12 +415,19 @@ class CandidateError(Exception):
     """The candidate failed to answer a call (crashed, exited, sent something unreadable)."""
 
 
+# Exceptions that steer control flow where they surface: a StopIteration raised through the proxy
+# would end a `for` over `map(candidate, xs)` early and silently (its unit then passes). They, and
+# everything that is not an Exception (GeneratorExit, KeyboardInterrupt, SystemExit), cross as a
+# plain CandidateError.
+_CONTROL_FLOW = (StopIteration, StopAsyncIteration)
+
+
 def _exception_from(body):
     import builtins
 
     name = body[:64].decode("ascii", "replace")
     cls = getattr(builtins, name, None) if name.isidentifier() else None
-    if isinstance(cls, type) and issubclass(cls, Exception):
+    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, _CONTROL_FLOW):
         try:
             return cls("raised by the candidate")
         except Exception:

@@ -7,6 +7,7 @@ Nothing here runs candidate code: extraction is a linear scan over lines, and on
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import keyword
 import marshal
@@ -102,6 +103,62 @@ def extract_code(response: str, entry_point: str | None = None) -> str:
     return plain[-1] if plain else ""
 
 
+# --------------------------------------------------------------------------- the sample's prompt
+
+# A top-level line that starts Python code in a prompt written for people ("Complete this
+# function:\n<code>\nAnswer with ..."): definitions, imports, decorators, assignments.
+_CODE_START = re.compile(
+    r"(?:(?:async[ \t]+)?def|class|import|from)[ \t]|@|[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=[^=]"
+)
+# Top-level lines that continue code rather than end it (a closing bracket, a docstring's end).
+_CONTINUATION = (")", "]", "}", '"' * 3, "'" * 3)
+MAX_PROMPT_CHARS = 200_000
+
+
+def prompt_from_messages(messages: list[dict]) -> str | None:
+    """The Python code of the sample's last user message (the dataset's prompt: trusted data, unlike
+    the answer), or None. A message with ```python (or untagged) blocks gives their code; otherwise
+    the top-level chunks of code between its prose lines, each kept only if it parses."""
+    text = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_PROMPT_CHARS:
+        return None
+    text = text.replace("\r\n", "\n")
+    blocks = [block.code + "\n" for block in _fenced_blocks(text) if block.language in ("python", "")]
+    chunks = blocks or _code_chunks(text)
+    code = "\n\n".join(chunk for chunk in chunks if _parses(chunk)) if blocks else None
+    if code is None:
+        code = "".join(chunk for chunk in chunks if _parses(chunk))
+    return code if code.strip() else None
+
+
+def _code_chunks(text: str) -> list[str]:
+    """Runs of lines from a code-starting top-level line up to the next one or to a prose line."""
+    chunks: list[str] = []
+    current: list[str] | None = None
+    for line in text.split("\n"):
+        top_level = bool(line) and not line[0].isspace()
+        if top_level and _CODE_START.match(line):
+            if current is not None:
+                chunks.append("".join(current))
+            current = [line + "\n"]
+        elif top_level and current is not None and not line.startswith(_CONTINUATION):
+            chunks.append("".join(current))
+            current = None
+        elif current is not None:
+            current.append(line + "\n")
+    if current is not None:
+        chunks.append("".join(current))
+    return chunks
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return bool(code.strip())
+
+
 # --------------------------------------------------------------------------- references
 
 
@@ -117,6 +174,7 @@ class CheckSpec:
     test_code: bytes
     units: int  # 0: check has no top-level assertion: one unit, check(candidate) as a whole
     seed: bool  # the test uses `random`: the judge seeds it (same inputs on every run)
+    partial_credit: bool = False  # the reference opted in: score the fraction of units passed
 
     def assemble(self, code: str) -> str:
         """The program the candidate process runs: the prompt (signature, imports, helpers) then the
@@ -139,8 +197,10 @@ class CasesSpec:
     time_limit: float | None  # CPU seconds per case; None: the grader's default
 
 
-def parse_reference(reference: Any) -> CheckSpec | CasesSpec:
-    """A reference as a spec; ``BadReference`` naming the problem otherwise."""
+def parse_reference(reference: Any, sample_prompt: str | None = None) -> CheckSpec | CasesSpec:
+    """A reference as a spec; ``BadReference`` naming the problem otherwise. ``sample_prompt`` (the
+    code of the sample's last user message, see ``prompt_from_messages``) stands in for a missing
+    ``prompt`` of a HumanEval-style reference: the helpers its test uses come from there."""
     ref = reference_object(reference)
     if not isinstance(ref, dict):
         raise BadReference(
@@ -155,9 +215,15 @@ def parse_reference(reference: Any) -> CheckSpec | CasesSpec:
             raise BadReference("reference 'entry_point' must be a Python function name")
         if prompt is not None and not isinstance(prompt, str):
             raise BadReference("reference 'prompt' must be a string when present")
+        partial = ref.get("partial_credit", False)
+        if not isinstance(partial, bool):
+            raise BadReference("reference 'partial_credit' must be true or false when present")
+        if prompt is None:
+            prompt = sample_prompt
         if len(test) > MAX_TEST_CHARS or len(prompt or "") > MAX_TEST_CHARS:
             raise BadReference(f"reference 'test' or 'prompt' is longer than {MAX_TEST_CHARS} characters")
-        return _check_spec(test, entry, prompt)
+        spec = _check_spec(test, entry, prompt)
+        return dataclasses.replace(spec, partial_credit=True) if partial else spec
     if "cases" in ref or ("inputs" in ref and "outputs" in ref):
         return _cases_spec(ref)
     raise BadReference("reference has neither 'test' and 'entry_point' nor 'cases'")

@@ -21,6 +21,7 @@ from .extract import (
     extract_code,
     normalize_output,
     parse_reference,
+    prompt_from_messages,
 )
 from .sandbox import Limits, SandboxError, hardening_flags, run_check, run_program
 
@@ -71,7 +72,7 @@ def _cpu_limit(seconds: float) -> int:
 def grade(sample: Sample, budget: Budget) -> Grade:
     deadline = time.monotonic() + budget.for_sample()
     try:
-        spec = parse_reference(sample.reference)
+        spec = parse_reference(sample.reference, prompt_from_messages(sample.messages))
     except BadReference:
         return Grade(0.0, error="bad_reference")
     code = extract_code(sample.response, spec.entry if isinstance(spec, CheckSpec) else None)
@@ -125,7 +126,16 @@ def _grade_check(spec: CheckSpec, code: str, deadline: float) -> Grade:
         return Grade(0.0, metrics, error="bad_reference")
     if run.timed_out and passed == 0:
         return Grade(0.0, metrics, error="timeout")
-    return Grade(passed / total, metrics)
+    return Grade(_check_score(passed, total, partial_credit=spec.partial_credit), metrics)
+
+
+def _check_score(passed: int, total: int, *, partial_credit: bool) -> float:
+    """HumanEval's pass@1 semantics: all units or nothing. A stub returning None passes every
+    ``assert not candidate(x)``; paying the fraction would pay it for doing nothing, so only a
+    reference that opts in (``"partial_credit": true``) gets the fraction."""
+    if partial_credit:
+        return passed / total
+    return 1.0 if passed == total else 0.0
 
 
 def _grade_cases(spec: CasesSpec, code: str, deadline: float) -> Grade:

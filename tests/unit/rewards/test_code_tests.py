@@ -358,10 +358,11 @@ def test_returned_tuples_lists_and_prompt_helpers():
 
 
 @pytest.mark.slow
-def test_partial_credit_is_the_fraction_of_asserts_passed():
-    grade = run(fenced("def add(a, b):\n    return abs(a) + b\n"), ADD)
+def test_partial_credit_is_the_fraction_of_asserts_passed_when_the_reference_opts_in():
+    grade = run(fenced("def add(a, b):\n    return abs(a) + b\n"), {**ADD, "partial_credit": True})
     assert grade.score == pytest.approx(0.75)
     assert grade.metrics["tests_passed"] == 3
+    assert run(fenced("def add(a, b):\n    return abs(a) + b\n"), ADD).score == 0.0
 
 
 @pytest.mark.slow
@@ -631,7 +632,7 @@ def test_infinite_loop_times_out_within_the_budget():
 def test_partial_credit_survives_a_later_hang():
     # Hangs on the third assert: the first two count, the third and fourth never finish.
     code = "def add(a, b):\n    while a > 100:\n        pass\n    return a + b\n"
-    grade = run(fenced(code), ADD, seconds=1.0)
+    grade = run(fenced(code), {**ADD, "partial_credit": True}, seconds=1.0)
     assert grade.score == pytest.approx(0.5) and grade.error is None
     assert grade.metrics["timeouts"] == 1
 

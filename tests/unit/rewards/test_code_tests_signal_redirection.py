@@ -1,0 +1,81 @@
+"""code_tests attack: acting on another process without kill().
+
+``fcntl(F_SETOWN, pid)`` (or ``F_SETOWN_EX``, ``ioctl(FIOSETOWN)``) plus ``F_SETSIG(SIGKILL)`` and
+``O_ASYNC`` on a pipe the candidate owns make the kernel deliver SIGKILL to ``pid`` on the next
+write, whatever the filter says about ``kill``: the grader and its whole batch would die. The same
+class: lowering another process's limits (``prlimit``), pinning or renicing it. Each attempt here
+aims at a sacrificial process that the test owns and checks it is untouched afterwards."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.unit.rewards.code_tests_helpers import fenced, grade
+
+ATTACK = textwrap.dedent(
+    """
+    import fcntl, os, resource, signal, struct
+
+    def attempt(name, action, done):
+        try:
+            action()
+            done.append(name)
+        except OSError:
+            pass
+
+    def arm(pid, how):
+        r, w = os.pipe()
+        if how == "setown":
+            fcntl.fcntl(r, fcntl.F_SETOWN, pid)
+        elif how == "setown_ex":
+            fcntl.fcntl(r, 15, struct.pack("ii", 1, pid))  # F_SETOWN_EX, F_OWNER_PID
+        else:
+            fcntl.ioctl(r, 0x8901, struct.pack("i", pid))  # FIOSETOWN
+        try:
+            fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
+        except OSError:
+            pass
+        fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+        os.write(w, b"x")  # the kernel signals the owner now
+
+    def act(pid):
+        done = []
+        for how in ("setown", "setown_ex", "fiosetown"):
+            attempt(how, lambda: arm(pid, how), done)
+        attempt("prlimit", lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (3, 3)), done)
+        attempt("affinity", lambda: os.sched_setaffinity(pid, {0}), done)
+        attempt("nice", lambda: os.setpriority(os.PRIO_PROCESS, pid, 19), done)
+        return done
+    """
+)
+REFERENCE = {"entry_point": "act", "test": "def check(candidate):\n    assert candidate(VICTIM) == []\n"}
+
+
+@pytest.fixture
+def victim():
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.slow
+def test_a_candidate_cannot_signal_limit_or_pin_another_process(victim):
+    limits = resource.prlimit(victim.pid, resource.RLIMIT_NOFILE)
+    affinity = os.sched_getaffinity(victim.pid)
+    priority = os.getpriority(os.PRIO_PROCESS, victim.pid)
+    reference = {**REFERENCE, "test": REFERENCE["test"].replace("VICTIM", str(victim.pid))}
+    result = grade(fenced(ATTACK), reference)
+    assert victim.poll() is None, "the candidate killed another process"
+    assert resource.prlimit(victim.pid, resource.RLIMIT_NOFILE) == limits
+    assert os.sched_getaffinity(victim.pid) == affinity
+    assert os.getpriority(os.PRIO_PROCESS, victim.pid) == priority
+    assert result.score == 1.0, result  # every attempt was refused, and the candidate could say so
