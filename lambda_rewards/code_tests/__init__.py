@@ -9,12 +9,17 @@ reference, the last one that defines the entry point), else the last untagged bl
 answer when it has no fence; an unclosed final fence runs to the end. References:
 
 * HumanEval style ``{"test": "<defines check(candidate)>", "entry_point": "name", "prompt": ...}``
-  (a HumanEval record works as it is). A completion that does not define the entry point continues
-  the prompt (``prompt + completion``); one that does is preceded by the prompt (its imports and
-  helpers). Each top-level statement of ``check`` that asserts something (``assert True`` does not
-  count) is one unit; the score is the fraction of units passed. If ``check`` has no such statement,
+  (a HumanEval record works as it is). Without ``prompt``, the code of the sample's last user
+  message stands in for it (trusted data; the answer never is): the helpers the test uses
+  (HumanEval/32 ``poly``, /38 ``encode_cyclic``) come from there. A completion that does not define
+  the entry point continues the prompt (``prompt + completion``); one that does is preceded by the
+  prompt (its imports and helpers). Each top-level statement of ``check`` that asserts something
+  (``assert True`` does not count) is one unit; if ``check`` has no such statement,
   ``check(candidate)`` as a whole is the one unit. A unit that never finished (timeout, crash)
-  failed.
+  failed. The score is 1 when every unit passed, else 0 (HumanEval's pass@1): a ``pass`` stub
+  passes every ``assert not candidate(x)``, so a fraction would pay it for doing nothing. A
+  reference with ``"partial_credit": true`` gets the fraction of units passed instead, and with it
+  that risk.
 * Whole programs ``{"cases": [{"stdin": ..., "stdout": ...}], "time_limit": s}`` (or APPS-style
   ``{"inputs": [...], "outputs": [...]}``): a case passes when the program exits 0 and its complete
   stdout equals the expected one after dropping trailing whitespace on every line and trailing empty
@@ -36,7 +41,8 @@ Pass or fail is never decided where the candidate's code runs.
   executes the candidate's code: ``candidate`` in ``check`` is a proxy that sends the arguments to the
   *candidate* process and decodes the reply as plain data (None, bool, int, float, complex, str,
   bytes, list, tuple, set, frozenset, dict; exact builtin types, bounded size and depth) or as the
-  name of a raised exception. An object whose ``__eq__`` always says yes never reaches the
+  name of a raised exception (StopIteration and StopAsyncIteration, which would steer a loop in
+  ``check``, and every non-Exception cross as a plain candidate failure). An object whose ``__eq__`` always says yes never reaches the
   comparison; patching ``builtins``, ``assert``, ``print``, ``json``, ``check`` or ``sys.stdout``,
   ``sys.exit``/``os._exit``/``BaseException``, ``atexit`` hooks and printing a guessed sentinel only
   affect the candidate process, whose stdout goes nowhere. The judge reports each unit on its own
