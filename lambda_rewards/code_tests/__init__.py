@@ -38,18 +38,19 @@ Pass or fail is never decided where the candidate's code runs.
 
 * HumanEval: two child interpreters per answer. The *judge* receives the compiled tests and a random
   per-run sentinel (``secrets.token_hex``) over a pipe (never argv, environment or disk) and never
-  executes the candidate's code: ``candidate`` in ``check`` is a proxy that sends the arguments to the
-  *candidate* process and decodes the reply as plain data (None, bool, int, float, complex, str,
+  executes the candidate's code: ``candidate`` in ``check`` is a proxy that sends the arguments to
+  the *candidate* process and decodes the reply as plain data (None, bool, int, float, complex, str,
   bytes, list, tuple, set, frozenset, dict; exact builtin types, bounded size and depth) or as the
   name of a raised exception (StopIteration and StopAsyncIteration, which would steer a loop in
-  ``check``, and every non-Exception cross as a plain candidate failure). An object whose ``__eq__`` always says yes never reaches the
-  comparison; patching ``builtins``, ``assert``, ``print``, ``json``, ``check`` or ``sys.stdout``,
-  ``sys.exit``/``os._exit``/``BaseException``, ``atexit`` hooks and printing a guessed sentinel only
-  affect the candidate process, whose stdout goes nowhere. The judge reports each unit on its own
-  result pipe, each line starting with the sentinel, ending with an end line; the grader rejects
-  the whole report if any line lacks the sentinel or anything follows the end line. The judge seeds
-  ``random`` (when the test uses it) and its helpers come from the reference's prompt, not from the
-  answer (redefining ``poly`` or ``encode_cyclic`` gains nothing).
+  ``check``, and every non-Exception cross as a plain candidate failure). An object whose ``__eq__``
+  always says yes never reaches the comparison; patching ``builtins``, ``assert``, ``print``,
+  ``json``, ``check`` or ``sys.stdout``, ``sys.exit``/``os._exit``/``BaseException``, ``atexit``
+  hooks and printing a guessed sentinel only affect the candidate process, whose stdout goes
+  nowhere. The judge reports each unit on its own result pipe, each line starting with the sentinel,
+  ending with an end line; the grader rejects the whole report if any line lacks the sentinel or
+  anything follows the end line. The judge seeds ``random`` (when the test uses it) and its helpers
+  come from the reference's prompt, not from the answer (redefining ``poly`` or ``encode_cyclic``
+  gains nothing).
 * Programs: one child per case; the grader compares the captured stdout (capped at twice the
   expected size + 64 KiB: a flood is stopped at the cap).
 * Every child: ``sys.executable -s -P -B -S`` (``-I`` without ``-E``: the environment is replaced
