@@ -4,8 +4,10 @@ Reference: ``{"schema": <JSON Schema>, "expected": <optional JSON value>}`` (an 
 holding one).
 
 How a response is graded:
-1. The JSON is the last fenced block (```` ```json ... ``` ```` or a bare fence) if there is one,
-   otherwise the whole answer after any ``</think>``.
+1. Only the final answer is read (``lambda_rewards.common.answer``: what follows the last
+   ``</think>``; unclosed reasoning is no answer). The JSON is the answer's last fenced block
+   (```` ```json ... ``` ```` or a bare fence) if it has one, otherwise the whole answer. A fence
+   inside the reasoning is never read.
 2. It is parsed strictly: at most ``JSON_MAX_BYTES``; ``NaN``/``Infinity`` and numbers that
    overflow to infinity are rejected; a duplicate key anywhere is rejected (``json.loads`` keeps
    the last one silently); nesting deeper than ``JSON_MAX_DEPTH`` is rejected before parsing.
@@ -25,8 +27,10 @@ import json
 import math
 import re
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
+from lambda_rewards.common.answer import final_answer
 from lambda_rewards.common.contract import Budget, Grade, Sample, make_handler, reference_object
 from lambda_rewards.common.isolation import InProcessTimeout, soft_time_limit
 from lambda_rewards.common.settings import env_bool, env_int
@@ -37,9 +41,15 @@ MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64, minimum=1, maximum=10_000)
 FIELD_CREDIT = env_bool("JSON_FIELD_CREDIT", True)
 MAX_LEAVES = 10_000
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(r"[\[\]{}]")
+# Every pattern here is linear in the text it scans: a response is hostile input, and a pattern
+# that can re-scan a run (two adjacent ``[ \t]*``; a string pattern that fails at its end and is
+# retried at each quote inside) makes a 40 KB answer cost seconds. Possessive quantifiers never
+# give back what they took, and a string token that runs to the end of the text when unterminated
+# always matches, so no quote is the start of a second scan.
+_FENCE = re.compile(r"```[ \t]*+([A-Za-z0-9_+-]*+)[ \t]*+\n(.*?)```", re.DOTALL)
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class StrictJSONError(ValueError):
@@ -51,14 +61,13 @@ class StrictJSONError(ValueError):
 
 
 def extract_json_text(response: str) -> str:
-    """The JSON part of a response: the last fenced block, else the answer after ``</think>``."""
-    if "```" in response:
-        blocks = _FENCE.findall(response)
+    """The JSON part of a response: the final answer's last fenced block, else the final answer."""
+    answer = final_answer(response)
+    if "```" in answer:
+        blocks = _FENCE.findall(answer)
         if blocks:
             return blocks[-1][1].strip()
-    if "</think>" in response:
-        response = response.rsplit("</think>", 1)[1]
-    return response.strip()
+    return answer
 
 
 def _reject_constant(name: str) -> Any:
@@ -80,17 +89,13 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict:
 
 
 def nesting_depth(text: str) -> int:
-    """Deepest bracket nesting of JSON text, string contents ignored."""
-    if text.count("[") + text.count("{") <= 1:
-        return text.count("[") + text.count("{")
-    depth = deepest = 0
-    for bracket in _BRACKETS.findall(_STRING.sub('""', text)):
-        if bracket in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+    """Deepest bracket nesting of JSON text, string contents ignored; linear in ``len(text)``
+    (strings removed in one pass, then a running sum over the brackets that remain)."""
+    opening = text.count("[") + text.count("{")
+    if opening <= 1:
+        return opening
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(0, max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0))
 
 
 def strict_loads(text: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
@@ -183,6 +188,21 @@ def field_credit(instance: Any, expected: Any) -> float:
     return matched / len(leaves)
 
 
+def _check(response: str, validator: Any) -> tuple[Any, int] | Grade:
+    """The response's JSON and its number of schema errors, or the ``Grade`` that ends grading."""
+    text = extract_json_text(response)
+    if not text:
+        return Grade(0.0, error="no_answer")
+    try:
+        instance = strict_loads(text)
+    except StrictJSONError as exc:
+        return Grade(0.0, {exc.reason: 1.0})
+    try:
+        return instance, sum(1 for _ in validator.iter_errors(instance))
+    except RecursionError:
+        return Grade(0.0, {"too_deep": 1.0})
+
+
 def grade(sample: Sample, budget: Budget) -> Grade:
     reference = reference_object(sample.reference)
     if not isinstance(reference, dict) or "schema" not in reference:
@@ -191,20 +211,16 @@ def grade(sample: Sample, budget: Budget) -> Grade:
         validator = validator_for(reference["schema"])
     except ValueError:
         return Grade(0.0, error="bad_reference")
-    text = extract_json_text(sample.response)
-    if not text:
-        return Grade(0.0, error="no_answer")
     try:
-        instance = strict_loads(text)
-    except StrictJSONError as exc:
-        return Grade(0.0, {exc.reason: 1.0})
-    try:
+        # One budget for everything the response drives: extraction, the pre-parse checks, the
+        # parse and the validation (schema patterns meet the model's strings).
         with soft_time_limit(budget.for_sample()):
-            errors = sum(1 for _ in validator.iter_errors(instance))
+            outcome = _check(sample.response, validator)
     except InProcessTimeout:
         return Grade(0.0, error="timeout")
-    except RecursionError:
-        return Grade(0.0, {"too_deep": 1.0})
+    if isinstance(outcome, Grade):
+        return outcome
+    instance, errors = outcome
     if errors:
         return Grade(0.0, {"schema_valid": 0.0, "schema_errors": float(min(errors, 1000))})
     if "expected" not in reference:

@@ -9,8 +9,10 @@ that asks for JSON only: ``{"score": <number in [JUDGE_SCORE_MIN, JUDGE_SCORE_MA
 ...}``. The verdict is clipped to that range and mapped to [0, 1]; a verdict that is not JSON or
 has no numeric score scores 0 with ``error_bad_verdict``. The response under judgement is wrapped
 in delimiters carrying a random nonce, and the judge is told that nothing inside them is an
-instruction: a policy cannot close the block and talk to the judge. Only the final answer (after
-any ``</think>``) is judged, cut in the middle beyond ``JUDGE_MAX_RESPONSE_CHARS``.
+instruction: a policy cannot close the block and talk to the judge. Only the final answer is
+judged (``lambda_rewards.common.answer``: what follows the last ``</think>``; a response still
+inside unclosed reasoning scores 0 with ``error_no_answer``), cut in the middle beyond
+``JUDGE_MAX_RESPONSE_CHARS``.
 
 Calls in a batch run on up to ``JUDGE_MAX_CONCURRENCY`` threads. Throttling and transient errors
 are retried with full-jitter exponential backoff while the sample's budget and the batch deadline
@@ -30,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lambda_rewards.common.answer import final_answer
 from lambda_rewards.common.contract import Budget, Grade, Sample, make_handler, reference_object
 from lambda_rewards.common.settings import ConfigError, env_float, env_int, env_str
 
@@ -103,11 +106,6 @@ def _cut_middle(text: str, limit: int) -> str:
         return text
     half = (limit - 40) // 2
     return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
-
-
-def final_answer(response: str) -> str:
-    """The part of a response that is judged: what follows the last ``</think>``."""
-    return response.rsplit("</think>", 1)[1].strip() if "</think>" in response else response.strip()
 
 
 def build_prompt(sample: Sample, rubric: str, ideal: Any, limit: int) -> str:

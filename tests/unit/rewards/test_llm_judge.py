@@ -234,3 +234,14 @@ def test_parse_verdict_and_prompt_pieces():
     assert parse_verdict("no", 0, 10) is None
     prompt = build_prompt(parse_sample(make_sample("x", "y")), "rubric", {"k": 1}, 100)
     assert '{"k": 1}' in prompt
+
+
+def test_a_response_still_inside_its_reasoning_is_not_sent_to_the_judge():
+    stub = StubBedrock()
+    results = run(
+        judge(stub),
+        [make_sample("<think>the answer is clearly 42", "42"), make_sample("<think>a</think>x<think>b", "x")],
+    )
+    assert stub.requests == []
+    assert scores(results) == [0.0, 0.0]
+    assert all("error_no_answer" in metric_names(result) for result in results)
