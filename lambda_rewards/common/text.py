@@ -1,13 +1,17 @@
 """Text normalisation shared by the graders: the one Unicode policy, tails, and LaTeX groups.
 
 Unicode policy (applied to every answer before anything is extracted or compared):
-  1. NFKC normalisation: fullwidth digits and letters become ASCII, compatibility forms
-     (non-breaking and thin spaces, ligatures, superscript digits) fold to their plain form.
-  2. Invisible characters are removed: zero-width space/joiners, word joiner, BOM, soft hyphen,
+  1. Superscripts are exponents and subscripts are indices, not digits: a run of superscript
+     characters becomes ``^{...}`` and a run of subscripts ``_{...}`` (``2⁵`` reads as ``2^{5}``,
+     never as ``25``; ``x⁻¹`` as ``x^{-1}``; ``a₁₂`` as ``a_{12}``). The ordinal indicators ``ª``
+     ``º`` and the marks ``™`` ``℠`` are not exponents and are left to step 2.
+  2. NFKC normalisation: fullwidth digits and letters become ASCII, compatibility forms
+     (non-breaking and thin spaces, ligatures) fold to their plain form.
+  3. Invisible characters are removed: zero-width space/joiners, word joiner, BOM, soft hyphen,
      Mongolian vowel separator, and every bidirectional control (LRM, RLM, ALM, embeddings,
      overrides, isolates). ``1\u200b8`` reads as ``18``.
-  3. The minus sign U+2212 reads as ``-``.
-  4. Only ASCII ``0-9`` are digits. Python's ``\\d``, ``int()`` and ``Fraction()`` accept any
+  4. The minus sign U+2212 reads as ``-``.
+  5. Only ASCII ``0-9`` are digits. Python's ``\\d``, ``int()`` and ``Fraction()`` accept any
      Unicode decimal digit (``int('١٨') == 18``); the graders never hand them anything but text
      that matched ``[0-9]``, so Arabic-Indic or Devanagari digits are not read as numbers.
 ASCII text is returned unchanged without any of this work (the common, fast case).
@@ -15,6 +19,7 @@ ASCII text is returned unchanged without any of this work (the common, fast case
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _INVISIBLE = (
@@ -25,12 +30,43 @@ _INVISIBLE = (
 )
 _TRANSLATION = {ord(ch): None for ch in _INVISIBLE} | {0x2212: "-"}
 
+# Where Unicode (14 and 15) has characters whose compatibility decomposition is <super> or <sub>; the
+# ranges are checked against the decomposition at import, so a different Unicode version can only
+# narrow them, and a test scans every code point for one left out.
+_SCRIPT_RANGES = (
+    (0x00B2, 0x00B3), (0x00B9, 0x00B9), (0x02B0, 0x02B8), (0x02E0, 0x02E4), (0x10FC, 0x10FC),
+    (0x1D2C, 0x1D6A), (0x1D78, 0x1D78), (0x1D9B, 0x1DBF), (0x2070, 0x209C), (0x2C7C, 0x2C7D),
+    (0x2D6F, 0x2D6F), (0x3192, 0x319F), (0xA69C, 0xA69D), (0xA770, 0xA770), (0xA7F2, 0xA7F9),
+    (0xAB5C, 0xAB69), (0x10781, 0x107BA), (0x1F16A, 0x1F16C),
+)  # fmt: skip
+NOT_EXPONENTS = "\u00aa\u00ba\u2120\u2122"  # ª º ℠ ™: ordinals and marks, not exponents
+
+
+def _script_characters(tag: str) -> str:
+    return "".join(
+        chr(code)
+        for first, last in _SCRIPT_RANGES
+        for code in range(first, last + 1)
+        if unicodedata.decomposition(chr(code)).startswith(tag) and chr(code) not in NOT_EXPONENTS
+    )
+
+
+_SUPERSCRIPTS = re.compile(f"[{re.escape(_script_characters('<super>'))}]+")
+_SUBSCRIPTS = re.compile(f"[{re.escape(_script_characters('<sub>'))}]+")
+
+
+def _plain(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).translate(_TRANSLATION)
+
 
 def normalize_unicode(text: str) -> str:
     """The Unicode policy of the module docstring."""
     if text.isascii():
         return text
-    return unicodedata.normalize("NFKC", text.translate(_TRANSLATION)).translate(_TRANSLATION)
+    text = text.translate(_TRANSLATION)
+    text = _SUPERSCRIPTS.sub(lambda run: "^{" + _plain(run.group(0)) + "}", text)
+    text = _SUBSCRIPTS.sub(lambda run: "_{" + _plain(run.group(0)) + "}", text)
+    return _plain(text)
 
 
 def tail(text: str, limit: int) -> str:
