@@ -33,7 +33,7 @@ _CORE = re.compile(
 )
 _FIRST = re.compile(r"[-+]?\s*\.?[0-9]")
 _LEAD = re.compile(r"[A-Za-z][A-Za-z .':]{0,40}")
-_TRAIL = re.compile(r"(?:[A-Za-z][A-Za-z .'/\-]{0,60}?(?:\^\{?[0-9]\}?)?[A-Za-z .']{0,20})?\.?")
+_TRAIL = re.compile(r"(?:[A-Za-z][A-Za-z .'/\-]{0,60}?(?:\^\s*\{?[0-9]\}?)?[A-Za-z .']{0,20})?\.?")
 _ASSIGNMENT = re.compile(r"^\s*(?:[A-Za-z](?:_\{?[A-Za-z0-9_]{1,8}\}?)?|\\[A-Za-z]{2,12})\s*=\s*")
 _HEDGE_WORDS = re.compile(r"\b(?:or|either|nor|not|and|to|between|maybe|perhaps|possibly)\b", re.IGNORECASE)
 
@@ -119,7 +119,62 @@ def _single_number(text: str) -> Fraction | None:
         return None
     if (lead or rest) and _HEDGE_WORDS.search(lead + " " + rest):
         return None
-    return _core_value(core)
+    value = _core_value(core)
+    if value is None or not (lead or rest):
+        return value
+    return _with_number_words(value, bool(core.group("sign")), _WORD.findall(lead), _WORD.findall(rest))
+
+
+# Words around a number that change its value. Read when their meaning is exact and they stand
+# next to the number ("negative 5", "5 thousand", "5 squared"); anywhere else, and for every word
+# whose value we do not compute ("5 less than", "half of 10", "5 pi", "5x"), the answer is refused:
+# it is never read as the bare number.
+_WORD = re.compile(r"[A-Za-z]+")
+_SIGN_WORDS = {"negative": -1, "minus": -1, "positive": 1, "plus": 1}
+_SCALE_WORDS = {
+    "hundred": 100,
+    "thousand": 10**3,
+    "million": 10**6,
+    "billion": 10**9,
+    "trillion": 10**12,
+    "dozen": 12,
+}
+_POWER_WORDS = {"squared": 2, "cubed": 3}
+_VALUE_WORDS = frozenset(
+    (
+        *("times", "over", "divided", "power", "powers", "root", "roots", "sqrt", "factorial"),
+        *("inverse", "reciprocal", "twice", "double", "triple", "thrice", "quadruple", "fold"),
+        *("half", "halves", "third", "thirds", "quarter", "quarters", "fourth", "fourths"),
+        *("fifth", "fifths", "tenth", "tenths", "hundredth", "hundredths", "thousandth"),
+        *("thousandths", "millionth", "millionths", "percentile"),
+        *("hundreds", "thousands", "millions", "billions", "dozens"),
+        *("less", "fewer", "more", "above", "below", "under", "least", "most", "than", "exceeds"),
+        *("pi", "e", "i", "j", "x", "y", "z", "n", "k", "point"),  # symbols, not units
+        *_SIGN_WORDS,
+        *_SCALE_WORDS,
+        *_POWER_WORDS,
+    )
+)
+
+
+def _with_number_words(value: Fraction, signed: bool, lead: list[str], trail: list[str]) -> Fraction | None:
+    """``value`` with the number words next to it applied, or ``None`` when a word changes the
+    value in a way that is not read (see ``_VALUE_WORDS``)."""
+    lead, trail = [word.lower() for word in lead], [word.lower() for word in trail]
+    if lead and lead[-1] in _SIGN_WORDS:
+        if signed:
+            return None  # "minus -5"
+        value *= _SIGN_WORDS[lead.pop()]
+    scaled = 0
+    while scaled < len(trail) and trail[scaled] in _SCALE_WORDS:
+        value *= _SCALE_WORDS[trail[scaled]]
+        scaled += 1
+    if scaled < len(trail) and trail[scaled] in _POWER_WORDS:
+        value **= _POWER_WORDS[trail[scaled]]
+        scaled += 1
+    if any(word in _VALUE_WORDS for word in lead + trail[scaled:]):
+        return None
+    return value
 
 
 _COMMANDS = re.compile(r"\\[A-Za-z]+")
