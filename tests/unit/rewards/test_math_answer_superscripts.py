@@ -51,7 +51,7 @@ def test_every_superscript_or_subscript_character_is_read_as_one():
         ("\\boxed{x²+1}", "x^{2}+1", 1.0),  # an exponent is still an exponent
         ("\\boxed{2⁵}", "2^{5}", 1.0),
         ("The answer is 5 m².", 5, 1.0),  # a unit's exponent is not the answer's
-        ("\\boxed{a₁}", "a_1", 1.0),
+        ("\\boxed{a₁}", "a_{1}", 1.0),
     ],
 )
 def test_a_superscript_never_joins_the_digits_before_it(response, gold, expected):
