@@ -6,16 +6,13 @@ the worker's zygote does (``warmup``), so a hang or a blow-up there is killed, n
 Results come back as plain JSON, never SymPy objects, and nothing SymPy is ever ``str()``-ed or
 logged (``str()`` of a parsed power tower can hang forever).
 
-math-verify's known false positives are closed by a confirmation step after it says "equal":
-  * numbers are compared at 60 significant digits with a relative tolerance, so
-    ``\\frac{1}{2004!}`` vs ``\\frac{1}{2006!}`` and ``1/2^{99}`` vs ``1/2^{98}`` (equal at its
-    absolute precision of 15 digits) differ;
-  * expressions with variables are compared at random points, the same way;
+math-verify's known false positives are closed by a confirmation step
+(``lambda_rewards.math_answer.confirm``) that must agree before an answer counts: every number and
+every element of a structure (tuple, set, interval with its open/closed ends, matrix) at 60
+significant digits, equations up to a factor, inequalities up to a positive factor. Also:
   * ``\\mathrm{e}`` is read as Euler's number before normalisation (math-verify's normaliser cuts
     ``1-\\frac{1}{\\mathrm{e}}`` to ``1-\\frac{1}{`` and then compares the fragment ``1``), and a
-    normalised answer with unbalanced braces is refused instead of compared;
-  * equations must be proportional (``x+y=1`` vs ``2x+2y=2``), and identities such as ``1=1``
-    never match anything but themselves.
+    normalised answer with unbalanced braces is refused instead of compared.
 """
 
 from __future__ import annotations
@@ -173,11 +170,6 @@ def has_or(text: str) -> bool:
 
 # --------------------------------------------------------------------------- worker side
 
-_CONFIRM_DIGITS = 60
-_CONFIRM_BITS = 220  # a little over 60 decimal digits
-_RELATIVE_TOLERANCE = 1e-25
-_RANDOM_POINTS = ((3, 7), (-5, 11), (13, 17))
-
 
 def warmup() -> None:
     """Imports math-verify and converts a few expressions, in the zygote, so workers start warm."""
@@ -266,103 +258,6 @@ def _parse(text: str) -> Any:
         return None
 
 
-def _numeric(expr: Any) -> Any:
-    """A high-precision (mpmath) complex value of a closed-form number, or None."""
-    import mpmath
-    import sympy
-
-    try:
-        value = sympy.N(expr, _CONFIRM_DIGITS)
-        if not value.is_number:
-            return None
-        real, imag = value.as_real_imag()
-        if not (real.is_Number and imag.is_Number and real.is_finite and imag.is_finite):
-            return None
-        with mpmath.workprec(_CONFIRM_BITS):  # mpc() rounds to the working precision
-            return mpmath.mpc(
-                sympy.Float(real, _CONFIRM_DIGITS)._mpf_, sympy.Float(imag, _CONFIRM_DIGITS)._mpf_
-            )
-    except Exception:
-        return None
-
-
-def _close(a: Any, b: Any) -> bool:
-    import mpmath
-
-    with mpmath.workprec(_CONFIRM_BITS):
-        scale = max(abs(a), abs(b))
-        if scale == 0:
-            return True
-        return abs(a - b) <= _RELATIVE_TOLERANCE * scale
-
-
-def _same_value(gold: Any, pred: Any) -> bool | None:
-    """Exact-enough equality of two SymPy expressions: True, False, or None when undecidable."""
-    import sympy
-
-    if gold == pred:
-        return True
-    symbols = sorted(gold.free_symbols | pred.free_symbols, key=lambda s: s.name)
-    if len(symbols) > 6:
-        return None
-    points = [{}] if not symbols else []
-    for offset, (num, den) in enumerate(_RANDOM_POINTS):
-        if symbols:
-            points.append({s: sympy.Rational(num + 2 * i + offset, den + i) for i, s in enumerate(symbols)})
-    decided = 0
-    for point in points:
-        g = _numeric(gold.subs(point) if point else gold)
-        p = _numeric(pred.subs(point) if point else pred)
-        if g is None and p is None:
-            continue
-        if g is None or p is None:
-            return False
-        if not _close(g, p):
-            return False
-        decided += 1
-    return True if decided else None
-
-
-def _confirm(gold: Any, pred: Any) -> bool:
-    """Second opinion after math-verify said equal (see the module docstring)."""
-    import sympy
-    from sympy.core.relational import Relational
-
-    if isinstance(gold, Relational) or isinstance(pred, Relational):
-        if not (isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq)):
-            return type(gold) is type(pred) and gold == pred
-        gold_diff, pred_diff = gold.lhs - gold.rhs, pred.lhs - pred.rhs
-        if gold_diff == 0 or pred_diff == 0 or gold_diff.is_number or pred_diff.is_number:
-            return gold == pred
-        ratio = sympy.cancel(pred_diff / gold_diff)
-        return bool(ratio.is_number and ratio != 0)
-    if isinstance(gold, sympy.Expr) and isinstance(pred, sympy.Expr):
-        verdict = _same_value(gold, pred)
-        return gold == pred if verdict is None else verdict
-    gold_items, pred_items = _elements(gold), _elements(pred)
-    if gold_items is not None and pred_items is not None:
-        if len(gold_items) != len(pred_items):
-            return False
-        return all(_confirm(g, p) for g, p in zip(gold_items, pred_items, strict=True))
-    return True
-
-
-def _elements(value: Any) -> list | None:
-    """Elements of a tuple or finite set of numbers in a canonical order, else None."""
-    import sympy
-
-    if isinstance(value, sympy.Tuple):
-        return list(value.args)
-    if isinstance(value, sympy.FiniteSet):
-        items = list(value.args)
-        if all(isinstance(item, sympy.Expr) and item.is_number for item in items):
-            try:
-                return sorted(items, key=lambda item: complex(sympy.N(item, 30)).real)
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
 def compare(payload: dict) -> dict:
     """Worker entry point: ``{"gold": latex, "pred": latex}`` -> ``{"equal": bool, "why": str}``.
 
@@ -371,12 +266,14 @@ def compare(payload: dict) -> dict:
     ``simplify``), so it runs first and a wrong answer never reaches math-verify."""
     from math_verify import verify
 
+    from lambda_rewards.math_answer.confirm import confirm
+
     gold = _parse(payload["gold"])
     pred = _parse(payload["pred"])
     if gold is None or pred is None:
         return {"equal": False, "why": "unparsed_gold" if gold is None else "unparsed_answer"}
     try:
-        confirmed = _confirm(gold, pred)
+        confirmed = confirm(gold, pred)
     except Exception:
         confirmed = False
     if not confirmed:
