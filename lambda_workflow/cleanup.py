@@ -10,9 +10,8 @@ environment's topic is told what happened either way.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +19,8 @@ from botocore.exceptions import ClientError
 from lambda_workflow import common
 from lambda_workflow.mantle import mantle_client
 from rft import mantle as rft_mantle
+from rft.status import job_state
+from rft.workflow_state import ExecutionHistory, Plan
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -39,36 +40,10 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     return result
 
 
-def read_run(states: Any, execution_arn: str) -> tuple[dict[str, Any] | None, str | None]:
+def read_run(states: Any, execution_arn: str) -> tuple[Plan | None, str | None]:
     """The plan (from `Validate request`'s output) and the job id (from a start step's output)."""
-    plan: dict[str, Any] | None = None
-    job_id: str | None = None
-    for output in _state_outputs(states, execution_arn):
-        if isinstance(output.get("plan"), Mapping):
-            plan = dict(output["plan"])
-        training = output.get("training")
-        if isinstance(training, Mapping) and training.get("job_id"):
-            job_id = str(training["job_id"])
-    return plan, job_id
-
-
-def _state_outputs(states: Any, execution_arn: str) -> Iterator[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "includeExecutionData": True, "maxResults": 1000}
-    while True:
-        page = states.get_execution_history(**kwargs)
-        for event in page.get("events", []):
-            details = event.get("stateExitedEventDetails")
-            if not details or not details.get("output"):
-                continue
-            try:
-                output = json.loads(details["output"])
-            except json.JSONDecodeError:
-                continue
-            if isinstance(output, dict):
-                yield output
-        if not page.get("nextToken"):
-            return
-        kwargs["nextToken"] = page["nextToken"]
+    history = ExecutionHistory.read(states, execution_arn)
+    return history.plan(), history.started_job_id()
 
 
 def stop_bedrock_job(bedrock: Any, plan: Mapping[str, Any], job_id: str | None) -> dict[str, Any]:
@@ -79,7 +54,7 @@ def stop_bedrock_job(bedrock: Any, plan: Mapping[str, Any], job_id: str | None) 
         if _code(exc) == "ResourceNotFoundException":
             return {"action": "none", "reason": f"no Bedrock job {identifier} was created"}
         raise
-    if job.get("status") not in ("InProgress", "Stopping"):
+    if job_state("bedrock", str(job.get("status"))).terminal:
         return {"action": "none", "reason": f"Bedrock job {identifier} already ended ({job.get('status')})"}
     try:
         bedrock.stop_model_customization_job(jobIdentifier=identifier)

@@ -8,16 +8,18 @@ machine then sends the record as the "RFT Model Ready" event and mails a summary
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from lambda_workflow import common
 from rft import records
 from rft.errors import RftError
 from rft.registry import ModelRegistry
+from rft.workflow_state import BedrockJob, Plan, StateDocument
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
-    state = event["state"]
+    state: StateDocument = event["state"]
     plan = state["plan"]
     record = build_record(state, execution_arn=event.get("execution_arn"), started_at=event.get("started_at"))
     stored = ModelRegistry(common.client("ssm"), plan["environment"]).put_model(record)
@@ -30,13 +32,15 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
 
 
 def build_record(
-    state: Mapping[str, Any], *, execution_arn: str | None, started_at: str | None
+    state: StateDocument, *, execution_arn: str | None, started_at: str | None
 ) -> records.ModelRecord:
+    """The model record of a run whose job succeeded (and, on the Bedrock plane, whose model is
+    deployed when the plan asked for it)."""
     plan = state["plan"]
     job_id = str(state["training"]["job_id"])
     started = common.parse_time(started_at)
     if plan["provider"] == "bedrock":
-        job = state.get("bedrock_job") or {}
+        job: BedrockJob = state.get("bedrock_job") or {}
         custom_model_arn = job.get("OutputModelArn")
         if not custom_model_arn:
             raise RftError(f"Bedrock job {job_id} completed without an output model ARN.")
@@ -52,7 +56,13 @@ def build_record(
             started_at=common.iso(started) if started else None,
             completed_at=_iso_or_none(job.get("EndTime")),
         )
-    job = state.get("mantle_job") or {}
+    mantle_job: Mapping[str, Any] = state.get("mantle_job") or {}
+    return _mantle_record(plan, job_id, mantle_job, execution_arn=execution_arn, started=started)
+
+
+def _mantle_record(
+    plan: Plan, job_id: str, job: Mapping[str, Any], *, execution_arn: str | None, started: datetime | None
+) -> records.ModelRecord:
     model_id = job.get("fine_tuned_model")
     if not model_id:
         raise RftError(f"Mantle job {job_id} succeeded without a fine-tuned model id.")
@@ -70,7 +80,7 @@ def build_record(
     )
 
 
-def bedrock_metrics(job: Mapping[str, Any]) -> dict[str, Any]:
+def bedrock_metrics(job: BedrockJob) -> dict[str, Any]:
     """GetModelCustomizationJob's training metrics, under the record's snake_case names."""
     metrics = job.get("TrainingMetrics") or {}
     summary: dict[str, Any] = {}

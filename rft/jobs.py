@@ -33,6 +33,7 @@ from rft import PROJECT, assumptions, catalog, datasets
 from rft.aws import is_bedrock_s3_uri, parse_s3_uri
 from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
 from rft.hyperparameters import Hyperparameters
+from rft.workflow_state import Plan
 
 # The run name becomes the execution name (1-80, no spaces or punctuation beyond - and _ for
 # logging), the Bedrock job name (`[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*`, 1-63), the custom model and
@@ -317,9 +318,7 @@ def prepare_run(
         report = _validate_object(s3_client, uri, field_name, field_limits)
         report.raise_for_problems(f"{what} ({uri})")
         sizes[field_name] = {"uri": uri, "prompts": report.prompts, "bytes": report.bytes}
-    plan = plan_job(request, settings)
-    plan["datasets"] = sizes
-    return plan
+    return {**plan_job(request, settings), "datasets": sizes}
 
 
 def _validate_object(
@@ -369,7 +368,7 @@ def run_tags(request: JobRequest, settings: WorkflowSettings) -> dict[str, str]:
     return tags
 
 
-def plan_job(request: JobRequest, settings: WorkflowSettings) -> dict[str, Any]:
+def plan_job(request: JobRequest, settings: WorkflowSettings) -> Plan:
     """Everything the state machine needs for this run, as JSON-serializable values."""
     model = catalog.get_model(request.base_model, settings.region)
     grader_arn = settings.graders.get(request.reward)
@@ -384,7 +383,7 @@ def plan_job(request: JobRequest, settings: WorkflowSettings) -> dict[str, Any]:
         if model.provider == "bedrock"
         else request.hyperparameters
     )
-    plan: dict[str, Any] = {
+    plan: Plan = {
         "name": request.name,
         "environment": settings.environment,
         "region": settings.region,

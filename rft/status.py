@@ -68,3 +68,13 @@ def job_state(provider: str, raw_status: str) -> JobState:
 
 def deployment_state(raw_status: str) -> DeploymentState:
     return BEDROCK_DEPLOYMENT_STATES.get(raw_status, DeploymentState.CREATING)
+
+
+def raw_status(
+    table: dict[str, JobState] | dict[str, DeploymentState], state: JobState | DeploymentState
+) -> str:
+    """The one service word of `table` that means `state` (what a Step Functions Choice compares)."""
+    words = [word for word, meaning in table.items() if meaning == state]
+    if len(words) != 1:
+        raise ValueError(f"{state} is {len(words)} service statuses ({', '.join(words)}), not one")
+    return words[0]

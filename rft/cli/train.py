@@ -1,19 +1,17 @@
 """`rft train`: start, watch, list and stop runs of the environment's training workflow.
 
 A run is one Step Functions execution named after the run; its input is the job request
-(``rft.jobs.JobRequest.to_dict()``). ``watch`` reads everything from the execution (status, the
-state it is in, the failure cause), the job status the workflow last saw (from the state outputs in
-the execution history), and the per-step training metrics the workflow writes as JSON lines to the
-artifacts bucket (Mantle jobs), or, while that file does not exist yet, from the Mantle events API.
+(``rft.jobs.JobRequest.to_dict()``). ``watch`` presents what ``rft.runs.read_run`` reads from the
+execution (status, the state it is in, the failure cause, the job status the workflow last saw, the
+per-step training metrics); while a Mantle job's metrics file does not exist yet, the client asks
+the Mantle events API itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,8 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rft import catalog, hyperparameters
-from rft.aws import parse_s3_uri
+from rft import hyperparameters
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
     EnvOption,
@@ -38,38 +35,22 @@ from rft.cli.common import (
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
 from rft.environment import Environment
-from rft.errors import RftError, UnknownBaseModelError
+from rft.errors import RftError
 from rft.jobs import NAME_PATTERN, JobRequest
-from rft.mantle import REWARD_METRIC, parse_metrics_event
 from rft.registry import ModelRegistry
+from rft.runs import STATUSES, LiveMetrics, RunStatus, execution_arn, iso, read_run
 
 app = typer.Typer(
     help="Start, watch, list and stop training runs.\n\nExample: rft train list --env staging",
     no_args_is_help=True,
 )
 
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-# Where the workflow writes a run's metrics when the history does not say (rft.jobs.plan_job).
-DEFAULT_ARTIFACTS_PREFIX = "jobs"
-
 
 class RunNameTakenError(RftError):
     """A run of that name already exists (Step Functions keeps execution names for 90 days)."""
 
 
-class UnknownRunError(RftError):
-    """No run of that name in the environment."""
-
-
 # --- start ------------------------------------------------------------------------------------
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """``arn:...:stateMachine:<sm>`` + run name -> ``arn:...:execution:<sm>:<name>``."""
-    parts = state_machine_arn.split(":")
-    if len(parts) < 7 or parts[5] != "stateMachine":
-        raise RftError(f"{state_machine_arn!r} is not a state machine ARN.")
-    return ":".join([*parts[:5], "execution", parts[6], name])
 
 
 def parse_hyperparameter_options(values: Iterable[str]) -> dict[str, Any]:
@@ -233,229 +214,20 @@ def _dataset_uri(target: Environment, value: str) -> str:
 # --- the state of a run -------------------------------------------------------------------------
 
 
-@dataclass
-class RunStatus:
-    name: str
-    status: str  # the execution's: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED
-    step: str | None  # the workflow state entered last
-    provider: str | None
-    base_model: str | None
-    reward: str | None
-    started: str | None
-    stopped: str | None
-    job_status: str | None = None
-    job_id: str | None = None
-    current_step: int | None = None
-    total_steps: int | None = None
-    mean_reward: float | None = None
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    cause: str | None = None
-    model: dict[str, Any] | None = None  # the model record, once published
+def _live_metrics(target: Environment) -> LiveMetrics:
+    """A running Mantle job's step metrics, read with the client's own Mantle connection."""
 
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL
+    def read(job_id: str) -> list[dict[str, Any]] | None:
+        from rft.cli.inference import mantle_openai
+        from rft.mantle import list_step_metrics
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["finished"] = self.finished
-        return data
-
-
-def read_run(target: Environment, name: str, *, live_metrics: bool = True) -> RunStatus:
-    from botocore.exceptions import ClientError
-
-    sfn = target.client("stepfunctions")
-    arn = execution_arn(target.state_machine_arn, name)
-    try:
-        execution = sfn.describe_execution(executionArn=arn)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            raise UnknownRunError(
-                f"No run named {name!r} in environment {target.name!r}; 'rft train list --env {target.name}' "
-                "shows the runs."
-            ) from None
-        raise
-    events = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=200)["events"]
-    # Newest first, whatever order the service answered in (event ids increase with time).
-    events = sorted(events, key=lambda event: event.get("id", 0), reverse=True)
-    request = _json(execution.get("input")) or {}
-    provider = None
-    with contextlib.suppress(UnknownBaseModelError):
-        provider = catalog.get_model(str(request.get("base_model"))).provider
-    run = RunStatus(
-        name=name,
-        status=execution["status"],
-        step=_current_state(events),
-        provider=provider,
-        base_model=request.get("base_model"),
-        reward=request.get("reward"),
-        started=_iso(execution.get("startDate")),
-        stopped=_iso(execution.get("stopDate")),
-    )
-    run.job_status, run.job_id = _job_from_history(events)
-    if run.status != "RUNNING" and run.status != "SUCCEEDED":
-        run.error, run.cause = _failure(execution, events)
-    metrics = _metrics_from_s3(target, name, events)
-    if metrics is None and live_metrics and provider == "mantle" and run.job_id and not run.finished:
-        metrics = _metrics_from_mantle(target, run.job_id)
-    if metrics:
-        last = metrics[-1]
-        run.metrics = metrics
-        run.current_step = last.get("step")
-        run.total_steps = last.get("total_steps")
-        rewards = [m[REWARD_METRIC] for m in metrics if isinstance(m.get(REWARD_METRIC), int | float)]
-        run.mean_reward = rewards[-1] if rewards else None
-    if run.status == "SUCCEEDED":
-        record = ModelRegistry(target.client("ssm"), target.name).find_model(name)
-        run.model = record.to_dict() if record else None
-    return run
-
-
-def _json(text: Any) -> Any:
-    if not isinstance(text, str):
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else None
-
-
-def _current_state(events: list[dict[str, Any]]) -> str | None:
-    for event in events:  # newest first
-        details = event.get("stateEnteredEventDetails")
-        if details:
-            return details.get("name")
-    return None
-
-
-def _outputs(events: list[dict[str, Any]]) -> Iterator[Any]:
-    """The workflow's state document as each state left it, newest first."""
-    for event in events:
-        details = event.get("stateExitedEventDetails")
-        if details and "output" in details:
-            parsed = _json(details["output"])
-            if parsed is not None:
-                yield parsed
-
-
-def _walk(value: Any) -> Iterator[Mapping[str, Any]]:
-    if isinstance(value, Mapping):
-        yield value
-        for item in value.values():
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
-
-
-# Where the workflow keeps the job in its state (stacks/constructs/training_workflow.py): the latest
-# status check of either plane, then what the start step returned.
-JOB_STATE_KEYS = (
-    ("mantle_job", "status", "id"),
-    ("bedrock_job", "Status", "JobArn"),
-    ("training", "status", "job_id"),
-)
-
-
-def _job_from_history(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    """The job status and id the workflow saw last (newest state output that holds a job)."""
-    for output in _outputs(events):
-        if not isinstance(output, Mapping):
-            continue
-        for key, status_key, id_key in JOB_STATE_KEYS:
-            job = output.get(key)
-            if isinstance(job, Mapping) and (job.get(status_key) or job.get(id_key)):
-                status = job.get(status_key)
-                return (str(status) if status else None), (str(job[id_key]) if job.get(id_key) else None)
-    return None, None
-
-
-def _find_string(events: list[dict[str, Any]], key: str) -> str | None:
-    for output in _outputs(events):
-        for obj in _walk(output):
-            if isinstance(obj.get(key), str):
-                return obj[key]
-    return None
-
-
-def _failure(execution: Mapping[str, Any], events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    error, cause = execution.get("error"), execution.get("cause")
-    if not error and not cause:
-        for event in events:
-            for key in (
-                "executionFailedEventDetails",
-                "executionAbortedEventDetails",
-                "executionTimedOutEventDetails",
-            ):
-                details = event.get(key)
-                if details:
-                    error, cause = details.get("error"), details.get("cause")
-                    break
-            if error or cause:
-                break
-    return error, readable_cause(cause)
-
-
-def readable_cause(cause: Any) -> str | None:
-    """A Step Functions cause as a sentence: Lambda errors arrive as JSON with errorMessage."""
-    if not cause:
-        return None
-    parsed = _json(cause)
-    if isinstance(parsed, Mapping):
-        for key in ("errorMessage", "message", "Message", "cause", "Cause"):
-            if isinstance(parsed.get(key), str) and parsed[key]:
-                return readable_cause(parsed[key]) or parsed[key]
-    return " ".join(str(cause).split())
-
-
-def metrics_uri(target: Environment, name: str, events: list[dict[str, Any]]) -> str:
-    return _find_string(events, "metrics_s3_uri") or (
-        f"s3://{target.artifacts_bucket}/{DEFAULT_ARTIFACTS_PREFIX}/{name}/metrics.jsonl"
-    )
-
-
-def _metrics_from_s3(
-    target: Environment, name: str, events: list[dict[str, Any]]
-) -> list[dict[str, Any]] | None:
-    from botocore.exceptions import ClientError
-
-    location = parse_s3_uri(metrics_uri(target, name, events))
-    try:
-        body = target.client("s3").get_object(Bucket=location.bucket, Key=location.key)["Body"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+        try:
+            return [m.to_dict() for m in list_step_metrics(mantle_openai(target, None), job_id)]
+        except RftError as exc:  # live metrics are a bonus: the run's status does not depend on them
+            warn(f"could not read live metrics from Mantle: {exc}")
             return None
-        raise
-    with body:
-        lines = body.read().decode("utf-8", errors="replace").splitlines()
-    return parse_metrics_lines(lines)
 
-
-def parse_metrics_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """Metrics JSON lines -> one dict per step (the last line of a step wins), by step."""
-    by_step: dict[int, dict[str, Any]] = {}
-    for line in lines:
-        metrics = parse_metrics_event({"data": _json(line)})
-        if metrics is not None:
-            by_step[metrics.step] = metrics.to_dict()
-    return [by_step[step] for step in sorted(by_step)]
-
-
-def _metrics_from_mantle(target: Environment, job_id: str) -> list[dict[str, Any]] | None:
-    from rft.cli.inference import mantle_openai
-    from rft.mantle import list_step_metrics
-
-    try:
-        return [m.to_dict() for m in list_step_metrics(mantle_openai(target, None), job_id)]
-    except RftError as exc:  # live metrics are a bonus: the run's status does not depend on them
-        warn(f"could not read live metrics from Mantle: {exc}")
-        return None
+    return read
 
 
 # --- watch --------------------------------------------------------------------------------------
@@ -474,7 +246,7 @@ def describe_run(run: RunStatus) -> str:
 
 
 def _watch(target: Environment, name: str, *, interval: float, json_output: bool, once: bool = False) -> int:
-    run = read_run(target, name)
+    run = read_run(target, name, live_metrics=_live_metrics(target))
     if not (once or run.finished):
         progress = Progress(
             TextColumn("{task.fields[run]}"),
@@ -495,7 +267,7 @@ def _watch(target: Environment, name: str, *, interval: float, json_output: bool
                     completed=run.current_step or 0,
                 )
                 time.sleep(interval)
-                run = read_run(target, name)
+                run = read_run(target, name, live_metrics=_live_metrics(target))
             progress.update(task, description=describe_run(run), completed=run.current_step or 0)
     if json_output:
         print_json(run.to_dict())
@@ -571,7 +343,7 @@ def list_runs(
     target = environment(env, region, profile)
     kwargs: dict[str, Any] = {"stateMachineArn": target.state_machine_arn, "maxResults": min(limit, 100)}
     if status:
-        if status.upper() not in ("RUNNING", *TERMINAL):
+        if status.upper() not in STATUSES:
             raise typer.BadParameter(f"{status!r} is not a run state", param_hint="--status")
         kwargs["statusFilter"] = status.upper()
     runs: list[dict[str, Any]] = []
@@ -586,8 +358,8 @@ def list_runs(
         {
             "name": r["name"],
             "status": r["status"],
-            "started": _iso(r.get("startDate")),
-            "stopped": _iso(r.get("stopDate")),
+            "started": iso(r.get("startDate")),
+            "stopped": iso(r.get("stopDate")),
             "model": r["name"] in models,
         }
         for r in runs
@@ -626,7 +398,7 @@ def stop(
     Example: rft train stop gsm8k-v1 --env staging --reason "wrong data"
     """
     target = environment(env, region, profile)
-    run = read_run(target, name, live_metrics=False)
+    run = read_run(target, name)
     if run.finished:
         raise RftError(f"Run {name!r} already ended ({run.status}); nothing to stop.")
     stopped = target.client("stepfunctions").stop_execution(
@@ -635,6 +407,6 @@ def stop(
         cause=reason[:32768],
     )
     if json_output:
-        print_json({"name": name, "stopped": _iso(stopped.get("stopDate")), "reason": reason})
+        print_json({"name": name, "stopped": iso(stopped.get("stopDate")), "reason": reason})
         return
     say(f"Stopped run {name!r} in {target.name!r}.")

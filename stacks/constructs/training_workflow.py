@@ -6,7 +6,9 @@
       ─▶ Announce model ready (EventBridge) ─▶ Notify model ready (SNS) ─▶ Succeeded
     any failure ─▶ <Step> step failed ─▶ Notify failure (SNS) ─▶ Failed
 
-The state is plain JSON (JSONPath, never JSONata). `Validate request` replaces the input with
+The state is plain JSON (JSONPath, never JSONata), typed in `rft.workflow_state`: every JSONPath here
+is built with its `path()`, which fails synth on a key the document does not have, and the Lambdas
+and the CLI read the document with the same names. `Validate request` replaces the input with
 `{"valid", "plan", "dataset", "watch"}`: `plan` is `rft.jobs.plan_job` (the Bedrock calls'
 parameters in PascalCase), `watch` is `{"wait_seconds", "max_wait_seconds", "deadline"}`. Each watch
 loop doubles `wait_seconds` (States.MathAdd of it with itself) up to `max_wait_seconds`, and
@@ -35,6 +37,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from rft.status import BEDROCK_DEPLOYMENT_STATES, BEDROCK_JOB_STATES, DeploymentState, JobState, raw_status
+from rft.workflow_state import MANTLE_JOB_FIELDS, STEPS, path
 from stacks.constructs.log_retention import retention_days
 from stacks.constructs.python_function import BundledPythonFunction
 from stacks.security import acknowledge
@@ -88,21 +92,11 @@ NOTIFY_READY = "Notify model ready"
 SUCCEEDED = "Succeeded"
 NOTIFY_FAILURE = "Notify failure"
 FAILED = "Failed"
-WAIT_SECONDS = "$.watch.wait_seconds"
-MAX_WAIT_SECONDS = "$.watch.max_wait_seconds"
-PAST_DEADLINE = ("$$.State.EnteredTime", "$.watch.deadline")
-# What the Mantle status step returns (the handler always sets every one).
-MANTLE_STATUS_FIELDS = (
-    "id",
-    "status",
-    "state",
-    "fine_tuned_model",
-    "failure_message",
-    "metrics",
-    "metrics_uri",
-)
-# The workflow's steps, as failures name them.
-STEPS = ("Validate", "Start", "Watch", "Serve", "Publish")
+DEPLOYMENT_ACTIVE = raw_status(BEDROCK_DEPLOYMENT_STATES, DeploymentState.ACTIVE)
+DEPLOYMENT_FAILED_STATUS = raw_status(BEDROCK_DEPLOYMENT_STATES, DeploymentState.FAILED)
+WAIT_SECONDS = path("watch", "wait_seconds")
+MAX_WAIT_SECONDS = path("watch", "max_wait_seconds")
+PAST_DEADLINE = ("$$.State.EnteredTime", path("watch", "deadline"))
 
 # Errors worth retrying (with full jitter): throttling and the service's own transient failures.
 BEDROCK_TRANSIENT_ERRORS = (
@@ -401,30 +395,33 @@ class TrainingWorkflow(Construct):
         rejected = sfn.Pass(
             self,
             REQUEST_REJECTED,
-            parameters={"step": "Validate", "error.$": "$.error", "cause.$": "$.cause"},
-            result_path="$.failure",
+            parameters={"step": "Validate", "error.$": path("error"), "cause.$": path("cause")},
+            result_path=path("failure"),
         ).next(self._notify_failure())
 
         bedrock = self._bedrock_branch()
         mantle = self._mantle_branch()
         plane = (
             sfn.Choice(self, WHICH_PLANE)
-            .when(sfn.Condition.string_equals("$.plan.provider", "bedrock"), bedrock)
+            .when(sfn.Condition.string_equals(path("plan", "provider"), "bedrock"), bedrock)
             .otherwise(mantle)
         )
         return validate.next(
             sfn.Choice(self, REQUEST_VALID)
-            .when(sfn.Condition.boolean_equals("$.valid", True), plane)
+            .when(sfn.Condition.boolean_equals(path("valid"), True), plane)
             .otherwise(rejected)
         )
 
     def _bedrock_branch(self) -> sfn.IChainable:
-        wait = sfn.Wait(self, WAIT_BEDROCK, time=sfn.WaitTime.seconds_path("$.watch.wait_seconds"))
+        wait = sfn.Wait(self, WAIT_BEDROCK, time=sfn.WaitTime.seconds_path(WAIT_SECONDS))
         start_plain = self._start_bedrock(START_BEDROCK, with_validation=False)
         start_validated = self._start_bedrock(START_BEDROCK_WITH_VALIDATION, with_validation=True)
         start = (
             sfn.Choice(self, HAS_VALIDATION_DATA)
-            .when(sfn.Condition.is_present("$.plan.bedrock.create_job.ValidationDataConfig"), start_validated)
+            .when(
+                sfn.Condition.is_present(path("plan", "bedrock", "create_job", "ValidationDataConfig")),
+                start_validated,
+            )
             .otherwise(start_plain)
         )
         start_plain.next(wait)
@@ -435,10 +432,10 @@ class TrainingWorkflow(Construct):
             GET_BEDROCK,
             service="bedrock",
             action="getModelCustomizationJob",
-            parameters={"JobIdentifier": sfn.JsonPath.string_at("$.training.job_id")},
+            parameters={"JobIdentifier": sfn.JsonPath.string_at(path("training", "job_id"))},
             iam_action="bedrock:GetModelCustomizationJob",
             iam_resources=[self._job_arns],
-            result_path="$.bedrock_job",
+            result_path=path("bedrock_job"),
         )
         get.add_retry(**_retry_kwargs(BEDROCK_RETRY))
         self._catch(get, "Watch")
@@ -449,7 +446,7 @@ class TrainingWorkflow(Construct):
             comment="The overall time limit passed: stop the job so it stops spending",
             service="bedrock",
             action="stopModelCustomizationJob",
-            parameters={"JobIdentifier": sfn.JsonPath.string_at("$.training.job_id")},
+            parameters={"JobIdentifier": sfn.JsonPath.string_at(path("training", "job_id"))},
             iam_action="bedrock:StopModelCustomizationJob",
             iam_resources=[self._job_arns],
             result_path=sfn.JsonPath.DISCARD,
@@ -464,8 +461,8 @@ class TrainingWorkflow(Construct):
             "TrainingFailed",
             sfn.JsonPath.format(
                 "Bedrock job {} failed: {}",
-                sfn.JsonPath.string_at("$.training.job_id"),
-                sfn.JsonPath.string_at("$.bedrock_job.FailureMessage"),
+                sfn.JsonPath.string_at(path("training", "job_id")),
+                sfn.JsonPath.string_at(path("bedrock_job", "FailureMessage")),
             ),
         )
         failed_silent = self._failure(
@@ -474,12 +471,12 @@ class TrainingWorkflow(Construct):
             "TrainingFailed",
             sfn.JsonPath.format(
                 "Bedrock job {} failed and gave no failure message.",
-                sfn.JsonPath.string_at("$.training.job_id"),
+                sfn.JsonPath.string_at(path("training", "job_id")),
             ),
         )
         failed = (
             sfn.Choice(self, f"{BEDROCK_FAILED}: message given?")
-            .when(sfn.Condition.is_present("$.bedrock_job.FailureMessage"), failed_message)
+            .when(sfn.Condition.is_present(path("bedrock_job", "FailureMessage")), failed_message)
             .otherwise(failed_silent)
         )
         stopped = self._failure(
@@ -487,15 +484,16 @@ class TrainingWorkflow(Construct):
             "Watch",
             "TrainingStopped",
             sfn.JsonPath.format(
-                "Bedrock job {} was stopped before it completed.", sfn.JsonPath.string_at("$.training.job_id")
+                "Bedrock job {} was stopped before it completed.",
+                sfn.JsonPath.string_at(path("training", "job_id")),
             ),
         )
         status = self._watch_choice(
             BEDROCK_STATUS,
-            status_path="$.bedrock_job.Status",
-            succeeded="Completed",
-            failed="Failed",
-            stopped="Stopped",
+            status_path=path("bedrock_job", "Status"),
+            succeeded=raw_status(BEDROCK_JOB_STATES, JobState.SUCCEEDED),
+            failed=raw_status(BEDROCK_JOB_STATES, JobState.FAILED),
+            stopped=raw_status(BEDROCK_JOB_STATES, JobState.STOPPED),
             on_success=self._serve(),
             on_failure=failed,
             on_stopped=stopped,
@@ -507,7 +505,7 @@ class TrainingWorkflow(Construct):
         return start
 
     def _start_bedrock(self, name: str, *, with_validation: bool) -> tasks.CallAwsService:
-        job = "$.plan.bedrock.create_job"
+        job = path("plan", "bedrock", "create_job")
         parameters: dict[str, object] = {
             "JobName": sfn.JsonPath.string_at(f"{job}.JobName"),
             "CustomModelName": sfn.JsonPath.string_at(f"{job}.CustomModelName"),
@@ -515,12 +513,12 @@ class TrainingWorkflow(Construct):
             "ClientRequestToken": sfn.JsonPath.string_at(f"{job}.ClientRequestToken"),
             "BaseModelIdentifier": sfn.JsonPath.string_at(f"{job}.BaseModelIdentifier"),
             "CustomizationType": "REINFORCEMENT_FINE_TUNING",
-            "TrainingDataConfig": {"S3Uri": sfn.JsonPath.string_at("$.plan.training_data")},
-            "OutputDataConfig": {"S3Uri": sfn.JsonPath.string_at("$.plan.output_s3_uri")},
+            "TrainingDataConfig": {"S3Uri": sfn.JsonPath.string_at(path("plan", "training_data"))},
+            "OutputDataConfig": {"S3Uri": sfn.JsonPath.string_at(path("plan", "output_s3_uri"))},
             "CustomizationConfig": {
                 "RftConfig": {
                     "GraderConfig": {
-                        "LambdaGrader": {"LambdaArn": sfn.JsonPath.string_at("$.plan.grader_arn")}
+                        "LambdaGrader": {"LambdaArn": sfn.JsonPath.string_at(path("plan", "grader_arn"))}
                     },
                     "HyperParameters": sfn.JsonPath.object_at(
                         f"{job}.CustomizationConfig.RftConfig.HyperParameters"
@@ -533,7 +531,7 @@ class TrainingWorkflow(Construct):
         }
         if with_validation:
             parameters["ValidationDataConfig"] = {
-                "Validators": [{"S3Uri": sfn.JsonPath.string_at("$.plan.validation_data")}]
+                "Validators": [{"S3Uri": sfn.JsonPath.string_at(path("plan", "validation_data"))}]
             }
         start = tasks.CallAwsService(
             self,
@@ -550,7 +548,7 @@ class TrainingWorkflow(Construct):
                 )
             ],
             result_selector={"job_id": sfn.JsonPath.string_at("$.JobArn"), "provider": "bedrock"},
-            result_path="$.training",
+            result_path=path("training"),
         )
         start.add_retry(**_retry_kwargs(BEDROCK_RETRY))
         self._catch(start, "Start")
@@ -563,19 +561,21 @@ class TrainingWorkflow(Construct):
             START_MANTLE,
             comment="Uploads the training file, creates the reinforcement job (openai SDK, no stored secret)",
             lambda_function=mantle.alias,
-            payload=sfn.TaskInput.from_object({"action": "start", "plan": sfn.JsonPath.object_at("$.plan")}),
+            payload=sfn.TaskInput.from_object(
+                {"action": "start", "plan": sfn.JsonPath.object_at(path("plan"))}
+            ),
             result_selector={
                 "job_id": sfn.JsonPath.string_at("$.Payload.id"),
                 "status": sfn.JsonPath.string_at("$.Payload.status"),
                 "provider": "mantle",
             },
-            result_path="$.training",
+            result_path=path("training"),
             task_timeout=self._task_timeout(mantle),
         )
         start.add_retry(**_retry_kwargs(MANTLE_RETRY))
         self._catch(start, "Start")
 
-        wait = sfn.Wait(self, WAIT_MANTLE, time=sfn.WaitTime.seconds_path("$.watch.wait_seconds"))
+        wait = sfn.Wait(self, WAIT_MANTLE, time=sfn.WaitTime.seconds_path(WAIT_SECONDS))
         get = tasks.LambdaInvoke(
             self,
             GET_MANTLE,
@@ -584,12 +584,12 @@ class TrainingWorkflow(Construct):
             payload=sfn.TaskInput.from_object(
                 {
                     "action": "status",
-                    "job_id": sfn.JsonPath.string_at("$.training.job_id"),
-                    "plan": sfn.JsonPath.object_at("$.plan"),
+                    "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
+                    "plan": sfn.JsonPath.object_at(path("plan")),
                 }
             ),
-            result_selector={key: sfn.JsonPath.string_at(f"$.Payload.{key}") for key in MANTLE_STATUS_FIELDS},
-            result_path="$.mantle_job",
+            result_selector={key: sfn.JsonPath.string_at(f"$.Payload.{key}") for key in MANTLE_JOB_FIELDS},
+            result_path=path("mantle_job"),
             task_timeout=self._task_timeout(mantle),
         )
         get.add_retry(**_retry_kwargs(MANTLE_RETRY))
@@ -603,8 +603,8 @@ class TrainingWorkflow(Construct):
             payload=sfn.TaskInput.from_object(
                 {
                     "action": "cancel",
-                    "job_id": sfn.JsonPath.string_at("$.training.job_id"),
-                    "plan": sfn.JsonPath.object_at("$.plan"),
+                    "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
+                    "plan": sfn.JsonPath.object_at(path("plan")),
                 }
             ),
             result_path=sfn.JsonPath.DISCARD,
@@ -620,8 +620,8 @@ class TrainingWorkflow(Construct):
             "TrainingFailed",
             sfn.JsonPath.format(
                 "Mantle job {} failed: {}",
-                sfn.JsonPath.string_at("$.training.job_id"),
-                sfn.JsonPath.string_at("$.mantle_job.failure_message"),
+                sfn.JsonPath.string_at(path("training", "job_id")),
+                sfn.JsonPath.string_at(path("mantle_job", "failure_message")),
             ),
         )
         stopped = self._failure(
@@ -630,15 +630,15 @@ class TrainingWorkflow(Construct):
             "TrainingStopped",
             sfn.JsonPath.format(
                 "Mantle job {} was cancelled before it completed.",
-                sfn.JsonPath.string_at("$.training.job_id"),
+                sfn.JsonPath.string_at(path("training", "job_id")),
             ),
         )
         status = self._watch_choice(
             MANTLE_STATUS,
-            status_path="$.mantle_job.state",
-            succeeded="SUCCEEDED",
-            failed="FAILED",
-            stopped="STOPPED",
+            status_path=path("mantle_job", "state"),
+            succeeded=JobState.SUCCEEDED.value,
+            failed=JobState.FAILED.value,
+            stopped=JobState.STOPPED.value,
             on_success=self._publish(),
             on_failure=failed,
             on_stopped=stopped,
@@ -671,20 +671,20 @@ class TrainingWorkflow(Construct):
             f"{prefix}: double the wait",
             parameters={
                 "wait_seconds.$": f"States.MathAdd({WAIT_SECONDS}, {WAIT_SECONDS})",
-                "max_wait_seconds.$": "$.watch.max_wait_seconds",
-                "deadline.$": "$.watch.deadline",
+                "max_wait_seconds.$": path("watch", "max_wait_seconds"),
+                "deadline.$": path("watch", "deadline"),
             },
-            result_path="$.watch",
+            result_path=path("watch"),
         )
         cap = sfn.Pass(
             self,
             f"{prefix}: cap the wait",
             parameters={
-                "wait_seconds.$": "$.watch.max_wait_seconds",
-                "max_wait_seconds.$": "$.watch.max_wait_seconds",
-                "deadline.$": "$.watch.deadline",
+                "wait_seconds.$": path("watch", "max_wait_seconds"),
+                "max_wait_seconds.$": path("watch", "max_wait_seconds"),
+                "deadline.$": path("watch", "deadline"),
             },
-            result_path="$.watch",
+            result_path=path("watch"),
         )
         back_off.next(
             sfn.Choice(self, f"{prefix}: wait above the cap?")
@@ -719,13 +719,15 @@ class TrainingWorkflow(Construct):
             action="createCustomModelDeployment",
             parameters={
                 "ModelDeploymentName": sfn.JsonPath.string_at(
-                    "$.plan.bedrock.create_deployment.ModelDeploymentName"
+                    path("plan", "bedrock", "create_deployment", "ModelDeploymentName")
                 ),
-                "ModelArn": sfn.JsonPath.string_at("$.bedrock_job.OutputModelArn"),
-                "Description": sfn.JsonPath.string_at("$.plan.bedrock.create_deployment.Description"),
-                "Tags": sfn.JsonPath.list_at("$.plan.bedrock.create_deployment.Tags"),
+                "ModelArn": sfn.JsonPath.string_at(path("bedrock_job", "OutputModelArn")),
+                "Description": sfn.JsonPath.string_at(
+                    path("plan", "bedrock", "create_deployment", "Description")
+                ),
+                "Tags": sfn.JsonPath.list_at(path("plan", "bedrock", "create_deployment", "Tags")),
                 "ClientRequestToken": sfn.JsonPath.string_at(
-                    "$.plan.bedrock.create_deployment.ClientRequestToken"
+                    path("plan", "bedrock", "create_deployment", "ClientRequestToken")
                 ),
             },
             iam_action="bedrock:CreateCustomModelDeployment",
@@ -734,22 +736,22 @@ class TrainingWorkflow(Construct):
                 iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[self._deployment_arns])
             ],
             result_selector={"arn": sfn.JsonPath.string_at("$.CustomModelDeploymentArn")},
-            result_path="$.deployment",
+            result_path=path("deployment"),
         )
         create.add_retry(**_retry_kwargs(BEDROCK_RETRY))
         self._catch(create, "Serve")
         wait = sfn.Wait(
-            self, WAIT_DEPLOYMENT, time=sfn.WaitTime.seconds_path("$.plan.watch.first_wait_seconds")
+            self, WAIT_DEPLOYMENT, time=sfn.WaitTime.seconds_path(path("plan", "watch", "first_wait_seconds"))
         )
         get = tasks.CallAwsService(
             self,
             GET_DEPLOYMENT,
             service="bedrock",
             action="getCustomModelDeployment",
-            parameters={"CustomModelDeploymentIdentifier": sfn.JsonPath.string_at("$.deployment.arn")},
+            parameters={"CustomModelDeploymentIdentifier": sfn.JsonPath.string_at(path("deployment", "arn"))},
             iam_action="bedrock:GetCustomModelDeployment",
             iam_resources=[self._deployment_arns],
-            result_path="$.deployment_status",
+            result_path=path("deployment_status"),
         )
         get.add_retry(**_retry_kwargs(BEDROCK_RETRY))
         self._catch(get, "Serve")
@@ -759,8 +761,8 @@ class TrainingWorkflow(Construct):
             "DeploymentFailed",
             sfn.JsonPath.format(
                 "Deployment {} failed: {}",
-                sfn.JsonPath.string_at("$.deployment.arn"),
-                sfn.JsonPath.string_at("$.deployment_status.FailureMessage"),
+                sfn.JsonPath.string_at(path("deployment", "arn")),
+                sfn.JsonPath.string_at(path("deployment_status", "FailureMessage")),
             ),
         )
         failed_silent = self._failure(
@@ -769,7 +771,7 @@ class TrainingWorkflow(Construct):
             "DeploymentFailed",
             sfn.JsonPath.format(
                 "Deployment {} failed and gave no failure message.",
-                sfn.JsonPath.string_at("$.deployment.arn"),
+                sfn.JsonPath.string_at(path("deployment", "arn")),
             ),
         )
         too_late = self._failure(
@@ -778,17 +780,20 @@ class TrainingWorkflow(Construct):
             "TimeLimitExceeded",
             sfn.JsonPath.format(
                 "Deployment {} was not Active within the time limit; the trained model is {}.",
-                sfn.JsonPath.string_at("$.deployment.arn"),
-                sfn.JsonPath.string_at("$.bedrock_job.OutputModelArn"),
+                sfn.JsonPath.string_at(path("deployment", "arn")),
+                sfn.JsonPath.string_at(path("bedrock_job", "OutputModelArn")),
             ),
         )
         status = (
             sfn.Choice(self, DEPLOYMENT_STATUS)
-            .when(sfn.Condition.string_equals("$.deployment_status.Status", "Active"), self._publish())
             .when(
-                sfn.Condition.string_equals("$.deployment_status.Status", "Failed"),
+                sfn.Condition.string_equals(path("deployment_status", "Status"), DEPLOYMENT_ACTIVE),
+                self._publish(),
+            )
+            .when(
+                sfn.Condition.string_equals(path("deployment_status", "Status"), DEPLOYMENT_FAILED_STATUS),
                 sfn.Choice(self, f"{DEPLOYMENT_FAILED}: message given?")
-                .when(sfn.Condition.is_present("$.deployment_status.FailureMessage"), failed_message)
+                .when(sfn.Condition.is_present(path("deployment_status", "FailureMessage")), failed_message)
                 .otherwise(failed_silent),
             )
             .when(
@@ -800,7 +805,7 @@ class TrainingWorkflow(Construct):
         create.next(wait).next(get).next(status)
         return (
             sfn.Choice(self, SERVE)
-            .when(sfn.Condition.boolean_equals("$.plan.deploy", True), create)
+            .when(sfn.Condition.boolean_equals(path("plan", "deploy"), True), create)
             .otherwise(self._publish())
         )
 
@@ -824,7 +829,7 @@ class TrainingWorkflow(Construct):
                 "record": sfn.JsonPath.object_at("$.Payload.record"),
                 "parameter": sfn.JsonPath.string_at("$.Payload.parameter"),
             },
-            result_path="$.published",
+            result_path=path("published"),
             task_timeout=self._task_timeout(self._steps.publish),
         )
         self._catch(publish, "Publish")
@@ -835,7 +840,7 @@ class TrainingWorkflow(Construct):
                 tasks.EventBridgePutEventsEntry(
                     source=MODEL_READY_SOURCE,
                     detail_type=MODEL_READY_DETAIL_TYPE,
-                    detail=sfn.TaskInput.from_json_path_at("$.published.record"),
+                    detail=sfn.TaskInput.from_json_path_at(path("published", "record")),
                 )
             ],
             result_path=sfn.JsonPath.DISCARD,
@@ -845,17 +850,19 @@ class TrainingWorkflow(Construct):
             self,
             NOTIFY_READY,
             topic=self._topic,
-            subject=sfn.JsonPath.format("RFT model {} is ready", sfn.JsonPath.string_at("$.plan.name")),
+            subject=sfn.JsonPath.format(
+                "RFT model {} is ready", sfn.JsonPath.string_at(path("plan", "name"))
+            ),
             message=sfn.TaskInput.from_text(
                 sfn.JsonPath.format(
                     "The RFT run {} finished. Model {} ({}, {}) is recorded in SSM parameter {} as {}. "
                     "Execution: {}",
-                    sfn.JsonPath.string_at("$.plan.name"),
-                    sfn.JsonPath.string_at("$.published.record.name"),
-                    sfn.JsonPath.string_at("$.published.record.provider"),
-                    sfn.JsonPath.string_at("$.published.record.status"),
-                    sfn.JsonPath.string_at("$.published.parameter"),
-                    sfn.JsonPath.string_at("$.published.record.model_id"),
+                    sfn.JsonPath.string_at(path("plan", "name")),
+                    sfn.JsonPath.string_at(path("published", "record", "name")),
+                    sfn.JsonPath.string_at(path("published", "record", "provider")),
+                    sfn.JsonPath.string_at(path("published", "record", "status")),
+                    sfn.JsonPath.string_at(path("published", "parameter")),
+                    sfn.JsonPath.string_at(path("published", "record", "model_id")),
                     sfn.JsonPath.execution_id,
                 )
             ),
@@ -868,7 +875,7 @@ class TrainingWorkflow(Construct):
     # --- failures --------------------------------------------------------------------------------
 
     def _catch(self, task: sfn.TaskStateBase, step: str) -> None:
-        task.add_catch(self._caught[step], errors=["States.ALL"], result_path="$.caught")
+        task.add_catch(self._caught[step], errors=["States.ALL"], result_path=path("caught"))
 
     def _step_failed(self, step: str) -> sfn.Pass:
         """An error raised in `step`: `<step>.<error name>` (a Fail state may not raise a `States.`
@@ -878,16 +885,16 @@ class TrainingWorkflow(Construct):
             f"{step} step failed",
             parameters={
                 "step": step,
-                "error.$": f"States.Format('{step}.{{}}', $.caught.Error)",
-                "cause.$": "States.JsonToString($.caught)",
+                "error.$": f"States.Format('{step}.{{}}', {path('caught', 'Error')})",
+                "cause.$": f"States.JsonToString({path('caught')})",
             },
-            result_path="$.failure",
+            result_path=path("failure"),
         ).next(self._notify_failure())
 
     def _failure(self, name: str, step: str, error: str, cause: str) -> sfn.Pass:
         """A run that ended badly without an error being raised (a job that failed, a time limit)."""
         return sfn.Pass(
-            self, name, parameters={"step": step, "error": error, "cause": cause}, result_path="$.failure"
+            self, name, parameters={"step": step, "error": error, "cause": cause}, result_path=path("failure")
         ).next(self._notify_failure())
 
     def _time_limit_reached(self) -> sfn.IChainable:
@@ -900,8 +907,8 @@ class TrainingWorkflow(Construct):
             "TimeLimitExceeded",
             sfn.JsonPath.format(
                 "Job {} did not finish within the time limit of {} seconds and was stopped.",
-                sfn.JsonPath.string_at("$.training.job_id"),
-                sfn.JsonPath.string_at("$.plan.watch.time_limit_seconds"),
+                sfn.JsonPath.string_at(path("training", "job_id")),
+                sfn.JsonPath.string_at(path("plan", "watch", "time_limit_seconds")),
             ),
         )
 
@@ -909,7 +916,9 @@ class TrainingWorkflow(Construct):
         existing = self.node.try_find_child(NOTIFY_FAILURE)
         if existing is not None:
             return existing  # type: ignore[return-value]
-        failed = sfn.Fail(self, FAILED, error_path="$.failure.error", cause_path="$.failure.cause")
+        failed = sfn.Fail(
+            self, FAILED, error_path=path("failure", "error"), cause_path=path("failure", "cause")
+        )
         notify = tasks.SnsPublish(
             self,
             NOTIFY_FAILURE,
@@ -919,16 +928,16 @@ class TrainingWorkflow(Construct):
                 sfn.JsonPath.format(
                     "The RFT run {} failed in step {}. Error: {}. Cause: {} Execution: {}",
                     sfn.JsonPath.execution_name,
-                    sfn.JsonPath.string_at("$.failure.step"),
-                    sfn.JsonPath.string_at("$.failure.error"),
-                    sfn.JsonPath.string_at("$.failure.cause"),
+                    sfn.JsonPath.string_at(path("failure", "step")),
+                    sfn.JsonPath.string_at(path("failure", "error")),
+                    sfn.JsonPath.string_at(path("failure", "cause")),
                     sfn.JsonPath.execution_id,
                 )
             ),
             result_path=sfn.JsonPath.DISCARD,
         )
         # A notification that cannot be sent must not hide the run's own failure.
-        notify.add_catch(failed, errors=["States.ALL"], result_path="$.notification_error")
+        notify.add_catch(failed, errors=["States.ALL"], result_path=path("notification_error"))
         return notify.next(failed)
 
     # --- IAM -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rft.cli import train
+from rft import runs
 from tests.cli.conftest import ENV, rft_records, workflow_definition, write_jsonl
 
 START = ["train", "start", "--base-model", "openai.gpt-oss-20b", "--reward", "math_answer"]
@@ -202,30 +202,9 @@ def test_list_and_stop(rft, deployed) -> None:
 
 def test_helpers() -> None:
     arn = "arn:aws:states:us-west-2:123456789012:stateMachine:wf"
-    assert train.execution_arn(arn, "r1") == "arn:aws:states:us-west-2:123456789012:execution:wf:r1"
-    assert train.readable_cause('{"errorMessage": "boom", "errorType": "X"}') == "boom"
-    assert train.readable_cause("plain  text") == "plain text"
-    assert train.parse_metrics_lines(['{"step": 2, "critic_rewards_mean": 0.5}', "junk", '{"step": 1}']) == [
+    assert runs.execution_arn(arn, "r1") == "arn:aws:states:us-west-2:123456789012:execution:wf:r1"
+    assert runs.parse_metrics_lines(['{"step": 2, "critic_rewards_mean": 0.5}', "junk", '{"step": 1}']) == [
         {"step": 1, "total_steps": None, "created_at": None},
         {"step": 2, "total_steps": None, "created_at": None, "critic_rewards_mean": 0.5},
     ]
     assert ENV == "staging"
-
-
-def _exited(event_id: int, state: str, output: dict) -> dict:
-    return {"id": event_id, "stateExitedEventDetails": {"name": state, "output": json.dumps(output)}}
-
-
-def test_job_status_comes_from_the_newest_state_that_holds_a_job() -> None:
-    job_arn = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova/abc123def456"
-    started = {"training": {"job_id": job_arn, "provider": "bedrock"}}
-    polled = {**started, "bedrock_job": {"JobArn": job_arn, "Status": "InProgress"}}
-    events = [_exited(9, "Get Bedrock job", polled), _exited(5, "Start Bedrock job", started)]
-    assert train._job_from_history(events) == ("InProgress", job_arn)
-    assert train._job_from_history(events[1:]) == (None, job_arn)
-    mantle = {
-        "training": {"job_id": "ftjob-9", "status": "queued"},
-        "mantle_job": {"id": "ftjob-9", "status": "running"},
-    }
-    assert train._job_from_history([_exited(3, "Get Mantle job", mantle)]) == ("running", "ftjob-9")
-    assert train._job_from_history([_exited(1, "Validate request", {"plan": {}})]) == (None, None)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
 
+from rft.workflow_state import path
 from stacks.constructs.training_workflow import ARTIFACTS_PREFIX, MODEL_READY_DETAIL_TYPE, MODEL_READY_SOURCE
 from tests.infra.helpers import build_stage, template
 
@@ -216,6 +218,28 @@ def test_the_definition_uses_jsonpath_sdk_tasks_for_bedrock_and_waits_from_the_s
     assert start["Parameters"]["ClientRequestToken.$"] == "$.plan.bedrock.create_job.ClientRequestToken"
     (throttling,) = [r for r in start["Retry"] if "Bedrock.ThrottlingException" in r["ErrorEquals"]]
     assert throttling["JitterStrategy"] == "FULL" and throttling["MaxDelaySeconds"] > 0
+
+
+# A state-document path inside any string of a state ($$. is the context object, not the document).
+DOCUMENT_PATH = re.compile(r"(?<![$\w])\$\.([A-Za-z_][\w.]*)")
+
+
+def _document_paths(value: Any, key: str = "") -> list[str]:
+    if key in ("ResultSelector", "OutputPath"):  # these read the task's own result
+        return []
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _document_paths(v, k)]
+    if isinstance(value, list):
+        return [found for item in value for found in _document_paths(item, key)]
+    return DOCUMENT_PATH.findall(value) if isinstance(value, str) else []
+
+
+def test_every_path_the_definition_reads_or_writes_is_a_key_of_the_state_document():
+    training, _, _ = staging()
+    found = {p for state in definition(training)["States"].values() for p in _document_paths(state)}
+    assert {"plan.provider", "training.job_id", "watch.deadline", "caught.Error"} <= found
+    for dotted in found:
+        path(*dotted.split("."))  # raises UnknownStateKeyError naming the key
 
 
 def test_every_task_is_caught_and_every_failure_notifies_before_failing():

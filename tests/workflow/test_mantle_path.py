@@ -72,6 +72,8 @@ def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, 
     assert stored.model_id == f"ft:{GPT_OSS}:oss-math-1" and stored.job_id == job["id"]
     assert stored.base_url == "https://bedrock-mantle.us-west-2.api.aws/v1"
     assert stored.metrics["reward_last"] == 0.8 and stored.metrics["last_step"] == 3
+    # When the job finished comes through the status step's selected fields (rft.workflow_state.MantleJob).
+    assert stored.completed_at is not None
 
     artifacts = harness.environment_of("Validate")["ARTIFACTS_BUCKET"]
     assert stored.metrics["metrics_uri"] == f"s3://{artifacts}/jobs/oss-math-1/metrics.jsonl"
