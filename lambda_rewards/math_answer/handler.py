@@ -5,7 +5,8 @@ answer (``\\frac{\\sqrt3}{2}``, ``(1, 2]``, ``x = 3``, optionally boxed), or an 
 ``{"answer": ...}`` holding any of these.
 
 How a response is graded:
-1. Only its last ``MATH_TAIL_CHARS`` characters are read, under the Unicode policy of
+1. Only its final answer is read (what follows ``</think>``: ``lambda_rewards.common.answer``), and
+   of that its last ``MATH_TAIL_CHARS`` characters, under the Unicode policy of
    ``lambda_rewards.common.text`` (NFKC, invisible characters removed, ASCII digits).
 2. The final answer is extracted (``lambda_rewards.math_answer.extract``); hedging (disagreeing
    boxes or final statements, a spray of boxes) scores 0 with the metric ``hedged``.
@@ -30,6 +31,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from lambda_rewards.common.answer import final_answer
 from lambda_rewards.common.contract import Budget, Grade, Sample, make_handler, unwrap_reference
 from lambda_rewards.common.isolation import IsolatedRunner, WorkerCrashed, WorkerFailed, WorkerTimeout
 from lambda_rewards.common.settings import env_int
@@ -203,7 +205,7 @@ def grade(sample: Sample, budget: Budget) -> Grade:
         gold = gold_of(sample.reference)
     except BadReference:
         return Grade(0.0, error="bad_reference")
-    text = normalize_unicode(tail(sample.response, TAIL_CHARS))
+    text = normalize_unicode(tail(final_answer(sample.response), TAIL_CHARS))
     if not text.strip():
         return Grade(0.0, error="no_answer")
     extraction = extract_answer(text, max_boxes=MAX_BOXES)
