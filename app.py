@@ -11,22 +11,42 @@ import sys
 
 import aws_cdk as cdk
 
-from stacks.config import ConfigError, EnvironmentSettings, load_environments
+from stacks.config import ConfigError, EnvironmentSettings, load_environments, load_pipeline
+from stacks.pipeline_stack import DeliveryPipelineStack
+from stacks.security import add_security_checks
 from stacks.stage import RftStage
+
+PIPELINE_STACK_ID = "Pipeline"
 
 
 def build_app(app: cdk.App) -> dict[str, RftStage]:
+    """Every environment's stage, by name.
+
+    With a `pipeline` in cdk.json, the environments it deploys are built inside the pipeline stack
+    (the pipeline deploys them); the others, and any environment chosen with `-c env=NAME` (a
+    deployment by hand), are built on their own.
+    """
     environments = load_environments(app.node.try_get_context("environments"))
+    pipeline = load_pipeline(app.node.try_get_context("pipeline"), environments)
     selected = app.node.try_get_context("env")
     if selected is not None and selected not in environments:
         raise ConfigError(
             str(selected), "env", f"unknown environment; cdk.json defines: {', '.join(environments)}"
         )
-    chosen = [environments[selected]] if selected else list(environments.values())
-    stages = {
-        settings.name: RftStage(app, settings.name, settings=settings, env=_target(settings))
-        for settings in chosen
-    }
+    stages: dict[str, RftStage] = {}
+    if pipeline is not None and selected is None:
+        stack = DeliveryPipelineStack(
+            app,
+            PIPELINE_STACK_ID,
+            pipeline=pipeline,
+            environments=environments,
+            env=cdk.Environment(account=pipeline.account, region=pipeline.region),
+        )
+        add_security_checks(app)  # the pipeline stack itself; each stage adds its own checks
+        stages.update(stack.stages)
+    chosen = [environments[selected]] if selected else [s for n, s in environments.items() if n not in stages]
+    for settings in chosen:
+        stages[settings.name] = RftStage(app, settings.name, settings=settings, env=_target(settings))
     return stages
 
 

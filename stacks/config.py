@@ -232,3 +232,75 @@ def _convert(hint: Any, value: Any, environment: str, path: str) -> Any:
     if type(value) is not hint:
         raise ConfigError(environment, path, f"must be {hint.__name__}, got {value!r}")
     return value
+
+
+# --- The delivery pipeline (context key `pipeline`, optional) ---------------------------------------
+
+REPOSITORY_PATTERN = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+CONNECTION_ARN_PATTERN = re.compile(
+    r"arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[A-Za-z0-9-]+"
+)
+BRANCH_PATTERN = re.compile(r"[^\s~^:?*\[\\]{1,255}")
+
+
+class PipelineConfigError(ConfigError):
+    """A setting of the `pipeline` object in cdk.json is wrong."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        ValueError.__init__(self, f"cdk.json pipeline, setting '{setting}': {problem}")
+        self.environment, self.setting, self.problem = "pipeline", setting, problem
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The CDK Pipelines delivery pipeline: one source, then one stage per environment in order."""
+
+    account: str = field(metadata=_check(lambda v: ACCOUNT_PATTERN.fullmatch(v), "must be 12 digits"))
+    region: str = field(metadata=_check(lambda v: REGION_PATTERN.fullmatch(v), "must be an AWS region"))
+    # A CodeConnections (formerly CodeStar Connections) connection to the repository's host.
+    connection_arn: str = field(
+        metadata=_check(
+            lambda v: CONNECTION_ARN_PATTERN.fullmatch(v), "must be a CodeConnections connection ARN"
+        )
+    )
+    repository: str = field(
+        metadata=_check(lambda v: REPOSITORY_PATTERN.fullmatch(v), "must be 'owner/name'")
+    )
+    stages: tuple[str, ...] = field(
+        metadata=_check(lambda v: len(v) >= 1 and len(set(v)) == len(v), "must list environments, each once")
+    )
+    branch: str = field(
+        default="main", metadata=_check(lambda v: BRANCH_PATTERN.fullmatch(v), "must be a branch name")
+    )
+    # Environments that wait for a person's approval before they are deployed.
+    approval_before: tuple[str, ...] = ()
+
+
+def load_pipeline(raw: Any, environments: Mapping[str, EnvironmentSettings]) -> PipelineSettings | None:
+    """Parses the optional `pipeline` context object; None when cdk.json has none."""
+    if raw is None:
+        return None
+    try:
+        pipeline: PipelineSettings = _convert(PipelineSettings, raw, "pipeline", "pipeline")
+    except PipelineConfigError:
+        raise
+    except ConfigError as error:
+        raise PipelineConfigError(error.setting, error.problem) from None
+    known = ", ".join(environments)
+    for key in ("stages", "approval_before"):
+        for index, name in enumerate(getattr(pipeline, key)):
+            if name not in environments:
+                raise PipelineConfigError(
+                    f"pipeline.{key}[{index}]", f"unknown environment '{name}'; cdk.json defines: {known}"
+                )
+    for index, name in enumerate(pipeline.approval_before):
+        if name not in pipeline.stages:
+            raise PipelineConfigError(
+                f"pipeline.approval_before[{index}]", f"'{name}' is not one of pipeline.stages"
+            )
+    for name in pipeline.stages:
+        if environments[name].account is None:
+            raise ConfigError(
+                name, "account", "must be set for an environment that the pipeline deploys (cross-account)"
+            )
+    return pipeline

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import EnvironmentSettings
+from stacks.constructs.doctor_role import DoctorRole
 from stacks.constructs.operations import (
     MonitoredGateway,
     MonitoredGrader,
@@ -29,6 +30,9 @@ class GraderLike(Protocol):
 
     @property
     def function(self) -> lambda_.IFunction: ...
+
+    @property
+    def alias(self) -> lambda_.IAlias: ...
 
 
 class OperationsStack(cdk.Stack):
@@ -53,6 +57,7 @@ class OperationsStack(cdk.Stack):
         http_api: apigwv2.IHttpApi | None = None,
         gateway_metrics_namespace: str | None = None,
         reward_metrics_namespace: str = RewardMetric.DEFAULT_NAMESPACE,
+        doctor_trusted_account: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -84,6 +89,17 @@ class OperationsStack(cdk.Stack):
             allow_service_to_publish=allow_service_to_publish,
             reward_metrics_namespace=reward_metrics_namespace,
         )
+        if doctor_trusted_account is not None:
+            self.doctor = DoctorRole(
+                self,
+                "Doctor",
+                environment=settings.name,
+                trusted_account=doctor_trusted_account,
+                grader_aliases=[grader.alias for grader in graders.values()],
+                state_machine=state_machine,
+                topic=topic,
+                http_api=http_api,
+            )
         dashboard = self.operations.dashboard
         cdk.CfnOutput(
             self,

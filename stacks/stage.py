@@ -17,8 +17,16 @@ from stacks.training_stack import TrainingStack
 
 class RftStage(cdk.Stage):
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: EnvironmentSettings, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        doctor_trusted_account: str | None = None,
+        **kwargs,
     ) -> None:
+        """`doctor_trusted_account`: the delivery pipeline's account, whose post-deploy step assumes
+        the environment's doctor role; None (a stage deployed by hand) creates no such role."""
         super().__init__(scope, construct_id, **kwargs)
         self.data = DataStack(
             self, "Data", settings=settings, description=f"{PROJECT} {settings.name}: data plane"
@@ -55,6 +63,7 @@ class RftStage(cdk.Stage):
             http_api=self.serving.api,
             gateway_metrics_namespace=self.serving.metrics_namespace,
             cost_allocation_tag=("project", PROJECT),
+            doctor_trusted_account=doctor_trusted_account,
             description=f"{PROJECT} {settings.name}: dashboard, alarms and budget",
         )
 
