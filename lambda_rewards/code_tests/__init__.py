@@ -28,9 +28,11 @@ answer when it has no fence; an unclosed final fence runs to the end. References
 
 Errors (score 0 and an ``error_<reason>`` metric): ``bad_reference``, ``no_code``,
 ``code_too_large``, ``timeout`` (nothing passed before the time ran out), ``protocol_error`` (the
-judge's report was tampered with), ``sandbox_error`` (no child could be started). Metrics: ``tests``,
-``tests_passed``, ``timeouts``, ``load_error`` (the code did not compile, raised on import or lacks
-the entry point), ``sandboxed`` (1 when the seccomp filter was active), ``run_seconds``.
+judge's report was tampered with), ``sandbox_unavailable`` (the sandbox below cannot be
+established here and ``CODE_TESTS_ALLOW_UNSANDBOXED`` is not set: nothing ran), ``sandbox_error``
+(no child could be started). Metrics: ``tests``, ``tests_passed``, ``timeouts``, ``load_error``
+(the code did not compile, raised on import or lacks the entry point), ``sandboxed`` (1 when every
+hardening step held in every child of the run), ``run_seconds``.
 
 Isolation design
 ----------------
@@ -53,48 +55,41 @@ Pass or fail is never decided where the candidate's code runs.
   gains nothing).
 * Programs: one child per case; the grader compares the captured stdout (capped at twice the
   expected size + 64 KiB: a flood is stopped at the cap).
-* Every child: ``sys.executable -s -P -B -S`` (``-I`` without ``-E``: the environment is replaced
-  entirely, so ``-E`` buys nothing, and dropping it lets ``PYTHONHASHSEED=0`` make every run of the
-  same code behave the same), an environment of ``PYTHONHASHSEED`` and ``PYTHONUTF8`` only (no AWS
-  credentials), a fresh temporary directory as cwd deleted afterwards, its own session and process
-  group, rlimits (CPU, address space ``CODE_TESTS_MEMORY_MB``, file size 1 MiB, no core files, 64
-  fds, ``RLIMIT_NPROC=1``), stdin from /dev/null unless it is a case. At the end of a run every
-  process group is SIGKILLed, then reaped, for whatever reason the run ended.
-* Best-effort hardening in every child (``_child.harden``, via ctypes): ``PR_SET_DUMPABLE=0`` (other
-  processes of the same user cannot read its memory, fds or environment through /proc, nor ptrace
-  it) and a seccomp filter denying new processes and threads, exec, setsid/setpgid, signals to other
-  processes, sockets other than AF_UNIX, ptrace and process_vm_*, io_uring, namespaces, mounts, bpf,
-  perf and keyrings, and every change to the file system (EROFS: opening for writing, creating,
-  deleting, renaming, chmod...), so that no run can plant a module in a writable interpreter or
-  grader installation for a later judge to import. The judge tells the grader it is hardened
-  before the tests are sent to it, and the candidate's code starts only after the judge holds
-  them. In the Lambda, the grader process makes itself non-dumpable too.
-* Threads and subprocesses are not available to candidates anywhere (seccomp and RLIMIT_NPROC agree),
-  so results do not depend on where the grader runs.
+* Nothing reachable from a candidate holds a secret. Judges, candidates and programs are forked by
+  the launcher (``launcher.py``), an interpreter exec'd at cold start, before any event is read,
+  with an environment of ``PYTHONHASHSEED=0`` and ``PYTHONUTF8=1`` only: it never held a reference,
+  a test or a credential, and tests and code reach each child straight from the grader over pipes.
+  The grader process and the launcher are non-dumpable. Each child: its own session, the run's
+  fresh temporary directory as cwd (deleted afterwards), rlimits (CPU, address space
+  ``CODE_TESTS_MEMORY_MB``, file size 1 MiB, no core files, 64 fds, ``RLIMIT_NPROC=1``), stdin from
+  /dev/null unless it is a case, then ``hardening.harden``: as root, an unprivileged uid/gid
+  (65534) with an empty bounding set; no capability left; no_new_privs; non-dumpable; and the
+  seccomp filter (no new processes or threads, exec, setsid/setpgid, signals or SIGIO ownership
+  aimed at other processes, prlimit/affinity/scheduling of other pids, sockets other than AF_UNIX,
+  ptrace and process_vm_*, io_uring, namespaces, mounts, bpf, perf, keyrings, and every change to
+  the file system). The judge tells the grader it is hardened (with its flags) before the tests
+  are sent to it; the candidate's code starts only after the judge holds them. At the end of a run
+  every child still running is SIGKILLed with its process group and reaped.
+* Fail closed: where a step cannot be applied (AWS Lambda forbids ``prctl``; see
+  ``rft/assumptions.py``), samples score 0 with ``error_sandbox_unavailable`` and nothing runs,
+  unless ``CODE_TESTS_ALLOW_UNSANDBOXED=1`` (unsafe, see the README's threat model) allows running
+  with the steps that hold; ``sandboxed`` is then 0.
+* Threads and subprocesses are not available to candidates (seccomp and RLIMIT_NPROC agree).
 
 Known limits
 ------------
-* Network isolation needs the function in a VPC subnet with no route out: the seccomp filter blocks
-  sockets only where it can be installed, and the Lambda Runtime API listens on 127.0.0.1.
-* AWS Lambda reportedly forbids ``prctl`` in functions (ClickHouse#53117, catboost#1606,
-  cypress-lambda-example#2): there, expect ``sandboxed=0``; no seccomp filter, no non-dumpable
-  processes. What still holds there: the two-process judge, the sentinel, the plain-data replies,
-  the empty environment, rlimits (``RLIMIT_NPROC=1`` does stop forks and threads for the non-root
-  Lambda user), process-group kills. What does not: a candidate running as the same user could read
-  or write other processes' memory through ``/proc/<pid>/mem`` (if the platform allows it), for
-  example the grader's, which holds the batch's references and the function's credentials, and it
-  can signal other processes of that user. Give the function a role with no permission beyond its
-  logs and no network route, and treat a determined attacker in the candidate as out of scope of
-  this grader (use a per-run microVM for that).
-* Without seccomp, candidates can write wherever the user can, up to 1 MiB a file. On Lambda that
-  is ``/tmp`` only (code and runtime are read-only): nothing the grader trusts is read from there,
-  so no score can change, but ``/tmp`` can fill until the environment is recycled (runs then fail
-  with ``sandbox_error``). Elsewhere, never run the grader without seccomp as a user who can write
-  the interpreter's or the grader's files: a planted stdlib module would run inside later judges.
-* Where neither seccomp nor a non-root user is available (root in a container that forbids seccomp),
-  a double fork plus ``setsid`` escapes the process-group kill; the rlimits still bound it.
-* With seccomp, programs cannot write files at all (not even in their own directory); on Lambda they
-  can write in ``/tmp``. A solution that needs a scratch file scores differently in the two places.
+* Network isolation needs the function in a VPC subnet with no route out: the seccomp filter allows
+  AF_UNIX sockets, and the Lambda Runtime API listens on 127.0.0.1 (reachable only without the
+  filter, that is in the unsafe degraded mode).
+* In the degraded mode (Lambda with ``CODE_TESTS_ALLOW_UNSANDBOXED=1``) a candidate runs as the
+  same user as the grader, with no filter: it can read the grader's memory through
+  ``/proc/<pid>/mem`` where the platform allows that, hence the batch's references, signal
+  processes of that user and write in ``/tmp``. What still holds: the launcher holds nothing, the
+  two-process judge, the sentinel, the plain-data replies, the empty environment, the rlimits
+  (``RLIMIT_NPROC=1`` stops forks and threads for the non-root user), process-group kills.
+* With seccomp, programs cannot write files at all (not even in their own directory).
+* As root, the children import the interpreter's modules through directories the launcher opened
+  for them (``/proc/self/fd/N``), so an interpreter under a home only root can enter still works.
 * Return values must be builtin plain data: a generator, a custom class or a numpy scalar fails the
   unit even where the original HumanEval harness (``==`` in one process) would have accepted it.
   Exceptions cross as builtin exception types by name (anything else as a generic error).

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lambda_rewards.common.contract import Budget, Grade, Sample
-from lambda_rewards.common.settings import env_float, env_int
+from lambda_rewards.common.settings import env_bool, env_float, env_int
 
 from .extract import (
     MAX_CODE_CHARS,
@@ -23,7 +23,7 @@ from .extract import (
     parse_reference,
     prompt_from_messages,
 )
-from .sandbox import Limits, SandboxError, hardening_flags, run_check, run_program
+from .sandbox import Limits, SandboxError, run_check, run_program, sandbox_available
 
 DEFAULT_SAMPLE_TIMEOUT_S = 6.0
 _MIN_RUN_S = 0.05  # below this there is no point starting an interpreter
@@ -39,11 +39,15 @@ class CodeSettings:
                                 ``time_limit`` (default 2); its wall-clock limit is twice that + 0.5 s.
     CODE_TESTS_WORKERS          sandboxed runs at the same time, samples of a batch graded
                                 concurrently (default: CPUs, at most 4; 1 on a Lambda under 1769 MB).
+    CODE_TESTS_ALLOW_UNSANDBOXED  UNSAFE. true: grade even where the sandbox cannot be established
+                                (AWS Lambda forbids prctl), with whatever hardening holds. Default
+                                false: such samples score 0 with ``error_sandbox_unavailable``.
     """
 
     memory_mb: int
     case_time_limit_s: float
     workers: int
+    allow_unsandboxed: bool = False
 
 
 def load_code_settings(environ: Mapping[str, str] | None = None) -> CodeSettings:
@@ -58,6 +62,7 @@ def load_code_settings(environ: Mapping[str, str] | None = None) -> CodeSettings
             "CODE_TESTS_CASE_TIME_LIMIT_S", 2.0, minimum=0.1, maximum=60.0, environ=env
         ),
         workers=env_int("CODE_TESTS_WORKERS", default_workers, minimum=1, maximum=64, environ=env),
+        allow_unsandboxed=env_bool("CODE_TESTS_ALLOW_UNSANDBOXED", False, environ=env),
     )
 
 
@@ -80,6 +85,8 @@ def grade(sample: Sample, budget: Budget) -> Grade:
         return Grade(0.0, error="no_code")
     if len(code) > MAX_CODE_CHARS:
         return Grade(0.0, error="code_too_large")
+    if not SETTINGS.allow_unsandboxed and not sandbox_available():
+        return Grade(0.0, error="sandbox_unavailable")  # fail closed: nothing runs
     try:
         if isinstance(spec, CheckSpec):
             return _grade_check(spec, code, deadline)
@@ -106,20 +113,22 @@ def _grade_check(spec: CheckSpec, code: str, deadline: float) -> Grade:
             seed=spec.seed,
             deadline=deadline,
             limits=Limits(cpu_seconds=_cpu_limit(deadline - time.monotonic()), memory_mb=SETTINGS.memory_mb),
+            strict=not SETTINGS.allow_unsandboxed,
         )
     finally:
         _slots.release()
     total = max(1, spec.units)
     passed = sum(1 for index, ok in run.units.items() if ok and index < total)
-    flags = run.flags.replace(" ", "")
     metrics = {
         "tests": float(total),
         "tests_passed": float(passed),
         "timeouts": float(run.timed_out),
         "load_error": float(run.load is not None and run.load != "ok"),
-        "sandboxed": float(len(flags) == 4 and flags[1] == flags[3] == "1"),
+        "sandboxed": float(run.sandboxed),
         "run_seconds": round(run.seconds, 4),
     }
+    if run.sandbox_unavailable:
+        return Grade(0.0, metrics, error="sandbox_unavailable")
     if run.protocol_error:
         return Grade(0.0, metrics, error="protocol_error")
     if run.end == "bad_reference":
@@ -155,9 +164,12 @@ def _grade_cases(spec: CasesSpec, code: str, deadline: float) -> Grade:
                 deadline=min(deadline, time.monotonic() + 2 * time_limit + 0.5),
                 limits=limits,
                 stdout_cap=2 * len(case.stdout.encode("utf-8", "surrogatepass")) + _STDOUT_SLACK,
+                strict=not SETTINGS.allow_unsandboxed,
             )
         finally:
             _slots.release()
+        if run.sandbox_unavailable:
+            return Grade(0.0, error="sandbox_unavailable")
         if run.syntax_error:
             syntax_error = True
             break
@@ -171,7 +183,7 @@ def _grade_cases(spec: CasesSpec, code: str, deadline: float) -> Grade:
         "tests_passed": float(passed),
         "timeouts": float(timeouts),
         "load_error": float(syntax_error),
-        "sandboxed": float(hardening_flags()[1] == "1"),
+        "sandboxed": float(sandbox_available()),
         "run_seconds": round(time.monotonic() - started, 4),
     }
     if timeouts and passed == 0:

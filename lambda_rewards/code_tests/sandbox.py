@@ -1,4 +1,4 @@
-"""Runs untrusted Python in child interpreters and reads back only what the trusted side reports.
+"""Runs untrusted Python in sandboxed children and reads back only what the trusted side reports.
 
 Two entry points, both bounded by an absolute ``time.monotonic()`` deadline:
 
@@ -8,52 +8,39 @@ Two entry points, both bounded by an absolute ``time.monotonic()`` deadline:
                 third pipe that only it holds.
 ``run_program`` one whole program with a case on stdin; returns its stdout (capped) and exit status.
 
-Every child: ``sys.executable -s -P -B -S`` (``-I`` minus ``-E``: the environment is entirely ours,
-which lets ``PYTHONHASHSEED=0`` make set and dict iteration orders, hence results, reproducible), an
-environment of two variables (no AWS credentials), a fresh temporary directory as cwd, removed
-afterwards, its own session and process group, resource limits and the best-effort hardening of
-``_child.py``. When a run ends, for whatever reason, every process group is SIGKILLed before the
-children are reaped (a zombie leader keeps its group id reserved, so the kill cannot hit a
-recycled one), and all pipes are closed.
+Every child is forked by the launcher (``launcher.py``: no reference, test or credential ever
+reaches it) into its own session, with the environment of ``CHILD_ENV`` (no AWS credentials), a
+fresh temporary directory as cwd, removed afterwards, resource limits and the hardening of
+``hardening.py``. With ``strict`` (the default: see the grader's settings) a child whose hardening
+is incomplete exits with ``EXIT_SANDBOX`` before it reads anything. When a run ends, for whatever
+reason, every child still running is SIGKILLed with its process group and awaited (the launcher
+reaps it and reports the status), and all pipes are closed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import marshal
 import os
 import secrets
 import selectors
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-_CHILD_SOURCE = Path(__file__).with_name("_child.py")
-_FLAGS = ("-s", "-P", "-B", "-S")
-_ENV = {"PYTHONHASHSEED": "0", "PYTHONUTF8": "1"}
-_STUB = (
-    "import marshal,sys\n"
-    "f=open(int(sys.argv[1]),'rb')\n"
-    "g={'__name__':'rft_child'}\n"
-    "exec(marshal.loads(f.read(int.from_bytes(f.read(4),'big'))),g)\n"
-    "g['main'](f,sys.argv[2:])\n"
-)
+from .hardening import COMPLETE
+from .launcher import EXIT_SANDBOX, LAUNCHER, SandboxError
+from .roles import EXIT_SYNTAX
+
 _CHUNK = 1 << 16
 _EXIT_GRACE_S = 0.05  # after the main process exits, how long to wait for its pipes to reach EOF
-_POLL_S = 0.005  # exit polling interval where pidfd_open is unavailable
+_KILL_WAIT_S = 5.0  # how long a killed child may take to be reaped before the run gives up on it
 _JUDGE_OUTPUT_CAP = 1 << 20
-EXIT_SYNTAX = 97  # mirrors _child.EXIT_SYNTAX
-EXIT_LIMITS = 98
+_FLAGS_LEN = len(COMPLETE)
 
-
-class SandboxError(RuntimeError):
-    """The sandbox itself could not run (no interpreter, no temporary directory, fork failed)."""
+__all__ = ["EXIT_SANDBOX", "EXIT_SYNTAX", "CheckRun", "Limits", "ProgramRun", "SandboxError"]
 
 
 @dataclass(frozen=True)
@@ -64,14 +51,9 @@ class Limits:
     nproc: int = 1  # RLIMIT_NPROC: no new process or thread (per user: no effect for root)
     nofile: int = 64  # RLIMIT_NOFILE
 
-    def argv(self) -> list[str]:
-        return [
-            str(max(1, self.cpu_seconds)),
-            str(self.memory_mb << 20),
-            str(self.file_mb << 20),
-            str(self.nproc),
-            str(self.nofile),
-        ]
+    def values(self) -> tuple[int, int, int, int, int]:
+        """The arguments of ``hardening.apply_limits``."""
+        return (max(1, self.cpu_seconds), self.memory_mb << 20, self.file_mb << 20, self.nproc, self.nofile)
 
 
 @dataclass
@@ -82,10 +64,15 @@ class CheckRun:
     units: dict[int, bool] = field(default_factory=dict)
     load: str | None = None
     end: str | None = None
-    flags: str = ""
+    flags: str = ""  # "<judge's hardening flags> <candidate's>"
     timed_out: bool = False
     protocol_error: bool = False
+    sandbox_unavailable: bool = False  # a child refused to run without its complete sandbox
     seconds: float = 0.0
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.flags == f"{COMPLETE} {COMPLETE}"
 
 
 @dataclass
@@ -100,11 +87,9 @@ class ProgramRun:
     def syntax_error(self) -> bool:
         return self.returncode == EXIT_SYNTAX
 
-
-@functools.cache
-def _boot_frame() -> bytes:
-    code = compile(_CHILD_SOURCE.read_text(encoding="utf-8"), "<rft-sandbox-child>", "exec")
-    return _frame(code)
+    @property
+    def sandbox_unavailable(self) -> bool:
+        return self.returncode == EXIT_SANDBOX
 
 
 def _frame(obj: object) -> bytes:
@@ -123,13 +108,15 @@ class _Pump:
         self._pending: dict[int, bytes] = {}
         self._close_after: set[int] = set()
         self._caps: dict[int, int] = {}
-        self._pidfds: dict[int, int] = {}
-        self._polled: list[int] = []
+        self._status_fds: dict[int, int] = {}  # status pipe -> pid
         self.data: dict[int, bytearray] = {}
         self.open_reads: set[int] = set()
         self.closed: set[int] = set()
-        self.exited: set[int] = set()
-        self.overflow = False
+        self.exited: dict[int, int | None] = {}  # pid -> wait status (None: unknown)
+
+    @property
+    def overflow(self) -> bool:
+        return any(len(self.data[fd]) > cap for fd, cap in self._caps.items())
 
     def send(self, fd: int, data: bytes, *, close: bool = False) -> None:
         if close:
@@ -151,14 +138,12 @@ class _Pump:
         self.open_reads.add(fd)
         self._selector.register(fd, selectors.EVENT_READ, "r")
 
-    def watch_exit(self, pid: int) -> None:
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):  # old kernel, or a platform filter refuses pidfd_open
-            self._polled.append(pid)
-            return
-        self._pidfds[pidfd] = pid
-        self._selector.register(pidfd, selectors.EVENT_READ, "x")
+    def watch_exit(self, pid: int, status_fd: int) -> None:
+        """``status_fd``: the launcher's status pipe of ``pid`` (its wait status, then EOF)."""
+        os.set_blocking(status_fd, False)
+        self.data[status_fd] = bytearray()
+        self._status_fds[status_fd] = pid
+        self._selector.register(status_fd, selectors.EVENT_READ, "x")
 
     def _finish_write(self, fd: int) -> None:
         self._pending.pop(fd, None)
@@ -167,63 +152,70 @@ class _Pump:
             self.closed.add(fd)
 
     def step(self, timeout: float) -> None:
-        if self._polled:
-            timeout = min(timeout, _POLL_S)
         for key, _ in self._selector.select(max(0.0, timeout)):
-            fd = key.fd
             if key.data == "w":
-                data = self._pending[fd]
-                try:
-                    written = os.write(fd, data[:_CHUNK])
-                except BlockingIOError:
-                    continue
-                except OSError:  # the reader is gone: nothing more to deliver
-                    written = len(data)
-                if written < len(data):
-                    self._pending[fd] = data[written:]
-                else:
-                    self._selector.unregister(fd)
-                    self._finish_write(fd)
-            elif key.data == "r":
-                try:
-                    chunk = os.read(fd, _CHUNK)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    chunk = b""
-                buffer = self.data[fd]
-                if chunk:
-                    buffer += chunk
-                if not chunk or len(buffer) > self._caps[fd]:
-                    self.overflow = self.overflow or len(buffer) > self._caps[fd]
-                    self._selector.unregister(fd)
-                    self.open_reads.discard(fd)
+                self._write_ready(key.fd)
             else:
+                self._read_ready(key.fd, key.data == "x")
+
+    def _write_ready(self, fd: int) -> None:
+        data = self._pending[fd]
+        try:
+            written = os.write(fd, data[:_CHUNK])
+        except BlockingIOError:
+            return
+        except OSError:  # the reader is gone: nothing more to deliver
+            written = len(data)
+        if written < len(data):
+            self._pending[fd] = data[written:]
+        else:
+            self._selector.unregister(fd)
+            self._finish_write(fd)
+
+    def _read_ready(self, fd: int, status: bool) -> None:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        buffer = self.data[fd]
+        buffer += chunk
+        if status:
+            if not chunk:
                 self._selector.unregister(fd)
-                self.exited.add(self._pidfds[fd])
-        for pid in list(self._polled):
-            try:
-                exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-            except ChildProcessError:
-                exited = True
-            if exited:
-                self._polled.remove(pid)
-                self.exited.add(pid)
+                known = len(buffer) == 4
+                self.exited[self._status_fds[fd]] = int.from_bytes(buffer, "big") if known else None
+            return
+        if not chunk or len(buffer) > self._caps[fd]:
+            self._selector.unregister(fd)
+            self.open_reads.discard(fd)
+
+    def wait_exits(self, pids: list[int], timeout: float) -> None:
+        """Pumps exit notifications only, until every pid in ``pids`` exited or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while any(pid not in self.exited for pid in pids) and time.monotonic() < deadline:
+            for key, _ in self._selector.select(max(0.0, deadline - time.monotonic())):
+                if key.data == "x":
+                    self._read_ready(key.fd, True)
+                else:
+                    self._selector.unregister(key.fd)
 
     def close(self) -> None:
         self._selector.close()
-        for pidfd in self._pidfds:
-            os.close(pidfd)
-        self._pidfds.clear()
+        for status_fd in self._status_fds:
+            os.close(status_fd)
+        self._status_fds.clear()
 
 
 class _Run:
-    """Owns the pipes, processes and directories of one run and releases all of them on exit."""
+    """Owns the pipes, children and directories of one run and releases all of them on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, strict: bool) -> None:
         self.pump = _Pump()
+        self.strict = strict
         self._fds: list[int] = []
-        self._procs: list[subprocess.Popen] = []
+        self._pids: list[int] = []
         self._dirs: list[str] = []
 
     def __enter__(self) -> _Run:
@@ -241,33 +233,31 @@ class _Run:
                 os.close(fd)
 
     def spawn(
-        self, ctrl: int, limits: Limits, mode: str, extra: list[str], *, pass_fds=(), stdin=None, stdout=None
-    ) -> subprocess.Popen:
-        if not sys.executable:
-            raise SandboxError("no Python interpreter path (sys.executable is empty)")
+        self, ctrl: int, limits: Limits, mode: str, extras: tuple[int, ...] = (), *, stdin=None, stdout=None
+    ) -> int:
+        """A child in ``mode``: its pid. ``extras``: the role's pipes, in the role's order."""
         try:
             cwd = tempfile.mkdtemp(prefix="rft-code-")
         except OSError as exc:
             raise SandboxError(f"cannot create a temporary directory: {exc}") from exc
         self._dirs.append(cwd)
-        harden = "0" if mode != "probe" and hardening_flags() == "00" else "1"
-        argv = [sys.executable, *_FLAGS, "-c", _STUB, str(ctrl), *limits.argv(), harden, mode, *extra]
+        cwd_fd = os.open(cwd, os.O_RDONLY | os.O_DIRECTORY)
+        request = {
+            "mode": mode,
+            "limits": limits.values(),
+            "harden": True,
+            "strict": self.strict,
+            "stdin": stdin is not None,
+            "stdout": stdout is not None,
+        }
+        fds = [cwd_fd, ctrl, *(fd for fd in (stdin, stdout) if fd is not None), *extras]
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL if stdin is None else stdin,
-                stdout=subprocess.DEVNULL if stdout is None else stdout,
-                stderr=subprocess.DEVNULL,
-                cwd=cwd,
-                env=dict(_ENV),
-                pass_fds=(ctrl, *pass_fds),
-                close_fds=True,
-                start_new_session=True,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise SandboxError(f"cannot start the sandboxed interpreter: {exc}") from exc
-        self._procs.append(proc)
-        return proc
+            pid, status_fd = LAUNCHER.spawn(request, fds)
+        finally:
+            os.close(cwd_fd)
+        self._pids.append(pid)
+        self.pump.watch_exit(pid, status_fd)
+        return pid
 
     def run_until(self, deadline: float, done) -> bool:
         """Pumps until ``done()`` is true (True) or the deadline passes (False)."""
@@ -279,12 +269,11 @@ class _Run:
         return True
 
     def __exit__(self, *exc_info: object) -> None:
-        for proc in self._procs:
+        running = [pid for pid in self._pids if pid not in self.pump.exited]
+        for pid in running:  # its own session: pgid == pid; the launcher reaps it
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        for proc in self._procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):  # uninterruptible sleep: reaped later
-                proc.wait(timeout=5)
+                os.killpg(pid, signal.SIGKILL)
+        self.pump.wait_exits(running, _KILL_WAIT_S)
         self.pump.close()
         for fd in self._fds:
             if fd not in self.pump.closed:
@@ -323,53 +312,38 @@ def run_check(
     seed: bool,
     deadline: float,
     limits: Limits,
+    strict: bool = True,
 ) -> CheckRun:
     """Runs ``check(candidate)`` (``test_code``: marshalled, already unit-instrumented) against
-    ``code`` in a judge/candidate pair; see ``_child.py`` for both sides."""
+    ``code`` in a judge/candidate pair; see ``roles.py`` for both sides."""
     started = time.monotonic()
     sentinel = secrets.token_hex(16)
-    judge_cfg = {
-        "sentinel": sentinel,
-        "test": test_code,
-        "prompt": prompt_code,
-        "entry": entry,
-        "units": units,
-        "seed": seed,
-    }
+    judge_cfg = {"sentinel": sentinel, "test": test_code, "prompt": prompt_code}
+    judge_cfg |= {"entry": entry, "units": units, "seed": seed}
     result = CheckRun()
-    with _Run() as run:
+    with _Run(strict=strict) as run:
         judge_ctrl_r, judge_ctrl_w = run.pipe()
         cand_ctrl_r, cand_ctrl_w = run.pipe()
         j2c_r, j2c_w = run.pipe()
         c2j_r, c2j_w = run.pipe()
         res_r, res_w = run.pipe()
-        judge_cfg.update(res=res_w, j2c=j2c_w, c2j=c2j_r)
-        judge = run.spawn(judge_ctrl_r, limits, "judge", [str(res_w)], pass_fds=(j2c_w, c2j_r, res_w))
-        run.spawn(
-            cand_ctrl_r,
-            limits,
-            "candidate",
-            [],
-            pass_fds=(j2c_r, c2j_w),
-        )
+        judge = run.spawn(judge_ctrl_r, limits, "judge", (res_w, j2c_w, c2j_r))
+        run.spawn(cand_ctrl_r, limits, "candidate", (j2c_r, c2j_w))
         run.close(judge_ctrl_r, cand_ctrl_r, j2c_r, j2c_w, c2j_r, c2j_w, res_w)
         pump = run.pump
-        cand_cfg = {"code": code, "entry": entry, "j2c": j2c_r, "c2j": c2j_w}
-        pump.send(cand_ctrl_w, _boot_frame() + _frame(cand_cfg))
-        pump.send(judge_ctrl_w, _boot_frame())
+        pump.send(cand_ctrl_w, _frame({"code": code, "entry": entry}), close=True)
         pump.read(res_r, _JUDGE_OUTPUT_CAP)
-        pump.watch_exit(judge.pid)
-        state = {"cfg_sent": False, "grace": None}
+        state: dict = {"cfg_sent": False, "grace": None}
 
         def done() -> bool:
             output = pump.data[res_r]
-            if not state["cfg_sent"] and output[:1] == b"R":
-                # The judge is hardened (or tried): only now do the tests leave this process.
-                pump.send(judge_ctrl_w, _frame(judge_cfg))
+            if not state["cfg_sent"] and len(output) > _FLAGS_LEN and output[:1] == b"R":
+                # The judge is hardened: only now do the tests leave this process.
+                pump.send(judge_ctrl_w, _frame(judge_cfg), close=True)
                 state["cfg_sent"] = True
             if res_r not in pump.open_reads:
                 return True
-            if judge.pid in pump.exited:
+            if judge in pump.exited:
                 state["grace"] = state["grace"] or time.monotonic() + _EXIT_GRACE_S
                 return time.monotonic() >= state["grace"]
             return False
@@ -377,21 +351,31 @@ def run_check(
         result.timed_out = not run.run_until(deadline, done)
         output = bytes(pump.data[res_r])
         result.protocol_error = pump.overflow
+        result.sandbox_unavailable = pump.exited.get(judge) == EXIT_SANDBOX << 8
     result.seconds = time.monotonic() - started
     _parse_judge_output(output, sentinel, result)
+    if strict and result.flags and not result.sandboxed:
+        result.sandbox_unavailable = True
     return result
 
 
+def _frame(obj: object) -> bytes:
+    data = marshal.dumps(obj)
+    return len(data).to_bytes(4, "big") + data
+
+
 def _parse_judge_output(output: bytes, sentinel: str, result: CheckRun) -> None:
-    """Every line must carry the sentinel; the end line must be the last; anything else marks the
-    whole run as tampered with (``protocol_error``: it scores 0)."""
+    """``R`` and the judge's hardening flags, then lines that must every one carry the sentinel;
+    the end line must be the last; anything else marks the whole run as tampered with
+    (``protocol_error``: it scores 0)."""
     if not output:
         return
-    if output[:1] != b"R" or (len(output) > 1 and not output.endswith(b"\n")):
+    header = _FLAGS_LEN + 1
+    if not _valid_header(output[:header]) or (len(output) > header and not output.endswith(b"\n")):
         result.protocol_error = True
         return
     prefix = sentinel.encode("ascii") + b" "
-    for line in output[1:].split(b"\n")[:-1]:
+    for line in output[header:].split(b"\n")[:-1]:
         if not line.startswith(prefix) or result.end is not None:
             result.protocol_error = True
             return
@@ -413,27 +397,37 @@ def _parse_judge_output(output: bytes, sentinel: str, result: CheckRun) -> None:
             return
 
 
-def run_program(*, code: str, stdin: bytes, deadline: float, limits: Limits, stdout_cap: int) -> ProgramRun:
+def _valid_header(header: bytes) -> bool:
+    flags = header[1:].decode("ascii", "replace")
+    return (
+        header[:1] == b"R"
+        and len(flags) == _FLAGS_LEN
+        and all(flag in (step, "-") for flag, step in zip(flags, COMPLETE, strict=True))
+    )
+
+
+def run_program(
+    *, code: str, stdin: bytes, deadline: float, limits: Limits, stdout_cap: int, strict: bool = True
+) -> ProgramRun:
     """Runs a whole program on one input. ``overflow``: it wrote more than ``stdout_cap`` bytes and
     was stopped there."""
     started = time.monotonic()
-    with _Run() as run:
+    with _Run(strict=strict) as run:
         ctrl_r, ctrl_w = run.pipe()
         in_r, in_w = run.pipe()
         out_r, out_w = run.pipe()
-        proc = run.spawn(ctrl_r, limits, "program", [], stdin=in_r, stdout=out_w)
+        pid = run.spawn(ctrl_r, limits, "program", stdin=in_r, stdout=out_w)
         run.close(ctrl_r, in_r, out_w)
         pump = run.pump
-        pump.send(ctrl_w, _boot_frame() + _frame({"code": code}), close=True)
+        pump.send(ctrl_w, _frame({"code": code}), close=True)
         pump.send(in_w, stdin, close=True)
         pump.read(out_r, stdout_cap)
-        pump.watch_exit(proc.pid)
         grace: list[float] = []
 
         def done() -> bool:
             if pump.overflow:
                 return True
-            if proc.pid not in pump.exited:
+            if pid not in pump.exited:
                 return False
             if out_r not in pump.open_reads:
                 return True
@@ -442,14 +436,12 @@ def run_program(*, code: str, stdin: bytes, deadline: float, limits: Limits, std
             return time.monotonic() >= grace[0]
 
         finished = run.run_until(deadline, done)
-        exited = proc.pid in pump.exited
+        status = pump.exited.get(pid)  # before the kills of __exit__: the program's own exit
         stdout = bytes(pump.data[out_r])
         overflow = pump.overflow
-    # Reaped in __exit__: a program that had exited on its own keeps its real status.
-    returncode = proc.returncode if exited else None
     return ProgramRun(
         stdout=stdout,
-        returncode=returncode,
+        returncode=None if status is None else os.waitstatus_to_exitcode(status),
         timed_out=not finished,
         overflow=overflow,
         seconds=time.monotonic() - started,
@@ -460,35 +452,28 @@ _probed: list[str] = []
 
 
 def hardening_flags() -> str:
-    """What the children of this environment manage to apply: two characters, "1"/"0" each, for
-    PR_SET_DUMPABLE=0 and the seccomp filter. Probed with one short child; only a definite answer
-    is kept (a probe that could not run is retried, and children keep trying to harden meanwhile)."""
+    """What the children of this environment manage to apply (``hardening.COMPLETE`` when every
+    step holds), probed once with one short child; "?" when the probe could not run (retried on
+    the next call)."""
     if _probed:
         return _probed[0]
     flags = ""
-    with contextlib.suppress(SandboxError), _Run() as run:
-        ctrl_r, ctrl_w = run.pipe()
+    with contextlib.suppress(SandboxError), _Run(strict=False) as run:
+        ctrl_r, _ = run.pipe()
         out_r, out_w = run.pipe()
-        run.spawn(ctrl_r, Limits(cpu_seconds=5, memory_mb=256), "probe", [], stdout=out_w)
+        run.spawn(ctrl_r, Limits(cpu_seconds=5, memory_mb=256), "probe", stdout=out_w)
         run.close(ctrl_r, out_w)
-        run.pump.send(ctrl_w, _boot_frame(), close=True)
         run.pump.read(out_r, 16)
         run.run_until(time.monotonic() + 10, lambda: out_r not in run.pump.open_reads)
         flags = bytes(run.pump.data[out_r]).decode("ascii", "replace")
-    if len(flags) == 2 and set(flags) <= {"0", "1"}:
+    if len(flags) == _FLAGS_LEN:
         _probed[:] = [flags]
         return flags
-    return "??"
+    return "?"
 
 
-def harden_this_process() -> bool:
-    """PR_SET_DUMPABLE=0 for the grader process itself: a candidate (same user) can then no longer
-    read its memory or environment through /proc/<pid>/{mem,environ,fd}. Best effort: False where
-    the platform forbids prctl (reported for AWS Lambda)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(4, 0, 0, 0, 0) == 0
-    except Exception:
-        return False
+def sandbox_available() -> bool:
+    """True when the complete sandbox holds here: the grader process is non-dumpable and every
+    hardening step holds in a child."""
+    flags = hardening_flags()
+    return LAUNCHER.grader_undumpable and flags == COMPLETE

@@ -11,7 +11,7 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from lambda_rewards.code_tests import _child, grader
+from lambda_rewards.code_tests import codec, grader, hardening
 from lambda_rewards.code_tests.extract import (
     BadReference,
     CasesSpec,
@@ -103,9 +103,9 @@ REVERSE_SOLUTION = "print(input()[::-1])\n"
 TWO_LINES = {"cases": [{"stdin": "3\n", "stdout": "3\n6\n"}], "time_limit": 1}
 
 needs_seccomp = pytest.mark.skipif(
-    hardening_flags()[1] != "1", reason="the seccomp filter cannot be installed here"
+    "S" not in hardening_flags(), reason="the seccomp filter cannot be installed here"
 )
-contained = hardening_flags()[1] == "1" or os.geteuid() != 0  # forks are refused
+contained = "S" in hardening_flags() or "U" in hardening_flags() or os.geteuid() != 0  # forks refused
 
 
 def run(response: str, reference, seconds: float = 6.0) -> Grade:
@@ -250,15 +250,15 @@ def test_oversized_code_is_refused_without_running():
 )
 def test_codec_round_trips_plain_data_exactly(value):
     out: list[bytes] = []
-    _child.encode_value(value, out)
-    decoded = _child.decode_value(b"".join(out))
+    codec.encode_value(value, out)
+    decoded = codec.decode_value(b"".join(out))
     assert decoded == value and type(decoded) is type(value)
 
 
 def test_codec_round_trips_nan():
     out: list[bytes] = []
-    _child.encode_value(float("nan"), out)
-    assert _child.decode_value(b"".join(out)) != _child.decode_value(b"".join(out))
+    codec.encode_value(float("nan"), out)
+    assert codec.decode_value(b"".join(out)) != codec.decode_value(b"".join(out))
 
 
 def test_codec_converts_subclasses_to_builtin_types():
@@ -269,14 +269,14 @@ def test_codec_converts_subclasses_to_builtin_types():
         __hash__ = str.__hash__
 
     out: list[bytes] = []
-    _child.encode_value([Sneaky("x")], out)
-    assert type(_child.decode_value(b"".join(out))[0]) is str
+    codec.encode_value([Sneaky("x")], out)
+    assert type(codec.decode_value(b"".join(out))[0]) is str
 
 
 @pytest.mark.parametrize("value", [object(), iter([1]), lambda: 1, type])
 def test_codec_refuses_objects(value):
     with pytest.raises(TypeError):
-        _child.encode_value(value, [])
+        codec.encode_value(value, [])
 
 
 @pytest.mark.parametrize(
@@ -300,21 +300,24 @@ def test_codec_refuses_objects(value):
 )
 def test_codec_rejects_malformed_data(data):
     with pytest.raises((ValueError, TypeError)):
-        _child.decode_value(data)
+        codec.decode_value(data)
 
 
 def test_judge_report_must_carry_the_sentinel_on_every_line():
     from lambda_rewards.code_tests.sandbox import CheckRun
 
-    good = b"R" + b"".join(b"s3cr3t " + line + b"\n" for line in (b"B 11 11", b"L ok", b"U 0 1", b"E ok"))
+    lines = (b"B UCNDS UCNDS", b"L ok", b"U 0 1", b"E ok")
+    good = b"RUCNDS" + b"".join(b"s3cr3t " + line + b"\n" for line in lines)
     result = CheckRun()
     _parse_judge_output(good, "s3cr3t", result)
     assert (result.units, result.end, result.protocol_error) == ({0: True}, "ok", False)
+    assert result.sandboxed
     for forged in (
         good + b"s3cr3t U 1 1\n",
         good.replace(b"s3cr3t U", b"guess U"),
         good + b"junk",
         b"Rjunk\n",
+        b"R",
     ):
         result = CheckRun()
         _parse_judge_output(forged, "s3cr3t", result)
@@ -323,9 +326,9 @@ def test_judge_report_must_carry_the_sentinel_on_every_line():
 
 def test_seccomp_program_is_well_formed():
     for machine in ("x86_64", "aarch64"):
-        program = _child.seccomp_program(machine, 1234)
+        program = hardening.seccomp_program(machine, 1234)
         assert program and len(program) % 8 == 0 and len(program) // 8 < 4096
-    assert _child.seccomp_program("riscv64", 1234) is None
+    assert hardening.seccomp_program("riscv64", 1234) is None
 
 
 # --------------------------------------------------------------------------- HumanEval-style grading
@@ -671,7 +674,7 @@ def test_network_signals_exec_and_file_writes_are_refused():
                 attempt(lambda: open(os.__file__, "a")),  # would trojan every later run
                 attempt(lambda: os.rename(os.__file__, os.__file__ + ".bak")),
                 attempt(lambda: open("scratch.txt", "w")),
-                attempt(lambda: open(os.__file__).read(1)),  # reading is fine
+                attempt(lambda: open(os.devnull).read(1)),  # reading is fine
             ]
         """
     )
