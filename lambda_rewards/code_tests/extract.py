@@ -17,6 +17,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_rewards.common.answer import final_answer
 from lambda_rewards.common.contract import reference_object
 
 MAX_CODE_CHARS = 200_000
@@ -82,13 +83,27 @@ def _definition_pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", re.M)
 
 
-def extract_code(response: str, entry_point: str | None = None) -> str:
-    """The Python code of an answer: after any ``</think>``, the last ```python block (with an entry
-    point: the last one that defines it), else the last untagged block, else, when the answer has
-    no fence at all, the whole answer. "" when there is none (only other languages, or nothing)."""
-    text = response.replace("\r\n", "\n")
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
+def answer_text(response: str) -> str:
+    """The answer of ``response`` under the one rule of ``common.answer.final_answer`` (what follows
+    the last ``</think>``; "" when cut off inside the reasoning), but with the indentation of its
+    first line kept: a completion-style answer is a function body, and stripping its leading spaces
+    would take it out of the function it continues."""
+    answer = final_answer(response)
+    if not answer:
+        return ""
+    end = len(response.rstrip())
+    start = end - len(answer)
+    while start > 0 and response[start - 1] in " \t":
+        start -= 1
+    return response[start:end]
+
+
+def extract_code(answer: str, entry_point: str | None = None) -> str:
+    """The Python code of an answer (``common.answer.final_answer`` of the response: what follows
+    the reasoning): the last ```python block (with an entry point: the last one that defines it),
+    else the last untagged block, else, when the answer has no fence at all, the whole answer. ""
+    when there is none (only other languages, or nothing)."""
+    text = answer.replace("\r\n", "\n")
     blocks = _fenced_blocks(text)
     if not blocks:
         return text.strip("\n") if text.strip() else ""

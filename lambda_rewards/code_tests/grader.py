@@ -18,6 +18,7 @@ from .extract import (
     BadReference,
     CasesSpec,
     CheckSpec,
+    answer_text,
     extract_code,
     normalize_output,
     parse_reference,
@@ -80,7 +81,11 @@ def grade(sample: Sample, budget: Budget) -> Grade:
         spec = parse_reference(sample.reference, prompt_from_messages(sample.messages))
     except BadReference:
         return Grade(0.0, error="bad_reference")
-    code = extract_code(sample.response, spec.entry if isinstance(spec, CheckSpec) else None)
+    answer = answer_text(sample.response)
+    if not answer.strip():
+        # Cut off inside its reasoning (or empty): a half-thought is not an answer.
+        return Grade(0.0, error="no_answer" if sample.response.strip() else "no_code")
+    code = extract_code(answer, spec.entry if isinstance(spec, CheckSpec) else None)
     if not code.strip():
         return Grade(0.0, error="no_code")
     if len(code) > MAX_CODE_CHARS:

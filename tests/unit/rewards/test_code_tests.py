@@ -642,11 +642,13 @@ def test_partial_credit_survives_a_later_hang():
 
 @pytest.mark.slow
 def test_memory_and_output_floods_are_contained():
-    started = time.monotonic()
-    assert run(fenced("def add(a, b):\n    return len(bytearray(10**10))\n"), ADD).score == 0.0
-    hog = "def add(a, b):\n    x = []\n    while True:\n        x.append(' ' * 10**6)\n"
-    assert run(fenced(hog), ADD).score == 0.0
-    assert time.monotonic() - started < 5.0
+    # Stopped by the address-space limit (MemoryError in every call), not by the deadline.
+    for code in (
+        "def add(a, b):\n    return len(bytearray(10**10))\n",
+        "def add(a, b):\n    x = []\n    while True:\n        x.append(' ' * 10**6)\n",
+    ):
+        grade = run(fenced(code), ADD, seconds=30.0)
+        assert (grade.score, grade.error, grade.metrics["timeouts"]) == (0.0, None, 0.0), grade
 
 
 @needs_seccomp
