@@ -64,6 +64,8 @@ def normalize_unicode(text: str) -> str:
     if text.isascii():
         return text
     text = text.translate(_TRANSLATION)
+    if unicodedata.is_normalized("NFKC", text):  # a quick check: no superscript, nothing to fold
+        return text
     text = _SUPERSCRIPTS.sub(lambda run: "^{" + _plain(run.group(0)) + "}", text)
     text = _SUBSCRIPTS.sub(lambda run: "_{" + _plain(run.group(0)) + "}", text)
     return _plain(text)
