@@ -1,6 +1,6 @@
 """Benchmark: validating a 20,000-prompt RFT dataset streams in constant memory in ≤ 3 s.
 
-Builds the dataset from ../shared/data/gsm8k/train.jsonl converted with rft.datasets.convert_gsm8k
+Builds the dataset from ../shared/data/gsm8k/train.jsonl converted with rft.converters.gsm8k
 (cycled to 20,000 prompts) when that file exists, else from synthetic prompts of similar size; then
 validates it from a file stream three times (best wall time), and once more under tracemalloc for
 the peak Python memory. Constant memory is shown by validating a file five times larger: its peak
@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rft.datasets import DatasetLimits, DatasetReport, convert_gsm8k, validate_file
+from rft.converters import convert, gsm8k
+from rft.datasets import DatasetLimits, DatasetReport, validate_file
 
 TARGET_SECONDS = 3.0
 GSM8K = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
@@ -33,7 +34,7 @@ GSM8K = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gsm
 def source_lines() -> tuple[str, Iterator[str]]:
     if GSM8K.exists():
         with GSM8K.open(encoding="utf-8") as handle:
-            converted = list(convert_gsm8k(handle))
+            converted = list(convert(handle, gsm8k(), source="GSM8K"))
         return f"GSM8K train converted ({len(converted):,} distinct prompts, cycled)", itertools.cycle(
             converted
         )

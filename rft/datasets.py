@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -376,68 +375,3 @@ def validate_s3_object(s3_client: Any, uri: str, *, limits: DatasetLimits = DEFA
         return validate_stream(body, limits=limits)
     finally:
         body.close()
-
-
-# --- GSM8K conversion ----------------------------------------------------------------------------
-
-GSM8K_SYSTEM_PROMPT = (
-    "You are a careful math tutor. Solve the problem step by step. "
-    "End your response with a final line of the form '#### <answer>', where <answer> is the final "
-    "numeric answer only: no units, no commas, no other text on that line."
-)
-_FINAL_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def gsm8k_answer(solution: str) -> str | None:
-    """The final answer of a GSM8K solution (the number after the last ``####``), normalized."""
-    if "####" not in solution:
-        return None
-    final = solution.rsplit("####", 1)[1].strip().replace(",", "").replace("$", "")
-    return final if _FINAL_NUMBER.fullmatch(final) else None
-
-
-def convert_gsm8k(
-    lines: Iterable[str | bytes], *, id_prefix: str = "gsm8k", max_problems: int = 20
-) -> Iterator[str]:
-    """Turn GSM8K ``{"question", "answer"}`` lines into RFT JSONL lines (without line breaks).
-
-    Good lines are yielded as they come; bad ones are collected and, once the input is exhausted,
-    raised as one ValidationError with their line numbers, so a caller writing to a temporary file
-    keeps nothing from a bad input.
-    """
-    problems: list[Problem] = []
-    count = 0
-    index = 0
-    for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if not text.strip():
-            continue
-        problem = None
-        try:
-            item = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problem = Problem(number, "", f"not valid JSON: {exc.msg}")
-        else:
-            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                problem = Problem(number, "question", "a GSM8K line needs a string 'question'")
-            elif not isinstance(item.get("answer"), str) or gsm8k_answer(item["answer"]) is None:
-                problem = Problem(number, "answer", "a GSM8K answer must end with '#### <number>'")
-        if problem is not None:
-            count += 1
-            if len(problems) < max_problems:
-                problems.append(problem)
-            continue
-        index += 1
-        yield json.dumps(
-            {
-                "messages": [
-                    {"role": "system", "content": GSM8K_SYSTEM_PROMPT},
-                    {"role": "user", "content": item["question"].strip()},
-                ],
-                "reference_answer": {"answer": gsm8k_answer(item["answer"])},
-                "task_id": f"{id_prefix}-{index:05d}",
-            },
-            ensure_ascii=False,
-        )
-    if problems:
-        raise ValidationError("The GSM8K input", problems, count)

@@ -35,19 +35,23 @@ class Problem:
 class ValidationError(RftError, ValueError):
     """Input that breaks a rule. ``problems`` holds the first ones found, ``total`` how many there were."""
 
-    def __init__(self, what: str, problems: Iterable[Problem], total: int | None = None) -> None:
+    def __init__(
+        self, what: str, problems: Iterable[Problem], total: int | None = None, *, plural: bool = False
+    ) -> None:
         self.what = what
+        self.plural = plural  # "The hyperparameters are invalid", not "is"
         self.problems: tuple[Problem, ...] = tuple(problems)
         self.total = total if total is not None else len(self.problems)
         super().__init__(self._sentence())
 
     def _sentence(self) -> str:
+        is_, has = ("are", "have") if self.plural else ("is", "has")
         if not self.problems:
-            return f"{self.what} is invalid."
+            return f"{self.what} {is_} invalid."
         first = str(self.problems[0])
         if self.total == 1:
-            return f"{self.what} is invalid: {first}"
-        return f"{self.what} has {self.total} problems; the first: {first}"
+            return f"{self.what} {is_} invalid: {first}"
+        return f"{self.what} {has} {self.total} problems; the first: {first}"
 
     def to_dict(self) -> dict[str, object]:
         return {

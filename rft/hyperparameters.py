@@ -92,7 +92,9 @@ class Hyperparameters:
             return cls({})
         if not isinstance(data, Mapping):
             raise ValidationError(
-                "The hyperparameters", [Problem(None, field_name, "must be a JSON object of name: value")]
+                "The hyperparameters",
+                [Problem(None, field_name, "must be a JSON object of name: value")],
+                plural=True,
             )
         problems: list[Problem] = []
         values: dict[str, HyperparameterValue] = {}
@@ -116,7 +118,7 @@ class Hyperparameters:
             else:
                 values[name] = value
         if problems:
-            raise ValidationError("The hyperparameters", problems)
+            raise ValidationError("The hyperparameters", problems, plural=True)
         return cls({name: values[name] for name in NAMES if name in values})
 
     def to_dict(self) -> dict[str, HyperparameterValue]:
@@ -171,7 +173,7 @@ def parse_assignments(
         except ValueError:
             problems.append(Problem(None, f"{field_name}.{name}", f"{text!r} is not {spec.describe_range()}"))
     if problems:
-        raise ValidationError("The hyperparameters", problems)
+        raise ValidationError("The hyperparameters", problems, plural=True)
     return Hyperparameters.from_dict(raw, field_name=field_name).to_dict()
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import os
+import itertools
 import re
-import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from rft import datasets
+from rft import converters, datasets
+from rft.cli import files
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
     EnvOption,
@@ -21,6 +24,8 @@ from rft.cli.common import (
     RegionOption,
     console,
     environment,
+    err_console,
+    plural,
     print_json,
     say,
 )
@@ -79,52 +84,126 @@ def validate(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _print_report(report: datasets.DatasetReport) -> None:
+def _print_report(report: datasets.DatasetReport, *, to: Console = console) -> None:
+    """The problems table and the summary; ``to`` is stderr where stdout is a command's result."""
     if report.problems:
         table = Table("line", "field", "problem", title="Problems", title_justify="left")
         for problem in report.problems:
-            table.add_row("" if problem.line is None else str(problem.line), problem.field, problem.message)
-        console.print(table)
+            table.add_row(
+                "" if problem.line is None else str(problem.line),
+                escape(problem.field),
+                escape(problem.message),
+            )
+        to.print(table)
     style = "green" if report.ok else "red"
-    console.print(f"[{style}]{report.summary()}[/]", soft_wrap=True)
+    to.print(f"[{style}]{escape(report.summary())}[/]")
+
+
+SourceFile = Annotated[
+    Path,
+    typer.Argument(exists=True, dir_okay=False, help="The source JSONL (a .gz file is read as gzip)."),
+]
+TargetFile = Annotated[
+    str, typer.Argument(help="Where to write the RFT JSONL; - writes to stdout.", show_default=False)
+]
+LimitOption = Annotated[
+    int | None, typer.Option(min=1, help="Convert only the first N lines (e.g. a held-out set).")
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite TARGET if it exists.")]
+
+
+def _convert(source: Path, target: str, to_record: converters.ToRecord, **options: Any) -> None:
+    """Run one converter from ``source`` into ``target`` and say what was written (on stderr)."""
+    limit, force, json_output = options["limit"], options["force"], options["json_output"]
+    files.check_target(target, force=force)  # before reading anything
+    opener = gzip.open if source.suffix == ".gz" else open
+    with opener(source, "rb") as lines:
+        converted = converters.convert(lines, to_record, source=f"{source}")
+        count = files.write_lines(target, itertools.islice(converted, limit), force=force)
+    where = "stdout" if target == files.STDOUT else target
+    if json_output and target != files.STDOUT:
+        print_json({"prompts": count, "output": where})
+    else:
+        say(f"Wrote {plural(count, 'prompt')} to {escape(where)}.")
 
 
 @convert_app.command("gsm8k")
 def convert_gsm8k(
-    source: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="GSM8K JSONL (question, answer).")
-    ],
-    target: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the RFT JSONL.")],
-    limit: Annotated[
-        int | None, typer.Option(min=1, help="Convert only the first N problems (e.g. a held-out set).")
-    ] = None,
+    source: SourceFile,
+    target: TargetFile,
+    limit: LimitOption = None,
     id_prefix: Annotated[str, typer.Option(help="Prefix of each line's task_id.")] = "gsm8k",
+    force: ForceOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Turn GSM8K lines into RFT JSONL with a prompt asking for a checkable final answer ('#### <n>').
+    """Turn GSM8K lines (`question`, `answer`) into RFT JSONL for the math_answer grader.
 
-    The answer after '####' becomes the reference_answer; nothing is written if any line is bad.
+    The prompt asks for a final line `#### <answer>`; the number after `####` in the dataset's
+    answer becomes the reference_answer. Nothing is written if any line is bad.
 
     Example: rft data convert gsm8k gsm8k/train.jsonl train.jsonl
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    count = 0
-    try:
-        with source.open("rb") as lines, os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            for line in datasets.convert_gsm8k(lines, id_prefix=id_prefix):
-                out.write(line + "\n")
-                count += 1
-                if limit is not None and count >= limit:
-                    break
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    if json_output:
-        print_json({"prompts": count, "output": str(target)})
-    else:
-        say(f"Wrote {count:,} prompts to {target}.")
+    _convert(source, target, converters.gsm8k(id_prefix=id_prefix), **_flags(limit, force, json_output))
+
+
+@convert_app.command("humaneval")
+def convert_humaneval(
+    source: SourceFile,
+    target: TargetFile,
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Turn HumanEval problems (`prompt`, `entry_point`, `test`) into RFT JSONL for the code_tests grader.
+
+    The prompt shows the function to complete; the reference is HumanEval's own `test`,
+    `entry_point` and `prompt`, as the dataset has them (the canonical solution is left out).
+
+    Example: rft data convert humaneval HumanEval.jsonl.gz code.jsonl
+    """
+    _convert(source, target, converters.humaneval(), **_flags(limit, force, json_output))
+
+
+@convert_app.command("jsonl")
+def convert_jsonl(
+    source: SourceFile,
+    target: TargetFile,
+    prompt_field: Annotated[
+        str,
+        typer.Option(
+            help="The field holding the prompt: a string, or a list of chat messages (a.b for nested)."
+        ),
+    ],
+    reference_field: Annotated[
+        str, typer.Option(help="The field holding the grader's reference answer (any JSON value).")
+    ],
+    id_field: Annotated[
+        str | None, typer.Option(help="The field holding each line's task_id (default: numbered).")
+    ] = None,
+    system_prompt: Annotated[
+        str | None, typer.Option(help="A system message to put before every prompt.")
+    ] = None,
+    id_prefix: Annotated[str, typer.Option(help="Prefix of numbered task_ids.")] = "task",
+    limit: LimitOption = None,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Turn any JSONL into RFT JSONL by naming its prompt and reference fields.
+
+    Example: rft data convert jsonl qa.jsonl train.jsonl --prompt-field question --reference-field answer
+    """
+    mapping = converters.FieldMapping(
+        prompt_field=prompt_field,
+        reference_field=reference_field,
+        id_field=id_field,
+        system_prompt=system_prompt,
+        id_prefix=id_prefix,
+    )
+    _convert(source, target, converters.mapped(mapping), **_flags(limit, force, json_output))
+
+
+def _flags(limit: int | None, force: bool, json_output: bool) -> dict[str, Any]:
+    return {"limit": limit, "force": force, "json_output": json_output}
 
 
 @app.command("upload")
@@ -157,10 +236,11 @@ def upload(
 
 
 def checked_for_upload(path: Path) -> datasets.DatasetReport:
-    """The dataset's report; its problems are printed and raised (nothing is uploaded) if it has any."""
+    """The dataset's report; its problems are printed on stderr and raised (nothing is uploaded) if
+    it has any, so stdout holds only the uploaded URI."""
     report = datasets.validate_file(path)
     if not report.ok:
-        _print_report(report)
+        _print_report(report, to=err_console)
         raise ValidationError(f"{path} (not uploaded)", report.problems, report.problem_count)
     return report
 

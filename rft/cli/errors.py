@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rft.errors import RftError
+from rft.errors import RftError, ValidationError
 
 EXIT_CHECK_FAILED = 1
 EXIT_ERROR = 2
@@ -33,6 +33,8 @@ _THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsExceptio
 
 def describe(exc: BaseException) -> tuple[str, int] | None:
     """(sentence, exit code) for a known error; None for anything else (a bug)."""
+    if isinstance(exc, ValidationError):  # the data or request checked is bad, as the help says
+        return _sentence(str(exc)), EXIT_CHECK_FAILED
     if isinstance(exc, RftError):
         return _sentence(str(exc)), EXIT_ERROR
     from rft.preflight import PreflightError

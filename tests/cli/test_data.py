@@ -81,7 +81,7 @@ def test_convert_gsm8k_writes_nothing_when_a_line_is_bad(tmp_path: Path, rft) ->
     source, target = tmp_path / "gsm8k.jsonl", tmp_path / "train.jsonl"
     write_jsonl(source, [*GSM8K, {"question": "no answer", "answer": "it is 4"}])
     outcome = rft("data", "convert", "gsm8k", str(source), str(target))
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1  # the input checked is bad
     assert "line 4" in outcome.stderr and "answer" in outcome.stderr
     assert not target.exists()
     assert list(tmp_path.iterdir()) == [source]  # no temporary file left behind
@@ -109,6 +109,129 @@ def test_upload_refuses_an_invalid_dataset_and_uploads_nothing(tmp_path: Path, d
     path = tmp_path / "small.jsonl"
     write_jsonl(path, rft_records(10))
     outcome = rft("data", "upload", str(path))
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1  # invalid data, as the help says
     assert "not uploaded" in outcome.stderr and "at least 100" in outcome.stderr
+    assert outcome.stdout == ""  # URI=$(rft data upload ...) captures nothing but a URI
     assert deployed.client("s3").list_objects_v2(Bucket=deployed.datasets_bucket)["KeyCount"] == 0
+
+
+def test_upload_prints_every_problem_on_stderr(tmp_path: Path, deployed, rft) -> None:
+    records = rft_records(120)
+    records[6] = {"messages": [{"role": "user", "content": "q"}]}
+    path = tmp_path / "bad.jsonl"
+    write_jsonl(path, records)
+    outcome = rft("data", "upload", str(path))
+    assert outcome.exit_code == 1
+    assert outcome.stdout == ""
+    assert "reference_answer" in outcome.stderr and "7" in outcome.stderr
+
+
+def test_convert_says_one_prompt_in_the_singular(tmp_path: Path, rft) -> None:
+    source, target = tmp_path / "gsm8k.jsonl", tmp_path / "one.jsonl"
+    write_jsonl(source, GSM8K[:1])
+    outcome = rft("data", "convert", "gsm8k", str(source), str(target))
+    assert "Wrote 1 prompt to" in outcome.stderr
+
+
+def test_convert_to_stdout_writes_only_the_lines(tmp_path: Path, rft) -> None:
+    source = tmp_path / "gsm8k.jsonl"
+    write_jsonl(source, GSM8K)
+    outcome = rft("data", "convert", "gsm8k", str(source), "-")
+    assert outcome.exit_code == 0, outcome.stderr
+    lines = [json.loads(line) for line in outcome.stdout.splitlines()]
+    assert [line["reference_answer"]["answer"] for line in lines] == ["13", "3", "2400"]
+    assert "Wrote 3 prompts to stdout" in outcome.stderr
+
+
+def test_convert_to_stdout_prints_nothing_when_a_line_is_bad(tmp_path: Path, rft) -> None:
+    source = tmp_path / "gsm8k.jsonl"
+    write_jsonl(source, [*GSM8K, {"question": "q", "answer": "none"}])
+    outcome = rft("data", "convert", "gsm8k", str(source), "-")
+    assert outcome.exit_code == 1
+    assert outcome.stdout == ""
+
+
+def test_convert_does_not_overwrite_without_force(tmp_path: Path, rft) -> None:
+    source, target = tmp_path / "gsm8k.jsonl", tmp_path / "train.jsonl"
+    write_jsonl(source, GSM8K)
+    target.write_text("keep me\n")
+    refused = rft("data", "convert", "gsm8k", str(source), str(target))
+    assert refused.exit_code == 2
+    assert "exists; pass --force" in refused.stderr
+    assert target.read_text() == "keep me\n"
+    forced = rft("data", "convert", "gsm8k", str(source), str(target), "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert len(target.read_text().splitlines()) == 3
+
+
+def test_convert_output_respects_the_umask(tmp_path: Path, rft) -> None:
+    import os
+
+    source, target = tmp_path / "gsm8k.jsonl", tmp_path / "train.jsonl"
+    write_jsonl(source, GSM8K)
+    previous = os.umask(0o022)
+    try:
+        assert rft("data", "convert", "gsm8k", str(source), str(target)).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+def test_convert_humaneval_keeps_the_tests_as_they_are(tmp_path: Path, rft) -> None:
+    import gzip
+
+    problem = {
+        "task_id": "HumanEval/0",
+        "prompt": 'def add(a, b):\n    """Add two numbers."""\n',
+        "entry_point": "add",
+        "canonical_solution": "    return a + b\n",
+        "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+    }
+    source, target = tmp_path / "HumanEval.jsonl.gz", tmp_path / "code.jsonl"
+    with gzip.open(source, "wt", encoding="utf-8") as out:
+        out.write(json.dumps(problem) + "\n")
+    outcome = rft("data", "convert", "humaneval", str(source), str(target))
+    assert outcome.exit_code == 0, outcome.stderr
+    [line] = [json.loads(text) for text in target.read_text().splitlines()]
+    assert line["task_id"] == "HumanEval/0"
+    assert line["reference_answer"] == {key: problem[key] for key in ("prompt", "entry_point", "test")}
+    assert "return a + b" not in json.dumps(line)  # the model never sees the solution
+    assert "def add(a, b):" in line["messages"][-1]["content"]
+
+
+def test_convert_jsonl_maps_named_fields(tmp_path: Path, rft) -> None:
+    source, target = tmp_path / "qa.jsonl", tmp_path / "train.jsonl"
+    write_jsonl(
+        source,
+        [
+            {"q": "Capital of France?", "meta": {"gold": "Paris"}, "id": 7},
+            {"q": "Capital of Peru?", "meta": {"gold": "Lima"}, "id": 8},
+        ],
+    )
+    outcome = rft(
+        "data", "convert", "jsonl", str(source), str(target),
+        "--prompt-field", "q", "--reference-field", "meta.gold", "--id-field", "id",
+    )  # fmt: skip
+    assert outcome.exit_code == 0, outcome.stderr
+    lines = [json.loads(text) for text in target.read_text().splitlines()]
+    assert [(line["task_id"], line["reference_answer"]) for line in lines] == [("7", "Paris"), ("8", "Lima")]
+    assert lines[0]["messages"] == [{"role": "user", "content": "Capital of France?"}]
+
+
+def test_convert_jsonl_names_the_missing_field_and_line(tmp_path: Path, rft) -> None:
+    source, target = tmp_path / "qa.jsonl", tmp_path / "train.jsonl"
+    write_jsonl(source, [{"q": "a?", "answer": "b"}, {"question": "c?", "answer": "d"}])
+    outcome = rft(
+        "data",
+        "convert",
+        "jsonl",
+        str(source),
+        str(target),
+        "--prompt-field",
+        "q",
+        "--reference-field",
+        "answer",
+    )
+    assert outcome.exit_code == 1
+    assert "line 2: q: has no field 'q'" in outcome.stderr
+    assert not target.exists()

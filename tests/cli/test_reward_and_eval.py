@@ -65,7 +65,7 @@ def test_reward_test_samples_from_a_base_model_through_the_api(
     fake_openai.reply = lambda request, index: "#### 18" if index % 2 == 0 else "#### 7"
     outcome = rft(
         "reward", "test", "--reward", "math_answer", "--data", str(data),
-        "--sample-from", "openai.gpt-oss-20b", "-n", "4", "--limit", "10",
+        "--sample-from", "openai.gpt-oss-20b", "-k", "4", "--limit", "10",
         "--save-responses", str(saved), "--json",
     )  # fmt: skip
     assert outcome.exit_code == 0, outcome.stderr
@@ -168,7 +168,7 @@ def test_eval_refuses_a_bad_held_out_file_before_calling_models(
     heldout = tmp_path / "heldout.jsonl"
     write_jsonl(heldout, [{"messages": [{"role": "user", "content": "q"}]}])
     outcome = rft("eval", "v1", "--data", str(heldout), "--reward", "math_answer")
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1  # the held-out data checked is bad
     assert "line 1: reference_answer: is missing" in outcome.stderr
     assert fake_openai.requests_to("/v1/chat/completions") == []
 
@@ -185,3 +185,18 @@ def test_paired_statistics() -> None:
     assert evaluation.paired_bootstrap_ci([0.1, -0.3, 0.4]) == evaluation.paired_bootstrap_ci(
         [0.1, -0.3, 0.4]
     )
+
+
+def test_a_response_without_an_answer_is_not_a_grader_failure(tmp_path: Path, rft) -> None:
+    data, responses = tmp_path / "train.jsonl", tmp_path / "responses.jsonl"
+    write_jsonl(data, rft_records(4))
+    responses.write_text("".join(json.dumps(text) + "\n" for text in ["18", "I am not sure.", "", "18"]))
+    outcome = rft("reward", "test", "-r", "math_answer", "-d", str(data), "--responses", str(responses))
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "the model gave no answer the grader could read: 2" in outcome.stdout
+    assert "the grader failed: 0" in outcome.stdout
+    assert "grader errors" not in outcome.stderr and "held no answer" in outcome.stderr
+    report = rft(
+        "reward", "test", "-r", "math_answer", "-d", str(data), "--responses", str(responses), "--json"
+    ).json()
+    assert (report["no_answers"], report["grader_failures"]) == (2, 0)

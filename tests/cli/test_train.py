@@ -97,7 +97,7 @@ def test_start_refuses_a_bad_request_naming_the_field(rft, deployed, args: list[
         if key not in args:
             options += [key, value]
     outcome = rft(*options, *args)
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1  # the request checked is bad
     assert message in outcome.stderr
     assert (
         deployed.client("stepfunctions").list_executions(stateMachineArn=deployed.state_machine_arn)[
@@ -109,7 +109,7 @@ def test_start_refuses_a_bad_request_naming_the_field(rft, deployed, args: list[
 
 def test_start_refuses_data_outside_the_datasets_bucket(rft, deployed) -> None:
     outcome = rft(*START, "--name", "elsewhere", "--data", f"s3://{deployed.artifacts_bucket}/x.jsonl")
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1
     assert "must be in this environment's datasets bucket" in outcome.stderr
 
 

@@ -6,7 +6,8 @@ import pytest
 from moto import mock_aws
 
 from rft import datasets
-from rft.datasets import DatasetLimits, convert_gsm8k, gsm8k_answer, iter_lines, validate_bytes
+from rft.converters import convert, gsm8k, gsm8k_answer
+from rft.datasets import DatasetLimits, iter_lines, validate_bytes
 from rft.errors import ValidationError
 from tests.unit.rft.helpers import jsonl, record
 
@@ -268,7 +269,7 @@ def test_convert_gsm8k_produces_valid_rft_lines():
         "",
         json.dumps({"question": "Weng earns $12...", "answer": "#### 10"}).encode(),
     ]
-    lines = list(convert_gsm8k(source))
+    lines = list(convert(source, gsm8k(), source="The GSM8K input"))
     assert len(lines) == 2
     first = json.loads(lines[0])
     assert first["reference_answer"] == {"answer": "72"}
@@ -290,7 +291,7 @@ def test_convert_gsm8k_reports_bad_lines_after_the_good_ones():
     ]
     produced = []
     with pytest.raises(ValidationError) as caught:
-        for line in convert_gsm8k(source):
+        for line in convert(source, gsm8k(), source="The GSM8K input"):
             produced.append(line)
     assert len(produced) == 1
     assert [(p.line, p.field) for p in caught.value.problems] == [(2, "answer"), (3, ""), (4, "question")]
