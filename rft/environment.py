@@ -5,9 +5,10 @@ stage is named after the environment, so its stacks are ``<env>-Data``, ``<env>-
 ``<env>-Training`` and ``<env>-Serving``; the output keys are the ``CfnOutput`` ids in ``stacks/``
 and are listed once, below. Outputs are read once per stack and cached for the command's lifetime.
 
-The region comes from ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION`` or the
-profile. An environment that is not deployed in that region is one clear ``RftError`` that names
-the stack, the region and what to do.
+The region comes from ``--region``, then the environment's own settings (``rft.locate``: the
+checkout's cdk.json, else where the deployed stacks were found), then ``AWS_REGION``,
+``AWS_DEFAULT_REGION`` or the profile. An environment that is not deployed in that region is one
+clear ``RftError`` that names the stack, the region, the environments that are there and what to do.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rft import aws
+from rft import aws, locate
 from rft.errors import RftError
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
@@ -74,6 +75,7 @@ class Environment:
     name: str
     region: str
     session: Any
+    account: str | None = None  # the account the environment's settings pin, checked on first use
     _outputs: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -108,6 +110,8 @@ class Environment:
     def _read_outputs(self, stack_name: str) -> dict[str, str]:
         from botocore.exceptions import ClientError
 
+        if not self._outputs:
+            self._check_account()
         try:
             stacks = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
         except ClientError as exc:
@@ -128,11 +132,31 @@ class Environment:
             )
         return {o["OutputKey"]: o.get("OutputValue", "") for o in stacks[0].get("Outputs", [])}
 
+    def _check_account(self) -> None:
+        """Credentials for another account would find nothing, or another team's stacks."""
+        if self.account is None:
+            return
+        caller = str(self.client("sts").get_caller_identity()["Account"])
+        if caller != self.account:
+            raise RftError(
+                f"Environment {self.name!r} is in account {self.account}, but your credentials are for "
+                f"account {caller}: use a profile of account {self.account} (--profile or AWS_PROFILE)."
+            )
+
     def _not_deployed(self, stack_name: str) -> EnvironmentNotDeployedError:
         return EnvironmentNotDeployedError(
             f"Environment {self.name!r} is not deployed in {self.region} (stack {stack_name} does not "
-            f"exist there): deploy it with 'make deploy ENV={self.name}', or pass its region with --region."
+            f"exist there{self._deployed_here()}): deploy it with 'make deploy ENV={self.name}', "
+            "or pass its region with --region."
         )
+
+    def _deployed_here(self) -> str:
+        """'; deployed here: 'prod'' -- a courtesy of the error path, never a second failure."""
+        try:
+            names = locate.deployed_environments(self.client("cloudformation"))
+        except Exception:
+            return ""
+        return f"; deployed in {self.region}: {locate.quoted_names(names)}" if names else ""
 
     def check_deployed(self) -> Environment:
         """Fail now, with the clear error, if the environment's data stack is not in this region
@@ -202,4 +226,30 @@ def connect(
             f"{name!r} is not an environment name (lower-case letters, digits and '-', such as staging)."
         )
     session = session_factory(profile=profile, region=region)
-    return Environment(name=name, region=resolve_region(region, session), session=session)
+    where = _settled_location(name, session) if region is None else None
+    account = where.account if where else None
+    if region is None and where is not None:
+        region = where.region
+    return Environment(name=name, region=resolve_region(region, session), session=session, account=account)
+
+
+def _settled_location(name: str, session: Any) -> locate.Location | None:
+    """Where the environment's settings say it is: cdk.json in a checkout; outside one, where it was
+    found before, else (no region known at all) where a search of the regions finds its stacks."""
+    cdk_json = locate.find_cdk_json()
+    if cdk_json is not None:
+        return locate.from_checkout(name, cdk_json)
+    found = locate.remembered(name, None)
+    if found is not None or os.environ.get("AWS_REGION") or getattr(session, "region_name", None):
+        return found
+    regions = session.get_available_regions("cloudformation")
+    found = locate.search_regions(
+        name, regions, lambda where: aws.client("cloudformation", region=where, session=session)
+    )
+    if found is None:
+        raise locate.UnknownEnvironmentError(
+            f"Environment {name!r} was not found: no region is set and no region your credentials can "
+            "reach holds its stacks; pass --region, or run rft inside the project's checkout."
+        )
+    locate.remember(name, found)
+    return found

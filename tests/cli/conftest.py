@@ -186,7 +186,9 @@ def _stack(cloudformation: Any, name: str, outputs: dict[str, str]) -> None:
         "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
-    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    environment = name.rsplit("-", 1)[0]
+    tags = [{"Key": "project", "Value": "rft-stack"}, {"Key": "environment", "Value": environment}]
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template), Tags=tags)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -55,13 +56,74 @@ def test_missing_credentials(tmp_path: Path) -> None:
     assert "No AWS credentials were found" in sentence
 
 
-def test_no_region(rft, aws_credentials, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _no_region(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def _outside_a_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("rft.locate.PACKAGE_CHECKOUT", None)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_in_a_checkout_the_region_comes_from_cdk_json(rft, deployed, monkeypatch, tmp_path: Path) -> None:
+    _no_region(monkeypatch, tmp_path)
+    outcome = rft("models", "list", "--env", "staging")
+    assert outcome.exit_code == 0, outcome.stderr  # cdk.json: staging is in us-west-2
+
+
+def test_an_environment_cdk_json_does_not_define_names_those_it_does(rft, deployed) -> None:
+    outcome = rft("models", "list", "--env", "dev")
+    assert outcome.exit_code == 2
+    sentence = _one_sentence(outcome.stderr)
+    assert "No environment 'dev' in" in sentence and "cdk.json" in sentence
+    assert "it defines 'prod' and 'staging'" in sentence
+
+
+def test_a_pinned_account_must_match_the_credentials(rft, deployed, monkeypatch, tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    settings = {"staging": {"region": "us-west-2", "account": "111111111111"}}
+    (checkout / "cdk.json").write_text(json.dumps({"context": {"environments": settings}}))
+    monkeypatch.chdir(checkout)
     outcome = rft("models", "list")
     assert outcome.exit_code == 2
-    assert "No AWS region is set" in _one_sentence(outcome.stderr)
+    sentence = _one_sentence(outcome.stderr)
+    assert "is in account 111111111111, but your credentials are for account 123456789012" in sentence
+
+
+def test_outside_a_checkout_the_deployed_stacks_say_where(rft, deployed, monkeypatch, tmp_path: Path) -> None:
+    _no_region(monkeypatch, tmp_path)
+    _outside_a_checkout(monkeypatch, tmp_path)
+    outcome = rft("models", "list", "--env", "staging")
+    assert outcome.exit_code == 0, outcome.stderr
+    remembered = json.loads((tmp_path / "config" / "rft" / "environments.json").read_text())
+    assert remembered["123456789012/staging"]["region"] == "us-west-2"
+    # The next command does not search again.
+    with mock.patch("rft.locate.search_regions", side_effect=AssertionError("searched again")):
+        assert rft("models", "list", "--env", "staging").exit_code == 0
+
+
+def test_outside_a_checkout_an_environment_found_nowhere(rft, deployed, monkeypatch, tmp_path: Path) -> None:
+    _no_region(monkeypatch, tmp_path)
+    _outside_a_checkout(monkeypatch, tmp_path)
+    outcome = rft("models", "list", "--env", "dev")
+    assert outcome.exit_code == 2
+    assert "Environment 'dev' was not found" in _one_sentence(outcome.stderr)
+
+
+def test_no_region_outside_a_checkout_with_a_region_set_elsewhere(
+    rft, deployed, monkeypatch, tmp_path: Path
+) -> None:
+    _outside_a_checkout(monkeypatch, tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    outcome = rft("models", "list", "--env", "prod")
+    assert outcome.exit_code == 2
+    sentence = _one_sentence(outcome.stderr)
+    assert "Environment 'prod' is not deployed in us-west-2" in sentence
+    assert "deployed in us-west-2: 'staging'" in sentence  # what is there instead
 
 
 def test_wrong_region_says_where_it_looked(rft, deployed) -> None:
@@ -83,7 +145,7 @@ def test_environment_not_deployed(rft, deployed) -> None:
     assert outcome.exit_code == 2
     sentence = _one_sentence(outcome.stderr)
     assert (
-        "Environment 'prod' is not deployed in us-west-2 (stack prod-Data does not exist there)" in sentence
+        "Environment 'prod' is not deployed in us-west-2 (stack prod-Data does not exist there;" in sentence
     )
     assert "make deploy ENV=prod" in sentence
 
