@@ -53,6 +53,12 @@ class PreflightError(ValueError):
 # --------------------------------------------------------------------------- the report
 
 
+# Reasons a grader gives when the *response* held nothing to grade (the model gave no final answer,
+# or no code): the grader worked and the zero is deserved. Every other reason is the grader, its
+# reference or its settings failing.
+NO_ANSWER_REASONS = frozenset({"no_answer", "no_code"})
+
+
 @dataclass(frozen=True)
 class PreflightReport:
     reward: str
@@ -78,10 +84,22 @@ class PreflightReport:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
+    @property
+    def no_answers(self) -> int:
+        """Responses in which the grader found no answer (the model's doing, not the grader's)."""
+        return sum(count for reason, count in self.errors.items() if reason in NO_ANSWER_REASONS)
+
+    @property
+    def grader_failures(self) -> int:
+        """Samples the grader could not grade (timeouts apart)."""
+        return self.error_count - self.no_answers
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of every figure."""
         data = asdict(self)
         data["error_count"] = self.error_count
+        data["no_answers"] = self.no_answers
+        data["grader_failures"] = self.grader_failures
         return data
 
 
@@ -408,9 +426,11 @@ def format_report(report: PreflightReport) -> str:
         )
     else:
         lines.append("no prompt has two rollouts: group variance not measured")
-    lines.append(f"timeouts {report.timeouts}; errors {report.error_count}")
+    lines.append(f"the model gave no answer the grader could read: {report.no_answers}")
+    lines.append(f"the grader failed: {report.grader_failures}; timed out: {report.timeouts}")
     for reason, count in report.errors.items():
-        lines.append(f"  error {reason}: {count}")
+        kind = "no answer" if reason in NO_ANSWER_REASONS else "grader error"
+        lines.append(f"  {kind} {reason}: {count}")
     if report.contract_violations:
         lines.append(
             f"CONTRACT VIOLATIONS: {report.contract_violations} results missing, misordered or out of [0, 1]"

@@ -64,12 +64,18 @@ def print_json(value: Any) -> None:
 
 
 def say(message: str) -> None:
-    """A status line on stderr, so stdout stays clean for what a script may capture."""
-    err_console.print(message, soft_wrap=True)
+    """A status line on stderr, so stdout stays clean for what a script may capture. On a terminal
+    it wraps between words at the terminal's width; into a file or a pipe it stays one line."""
+    err_console.print(message, soft_wrap=not err_console.is_terminal)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]Warning:[/] {message}", soft_wrap=True)
+    say(f"[yellow]Warning:[/] {message}")
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 prompt``, ``2 prompts``, ``1,200 prompts``."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 def debug_enabled() -> bool:

@@ -11,11 +11,12 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from rft import PROJECT
 from rft.cli import chat, data, evaluate, models, reward, train
 from rft.cli.common import debug_enabled
 from rft.cli.errors import EXIT_BUG, describe
@@ -51,6 +52,22 @@ class RftGroup(TyperGroup):
             raise typer.Exit(code) from None
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rft {installed_version()}")
+        raise typer.Exit()
+
+
+def installed_version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" when run from a bare tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROJECT)
+    except PackageNotFoundError:
+        return "unknown"
+
+
 app = typer.Typer(
     cls=RftGroup,
     name="rft",
@@ -60,14 +77,26 @@ app = typer.Typer(
         "Exit codes: 0 done; 1 the thing checked is bad (invalid data, a failed run, a grader breaking "
         "the reward contract); 2 the command could not do its work (usage, credentials, region, environment "
         "not deployed, unknown model, run name taken); 3 a bug in rft (RFT_DEBUG=1 shows the traceback). "
-        "RFT_ENV sets the default --env."
+        "RFT_ENV sets the default --env. Shell completion: rft --install-completion."
     ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print rft's version and exit."),
+    ] = False,
+) -> None:
+    # The options every command shares are on the commands themselves (--env, --region, --json).
+    return None
+
+
 app.add_typer(data.app, name="data")
 app.add_typer(reward.app, name="reward")
 app.add_typer(train.app, name="train")

@@ -22,6 +22,7 @@ from rft.cli.common import (
     RegionOption,
     console,
     environment,
+    plural,
     print_json,
     say,
     warn,
@@ -96,7 +97,10 @@ def test(
         ),
     ] = None,
     gateway: GatewayOption = False,
-    n: Annotated[int, typer.Option("-n", min=1, max=16, help="Rollouts per prompt when sampling.")] = 4,
+    samples_per_prompt: Annotated[
+        int,
+        typer.Option("--samples-per-prompt", "-k", min=1, max=16, help="Rollouts per prompt when sampling."),
+    ] = 4,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -122,10 +126,13 @@ def test(
     the score distribution, the share of prompt groups with no learning signal (all rollouts scored
     the same), errors, timeouts and throughput. Exits 1 if the grader breaks the reward contract.
 
-    With **--sample-from MODEL -n 4** the responses come from the model itself: a base model that
-    earns some but not all of the reward is one RFT can improve.
+    With --sample-from MODEL -k 4 the responses come from the model itself: a base model that
+    earns some but not all of the reward is one RFT can improve. A response in which the grader
+    finds no answer scores 0 and is counted apart from the grader's own failures.
 
-    Example: rft reward test --reward math_answer --data train.jsonl --sample-from openai.gpt-oss-20b -n 4
+    \b
+    Example: rft reward test --reward math_answer --data train.jsonl \\
+               --sample-from openai.gpt-oss-20b -k 4
     """
     chosen = sum(bool(x) for x in (responses, gold, sample_from))
     if chosen > 1:
@@ -145,11 +152,14 @@ def test(
             deployed = inference.needs_deployment(sample_from, gateway=gateway)
             where = environment(env, region, profile, deployed=deployed)
             target = inference.choose(where, sample_from, gateway=gateway)
-            say(f"Sampling {n} responses to each of {len(records)} prompts from {escape(target.label)}.")
+            say(
+                f"Sampling {plural(samples_per_prompt, 'response')} to each of "
+                f"{plural(len(records), 'prompt')} from {escape(target.label)}."
+            )
             answers = inference.sample_prompts(
                 target,
                 [prompt_of(record) for record in records],
-                n=n,
+                n=samples_per_prompt,
                 sampling=inference.Sampling(max_tokens=max_tokens, temperature=temperature),
                 concurrency=concurrency,
             )
@@ -197,7 +207,13 @@ def _advise(report: preflight.PreflightReport, *, sampled: bool) -> None:
             f"{report.flat_group_share:.0%} of prompt groups scored the same on every rollout: "
             "those prompts teach nothing."
         )
-    if report.timeouts or report.error_count:
+    if report.no_answers:
         warn(
-            f"{report.timeouts} timeouts and {report.error_count} grader errors; see the error reasons above."
+            f"{plural(report.no_answers, 'response')} held no answer the grader could read (scored 0): "
+            "check that the prompt asks for the final answer in the form the grader reads."
+        )
+    if report.timeouts or report.grader_failures:
+        warn(
+            f"the grader failed on {plural(report.grader_failures, 'sample')} and timed out on "
+            f"{report.timeouts}; see the reasons above."
         )

@@ -13,6 +13,8 @@ COMMANDS = [
     ["data", "validate"],
     ["data", "convert"],
     ["data", "convert", "gsm8k"],
+    ["data", "convert", "humaneval"],
+    ["data", "convert", "jsonl"],
     ["data", "upload"],
     ["reward"],
     ["reward", "test"],
@@ -68,3 +70,55 @@ def test_a_base_model_needs_no_deployed_environment(rft, aws_credentials, fake_o
     assert chatted.exit_code == 0 and chatted.stdout == "echo: hello\n"
     assert sampled.exit_code == 0, sampled.stderr
     assert trained.exit_code == 2 and "is not deployed in us-west-2" in trained.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_fits_80_columns_without_cutting_a_flag_or_a_word(rft, command: list[str]) -> None:
+    import re
+
+    import typer.main
+
+    outcome = rft(*command, "--help", env_overrides={"COLUMNS": "80"})
+    assert outcome.exit_code == 0
+    lines = outcome.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in outcome.stdout
+    assert not [line for line in lines if re.search(r"[a-z]-$", line)], "a word or flag broken at a hyphen"
+    click_command = typer.main.get_command(app)
+    for name in command:
+        click_command = click_command.commands[name]  # type: ignore[attr-defined]
+    for param in click_command.params:
+        for flag in param.opts:
+            if flag.startswith("--"):
+                assert re.search(rf"(^|[\s,/]){re.escape(flag)}([\s,=]|$)", outcome.stdout, re.M), flag
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=" ".join)
+def test_json_is_shown_as_a_flag(rft, command: list[str]) -> None:
+    outcome = rft(*command, "--help")
+    assert "--json <bool>" not in outcome.stdout and "<bool>" not in outcome.stdout
+
+
+def test_version(rft) -> None:
+    from importlib.metadata import version
+
+    outcome = rft("--version")
+    assert outcome.exit_code == 0
+    assert outcome.stdout == f"rft {version('rft-stack')}\n"
+
+
+def test_short_flags_mean_one_thing_everywhere() -> None:
+    import typer.main
+
+    meanings: dict[str, set[str]] = {}
+
+    def walk(command) -> None:
+        for param in getattr(command, "params", []):
+            longs = [o for o in param.opts if o.startswith("--")]
+            for short in (o for o in param.opts if not o.startswith("--")):
+                meanings.setdefault(short, set()).update(longs)
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    assert {short: longs for short, longs in meanings.items() if len(longs) > 1} == {}

@@ -229,7 +229,7 @@ def test_chat_and_sampling_through_the_gateway_sign_with_sigv4(rft, deployed, fa
         "--sample-from",
         "prod",
         "--gateway",
-        "-n",
+        "-k",
         "2",
     )
     assert sampled.exit_code == 0, sampled.stderr

@@ -58,7 +58,7 @@ def test_readme_walkthrough(rft, deployed, fake_openai, tmp_path: Path, monkeypa
     # 2. Reward preflight: the base model earns some but not all of the reward.
     preflight = rft(
         "reward", "test", "--reward", "math_answer", "--data", "train.jsonl",
-        "--sample-from", "openai.gpt-oss-20b", "-n", "4", "--env", "staging",
+        "--sample-from", "openai.gpt-oss-20b", "-k", "4", "--env", "staging",
     )  # fmt: skip
     assert preflight.exit_code == 0, preflight.stderr
     assert "reward math_answer: 128 samples" in preflight.stdout  # 32 prompts x 4 rollouts

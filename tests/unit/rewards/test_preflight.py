@@ -58,7 +58,7 @@ def test_report_figures_on_samples_in_event_shape():
     json.dumps(data)
     assert data["error_count"] == 2
     text = format_report(report)
-    assert "no learning signal" in text and "error no_answer: 2" in text
+    assert "no learning signal" in text and "no answer no_answer: 2" in text
 
 
 def test_dataset_lines_with_responses_file(tmp_path):
