@@ -5,6 +5,7 @@ Both are stored as JSON in SSM Parameter Store under the environment's prefix::
     /rft/<environment>/models/<name>         ModelRecord, written by the workflow's publish step
     /rft/<environment>/evaluations/<name>    EvaluationSummary, written by `rft eval`
     /rft/<environment>/aliases/<alias>       alias entry (see rft.registry)
+    /rft/<environment>/locks/aliases/<alias> held while the alias moves (rft.locks)
 
 Each value carries ``schema_version``; a reader refuses a newer major version with a clear error and
 ignores fields it does not know. A value must fit an Advanced-tier parameter (8 KB): the record's
@@ -66,6 +67,11 @@ def alias_parameter_name(environment: str, alias: str) -> str:
 
 def evaluation_parameter_name(environment: str, name: str) -> str:
     return _name("evaluations", environment, name)
+
+
+def alias_lock_parameter_name(environment: str, alias: str) -> str:
+    """The lock that serialises moves of one alias (rft.locks); outside ``aliases/`` so listings skip it."""
+    return _name("locks/aliases", environment, alias)
 
 
 # --- Model record --------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ Layout (``/rft/<environment>/...``):
   put, so read-modify-write of one parameter by two writers could lose an update).
 - ``aliases/<alias>``: an AliasEntry JSON ``{"model", "previous", "by", "at", "reason", "forced"}``.
 
+Moves of one alias are serialised by a lease lock (``rft.locks``, ``locks/aliases/<alias>``): the
+promotion rule reads the current target and the move writes the new one while the lock is held, so
+two promoters racing cannot both decide against the same old target and lose one of the moves.
+
 Alias history is the SSM parameter history of the alias parameter: every move is one PutParameter,
 so the move and its history entry are written atomically, SSM records the caller's IAM identity
 (``LastModifiedUser``) beside the ``by`` the client states, and nothing has to be trimmed to fit
@@ -23,16 +27,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from rft.errors import PromotionRefusedError, RftError, UnknownModelError
+from rft.locks import ssm_lock
 from rft.records import (
     MAX_PARAMETER_BYTES,
     EvaluationSummary,
     ModelRecord,
+    alias_lock_parameter_name,
     alias_parameter_name,
     environment_prefix,
     evaluation_parameter_name,
@@ -189,6 +196,15 @@ class ModelRegistry:
         self, alias: str, model: str, *, by: str | None, reason: str, forced: bool = False
     ) -> AliasEntry:
         """Point ``alias`` at ``model`` unconditionally (``promote`` applies the rule first)."""
+        with self._alias_lock(alias, by):
+            return self._set_alias(alias, model, by=by, reason=reason, forced=forced)
+
+    def _alias_lock(self, alias: str, by: str | None) -> AbstractContextManager[None]:
+        return ssm_lock(self._ssm, alias_lock_parameter_name(self.environment, alias), holder=by)
+
+    def _set_alias(
+        self, alias: str, model: str, *, by: str | None, reason: str, forced: bool = False
+    ) -> AliasEntry:
         record = self.get_model(model)
         if not record.callable:
             raise RftError(
@@ -276,17 +292,22 @@ class ModelRegistry:
     def promote(
         self, name: str, alias: str, *, by: str | None, force_reason: str | None = None
     ) -> AliasEntry:
-        """Move ``alias`` to ``name`` if the promotion rule allows it, or when forced with a reason."""
+        """Move ``alias`` to ``name`` if the promotion rule allows it, or when forced with a reason.
+        The rule is applied and the alias moved under the alias's lock (no other move in between)."""
+        with self._alias_lock(alias, by):
+            return self._promote(name, alias, by=by, force_reason=force_reason)
+
+    def _promote(self, name: str, alias: str, *, by: str | None, force_reason: str | None) -> AliasEntry:
         decision = self.check_promotion(name, alias)
         if decision.allowed:
-            return self.set_alias(alias, name, by=by, reason=f"promoted: {decision.reason}")
+            return self._set_alias(alias, name, by=by, reason=f"promoted: {decision.reason}")
         if force_reason is None:
             raise PromotionRefusedError(
                 f"Cannot promote {name!r} to {alias!r}: {decision.reason} (or force with a reason)."
             )
         if not force_reason.strip():
             raise PromotionRefusedError("A forced promotion needs a reason; it is kept in the alias history.")
-        return self.set_alias(
+        return self._set_alias(
             alias,
             name,
             by=by,
