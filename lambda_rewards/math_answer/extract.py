@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from lambda_rewards.common.text import find_boxes
+from lambda_rewards.math_answer.forms import respell
 from lambda_rewards.math_answer.numeric import numbers_in, parse_number
 
 _HASH = re.compile(r"####[ \t]*([^\n]*)")
@@ -34,6 +35,9 @@ _INLINE_MATH = re.compile(r"^\s*(?:\$\$?|\\\(|\\\[)(.*?)(?:\$\$?|\\\)|\\\])")
 _MATH_LINE = re.compile(r"^\s*(?:\$\$?|\\\(|\\\[)(.+?)(?:\$\$?|\\\)|\\\])\s*\.?\s*$")
 
 
+_WORDS_ONLY = re.compile(r"\\(?:text|mathrm|textbf|textit)\s*\{\s*([A-Za-z ]+?)\s*\}")
+
+
 @dataclass(frozen=True)
 class Extraction:
     answer: str | None  # the final answer text, or None when there is none
@@ -44,8 +48,8 @@ class Extraction:
 
 def canonical_latex(text: str) -> str:
     """A comparison key for LaTeX answers: spacing, sizing commands and fraction variants removed."""
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    for token in ("\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "$", "~"):
+    text = _WORDS_ONLY.sub(r"\1", respell(text))  # \text{odd} is odd
+    for token in ("\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "$", "~"):
         text = text.replace(token, "")
     text = "".join(text.split())
     return text.rstrip(".")

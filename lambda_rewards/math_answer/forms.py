@@ -1,4 +1,13 @@
-"""Answer forms, handler side (no SymPy): words inside a LaTeX answer.
+"""Answer forms, handler side (no SymPy): one spelling for each LaTeX value, words inside an answer.
+
+One value, many spellings (``respell``): ``\\dfrac``/``\\tfrac``/``\\cfrac`` are ``\\frac``;
+brace-less fractions (``\\frac3{3}``, ``\\frac12``) get their braces; ``\\left( \\frac{1}{3}
+\\right)`` around a whole scalar is the scalar; thin-space thousands (``11,\\! 111,\\! 100``)
+are ``11,111,100``; ``\\textnormal``, ``\\textrm``, ``\\mbox``... are ``\\text``; relations have
+one spelling each (``>=``, ``\\geq`` and ``\\ge``; ``\\lt`` and ``<``; ``!=``, ``\\ne`` and
+``\\neq``).
+
+Words inside an answer:
 
 math-verify drops ``\\text{...}`` and its kin before it compares, so ``\\sqrt2 \\text{ else } \\sqrt3``
 reads as ``\\sqrt2`` for it: the words that qualified the answer are gone. Here a text group is
@@ -16,6 +25,55 @@ from __future__ import annotations
 import re
 
 from lambda_rewards.common.text import braced_group
+
+_FRAC_VARIANT = re.compile(r"\\[dtc]frac(?![A-Za-z])")
+_FRAC_TWO_DIGITS = re.compile(r"\\frac\s*([0-9])\s*([0-9])")  # \frac12
+_FRAC_DIGIT_FIRST = re.compile(r"\\frac\s*([0-9])\s*\{")  # \frac3{3}
+_FRAC_DIGIT_SECOND = re.compile(r"\\frac\s*(\{[^{}]*\})\s*([0-9])")  # \frac{3}3
+_THIN_THOUSANDS = re.compile(r"([0-9]),\s*\\[!,;:]\s*(?=[0-9]{3}(?![0-9]))")  # 11,\! 111
+_TEXT_VARIANT = re.compile(r"\\(?:textnormal|textrm|textsf|texttt|textup|mbox|hbox)(?![A-Za-z])")
+_SIZED = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|biggl|biggr)(?![A-Za-z])\s*")
+_RELATIONS = (
+    (re.compile(r"\\geq?(?![A-Za-z])|\\geqslant(?![A-Za-z])|>="), "\\ge "),
+    (re.compile(r"\\leq?(?![A-Za-z])|\\leqslant(?![A-Za-z])|<="), "\\le "),
+    (re.compile(r"\\neq?(?![A-Za-z])|!="), "\\neq "),
+    (re.compile(r"\\gt(?![A-Za-z])"), ">"),
+    (re.compile(r"\\lt(?![A-Za-z])"), "<"),
+)
+
+
+def _without_outer_parentheses(text: str) -> str:
+    """``( X )`` as ``X`` when the parentheses wrap the whole of one value (no top-level comma)."""
+    stripped = text.strip()
+    if len(stripped) < 2 or stripped[0] != "(" or stripped[-1] != ")":
+        return text
+    depth = 0
+    for index, ch in enumerate(stripped):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and index < len(stripped) - 1:
+            return text  # "(1)(2)": the first group closes before the end
+        if depth == 1 and ch in ",;":
+            return text  # a pair or an interval, not a scalar in parentheses
+    return stripped[1:-1]
+
+
+def respell(text: str) -> str:
+    """``text`` with one spelling for each value (see the module docstring)."""
+    if "\\" in text:
+        text = _FRAC_VARIANT.sub(r"\\frac", text)
+        if "\\frac" in text:
+            text = _FRAC_TWO_DIGITS.sub(r"\\frac{\1}{\2}", text)
+            text = _FRAC_DIGIT_FIRST.sub(r"\\frac{\1}{", text)
+            text = _FRAC_DIGIT_SECOND.sub(r"\\frac\1{\2}", text)
+        text = _THIN_THOUSANDS.sub(r"\1,", text)
+        text = _TEXT_VARIANT.sub(r"\\text", text)
+        text = _SIZED.sub("", text)
+    if "\\" in text or "=" in text:
+        for pattern, spelling in _RELATIONS:
+            text = pattern.sub(lambda _match, spelling=spelling: spelling, text)
+    return _without_outer_parentheses(text)
+
 
 TEXT_COMMANDS = ("text", "textnormal", "textrm", "textbf", "textit", "textsf", "texttt", "mbox", "hbox")
 _TEXT_OPEN = re.compile(r"\\(?:" + "|".join(TEXT_COMMANDS) + r")\s*(?=\{)")

@@ -16,6 +16,8 @@ import re
 from fractions import Fraction
 from functools import lru_cache
 
+from lambda_rewards.math_answer.forms import respell
+
 MAX_DIGITS = 200  # longest numeral read; Fraction/int of huge strings is slow (and capped at 4300)
 MAX_SCI_EXPONENT = 400
 
@@ -37,16 +39,16 @@ _TRAIL = re.compile(r"(?:[A-Za-z][A-Za-z .'/\-]{0,60}?(?:\^\s*\{?[0-9]\}?)?[A-Za
 _ASSIGNMENT = re.compile(r"^\s*(?:[A-Za-z](?:_\{?[A-Za-z0-9_]{1,8}\}?)?|\\[A-Za-z]{2,12})\s*=\s*")
 _HEDGE_WORDS = re.compile(r"\b(?:or|either|nor|not|and|to|between|maybe|perhaps|possibly)\b", re.IGNORECASE)
 
-_LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _REMOVE = re.compile(
-    r"\\left|\\right|\[0-9]isplaystyle|\\[,;:! ]|~|\\\$|\$|\\%|%|\\\(|\\\)|\\\[|\\\]"
-    r"|\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\[0-9]egree|\*\*"
+    r"\\left|\\right|\\displaystyle|\\[,;:! ]|~|\\\$|\$|\\%|%|\\\(|\\\)|\\\[|\\\]"
+    r"|\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree|\*\*"
 )
 
 
 def clean(text: str) -> str:
     """Answer text with LaTeX dressing, currency, percent and degree marks removed."""
-    text = text.replace("{,}", ",").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    text = respell(text).replace("{,}", ",")
     for _ in range(3):
         stripped = _LATEX_WRAPPERS.sub(r" \1 ", text)
         if stripped == text:
