@@ -106,3 +106,33 @@ VALIDATION_REWARD_METRICS: tuple[str, ...] = (
     "validation_rewards_mean",
     "val_reward_mean",
 )
+
+# --- The code grader's sandbox on AWS Lambda -----------------------------------------------------
+
+# REPORTED, NOT MEASURED HERE: what AWS Lambda lets a function do to sandbox the code it runs.
+#  * prctl is refused (EPERM) by Lambda's own seccomp filter: PR_SET_NAME (catboost/catboost#1606,
+#    ClickHouse/ClickHouse#29378 and #43589, fixed by not failing in ClickHouse PR #53117 / #53118),
+#    PR_SET_NO_NEW_PRIVS (magJ/cypress-lambda-example#2), PR_SET_PDEATHSIG (chromedp/chromedp#720).
+#    So no PR_SET_DUMPABLE=0, no no_new_privs and no PR_SET_SECCOMP.
+#  * seccomp, ptrace and chroot fail with EPERM (rapidlua/luajit.me wiki, "On running untrusted code
+#    in AWS Lambda", 2022); the AWS whitepaper "Security Overview of AWS Lambda" (Lambda isolation
+#    technologies) confirms a platform seccomp-bpf filter without listing what it refuses; a 2026
+#    write-up on sandboxing student code in Lambda reports the platform filter blocks installing
+#    another one.
+#  * Functions run as a non-root user (sbx_user1051) whatever the image says (simonko.dev, "non-root
+#    Lambda image"), with no capabilities: setuid to another user is impossible, as is dropping to
+#    one. Every process of the function, the grader included, is that one user.
+# Consequence, enforced by lambda_rewards/code_tests (hardening flags "UC---" there): the sandbox
+# cannot be established on Lambda, so code_tests scores every sample 0 with
+# error_sandbox_unavailable unless CODE_TESTS_ALLOW_UNSANDBOXED (the `rewards.code_tests_allow_
+# unsandboxed` setting) accepts the degraded mode the README's threat model describes.
+# Check: deploy, invoke code_tests once and read its cold-start log line "code_tests sandbox"
+# (grader_undumpable, child_hardening, euid). If it ever says complete=true, Lambda allows the
+# sandbox and the unsafe setting is unnecessary.
+LAMBDA_ALLOWS_PRCTL = False
+LAMBDA_RUNS_FUNCTIONS_AS_ROOT = False
+# UNKNOWN: whether a Lambda process may read /proc/<pid>/mem of another process of its user (Yama
+# ptrace_scope or the platform filter may forbid it; nothing public says). The degraded mode is
+# documented as if it may. Check: the reads-parent-memory attack of tests/unit/rewards, run in a
+# function with CODE_TESTS_ALLOW_UNSANDBOXED=1.
+LAMBDA_ALLOWS_PROC_MEM_OF_SAME_USER = True

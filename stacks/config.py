@@ -77,6 +77,9 @@ class RewardSettings:
     judge_model_ids: tuple[str, ...] = field(
         default=("amazon.nova-lite-v1:0",), metadata=_check(lambda v: len(v) >= 1, "must name a model")
     )
+    # UNSAFE when true: code_tests grades even where its sandbox cannot be established (AWS Lambda
+    # forbids prctl, see rft/assumptions.py); false: such samples score 0 (error_sandbox_unavailable).
+    code_tests_allow_unsandboxed: bool = False
 
 
 @dataclass(frozen=True)

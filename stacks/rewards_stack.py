@@ -20,6 +20,7 @@ from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, gra
 from stacks.security import acknowledge
 
 JUDGE_GRADER = "llm_judge"
+CODE_GRADER = "code_tests"
 # The namespace of the graders' embedded-metric-format figures (set explicitly, so the dashboard
 # and the alarms read the same name the graders write).
 METRICS_NAMESPACE = "RftStack/Rewards"
@@ -94,6 +95,8 @@ class RewardsStack(cdk.Stack):
                 environment["JUDGE_MODEL_ID"] = judge_models[0]
                 if len(judge_models) > 1:
                     environment["JUDGE_ALLOWED_MODEL_IDS"] = ",".join(judge_models[1:])
+            if name == CODE_GRADER and rewards.code_tests_allow_unsandboxed:
+                environment["CODE_TESTS_ALLOW_UNSANDBOXED"] = "true"  # unsafe: see the README
             graders[name] = Grader(
                 self,
                 grader_construct_id(name),

@@ -24,6 +24,7 @@ _EMF_FIELDS = (
     ("zero_share", "ZeroScoreShare", "None"),
     ("errors", "Errors", "Count"),
     ("timeouts", "Timeouts", "Count"),
+    ("sandbox_unavailable", "SandboxUnavailable", "Count"),
     ("duration_ms", "BatchDuration", "Milliseconds"),
     ("sample_p50_ms", "SampleLatencyP50", "Milliseconds"),
     ("sample_p99_ms", "SampleLatencyP99", "Milliseconds"),
@@ -65,6 +66,10 @@ class BatchSummary:
             "zero_share": round(sum(1 for s in self.scores if s <= 0.0) / count, 6) if count else 0.0,
             "errors": sum(self.error_reasons.values()) - timeouts,
             "timeouts": timeouts,
+            # Samples refused because the grader's sandbox could not be established (code_tests
+            # fails closed): also counted in "errors"; an alarm of its own, since it means every
+            # sample of that grader scores 0 until the deployment changes.
+            "sandbox_unavailable": self.error_reasons.get("sandbox_unavailable", 0),
             "duration_ms": round(self.duration_s * 1000.0, 3),
             "sample_p50_ms": round(quantile(latencies, 0.5) * 1000.0, 3),
             "sample_p99_ms": round(quantile(latencies, 0.99) * 1000.0, 3),

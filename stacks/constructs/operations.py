@@ -47,6 +47,7 @@ class RewardMetric:
     ZERO_SCORE_SHARE = "ZeroScoreShare"  # share of the batch's samples that scored 0, 0..1
     ERRORS = "Errors"  # samples that could not be graded, timeouts excepted (Count)
     TIMEOUTS = "Timeouts"  # samples not graded within their budget or the batch deadline (Count)
+    SANDBOX_UNAVAILABLE = "SandboxUnavailable"  # samples refused: no sandbox here (Count; code_tests)
     BATCH_DURATION = "BatchDuration"  # Milliseconds
     SAMPLE_LATENCY_P50 = "SampleLatencyP50"  # Milliseconds
     SAMPLE_LATENCY_P99 = "SampleLatencyP99"  # Milliseconds
@@ -351,6 +352,24 @@ class Operations(Construct):
             ),
         )
 
+        self._alarm(
+            f"GraderSandboxUnavailable:{name}",
+            f"GraderSandboxUnavailable{cid}",
+            metric=self._reward_metric(
+                name, RewardMetric.SANDBOX_UNAVAILABLE, "Sum", "Samples refused: no sandbox"
+            ),
+            threshold=1,
+            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            description=(
+                f"grader '{name}' refused samples because its sandbox could not be established "
+                "(error_sandbox_unavailable): they all score 0, so training learns nothing from "
+                "them. On AWS Lambda this is expected (prctl is forbidden, see rft/assumptions.py): "
+                "run the grader where the sandbox holds, or accept the unsafe degraded mode "
+                "(rewards.code_tests_allow_unsandboxed) knowing what the README's threat model says."
+            ),
+        )
+
     def _workflow_alarms(self, state_machine: sfn.IStateMachine) -> None:
         self._alarm(
             "WorkflowFailed",
@@ -494,6 +513,7 @@ class Operations(Construct):
                 right=[
                     self._reward_metric(name, RewardMetric.TIMEOUTS, "Sum", "Samples timed out"),
                     self._reward_metric(name, RewardMetric.ERRORS, "Sum", "Samples not gradable"),
+                    self._reward_metric(name, RewardMetric.SANDBOX_UNAVAILABLE, "Sum", "Refused: no sandbox"),
                 ],
                 left_y_axis=cw.YAxisProps(label="samples/s", show_units=False, min=0),
                 right_y_axis=cw.YAxisProps(label="samples scored 0", show_units=False, min=0),

@@ -148,6 +148,7 @@ def test_every_alarm_exists_once_per_grader_and_for_workflow_and_gateway(bare):
             "GraderNearTimeout",
             "GraderScoreCollapse",
             "GraderSampleTimeouts",
+            "GraderSandboxUnavailable",
         )
         for name in GRADER_TIMEOUTS
     } | {"WorkflowFailed", "WorkflowTimedOut", "Gateway5xxRate"}
@@ -617,3 +618,17 @@ def test_the_stage_monitors_the_serving_gateway(staging_stage):
     body = json.dumps(template(staging_stage.operations).find_resources("AWS::CloudWatch::Dashboard"))
     assert "Serving:ExportsOutputRefApi" in body
     assert "RftStack/Gateway,Model" in body
+
+
+def test_samples_refused_without_a_sandbox_raise_an_alarm_at_once(bare):
+    properties = bare.alarm("GraderSandboxUnavailable:math_answer")
+    stat = _metric(properties)
+    assert stat["Metric"]["MetricName"] == RewardMetric.SANDBOX_UNAVAILABLE
+    assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
+    assert properties["Threshold"] == 1 and properties["EvaluationPeriods"] == 1
+    assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    summary = reward_metrics.BatchSummary(reward="code_tests")
+    for error in ("sandbox_unavailable", "sandbox_unavailable", "timeout", None):
+        summary.add(0.0, error, 0.01)
+    record = reward_metrics.batch_record(summary, namespace=RewardMetric.DEFAULT_NAMESPACE, emf=True)
+    assert record[RewardMetric.SANDBOX_UNAVAILABLE] == 2

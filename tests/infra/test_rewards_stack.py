@@ -330,3 +330,16 @@ def test_the_alias_map_is_an_output_and_an_ssm_parameter(staging_stack, staging)
     assert parameter["Properties"]["Name"] == graders_parameter_name("staging") == "/rft/staging/graders"
     assert parameter["Properties"]["Type"] == "String"
     assert as_map(parameter["Properties"]["Value"]) == expected
+
+
+def test_the_code_grader_fails_closed_unless_the_unsafe_setting_is_on(staging_stack, staging):
+    variables = _function(staging_stack, staging, "code_tests")["Properties"]["Environment"]["Variables"]
+    assert "CODE_TESTS_ALLOW_UNSANDBOXED" not in variables
+    _, stage = _stage("staging", rewards={"code_tests_allow_unsandboxed": True})
+    stack = stage.rewards
+    variables = _function(stack, template(stack), "code_tests")["Properties"]["Environment"]["Variables"]
+    assert variables["CODE_TESTS_ALLOW_UNSANDBOXED"] == "true"
+    others = [name for name in stack.graders if name != "code_tests"]
+    for name in others:
+        environment = _function(stack, template(stack), name)["Properties"]["Environment"]["Variables"]
+        assert "CODE_TESTS_ALLOW_UNSANDBOXED" not in environment
