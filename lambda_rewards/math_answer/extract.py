@@ -115,11 +115,44 @@ def _phrases(pattern: re.Pattern[str], text: str) -> list[tuple[int, str]]:
     return [(position, answer) for position, answer in found if answer]
 
 
+MAX_LISTED_BOXES = 50
+# What may stand between the boxes of one list answer: spacing, math delimiters, commas, "and".
+_BOX_CONNECTOR = re.compile(
+    r"(?:\s|\$|\\[\[\]()]|\\q?quad|\\[,;:! ]|~|[,;&]|\band\b|\\text\s*\{\s*(?:and|,)?\s*\})*"
+)
+
+
+_LIST_WORDS = re.compile(r"[^\\${}]{0,40}(?:\band|,)\s*\$?")  # "... papers and": a reference's list
+
+
+def listed_boxes(
+    text: str, boxes: list[tuple[str, int, int]], *, reference: bool = False
+) -> list[tuple[str, int, int]]:
+    """The final run of boxes joined only by list connectors (``\\boxed{1}, \\boxed{2} and
+    \\boxed{3}`` is the list answer ``1, 2, 3``); the last box alone when nothing joins it.
+    Boxes separated by anything else (prose, "or") stay separate answers, and disagreeing
+    separate answers are a hedge. A reference (trusted) may also join its boxes with a few words
+    ending in "and" or a comma (``\\boxed{1} papers and \\boxed{2} bins``)."""
+    if not boxes:
+        return []
+    listed = [boxes[-1]]
+    for previous in reversed(boxes[:-1]):
+        joined = _BOX_CONNECTOR.fullmatch(text, previous[2], listed[0][1]) is not None
+        if reference and not joined:
+            joined = _LIST_WORDS.fullmatch(text, previous[2], listed[0][1]) is not None
+        if len(listed) > MAX_LISTED_BOXES or not joined:
+            break
+        listed.insert(0, previous)
+    return listed
+
+
 def extract_answer(text: str, *, max_boxes: int = 3) -> Extraction:
     """The final answer of ``text`` (already a normalised tail of the response)."""
     boxes = find_boxes(text, 2000)
-    if len(boxes) > max_boxes:
-        return Extraction(None, "boxed", "many_boxes", len(boxes))
+    listed = listed_boxes(text, boxes)
+    one_list = len(listed) == len(boxes) and len({content for content, _, _ in listed}) == len(listed)
+    if (len(boxes) > max_boxes and not one_list) or len(listed) > MAX_LISTED_BOXES:
+        return Extraction(None, "boxed", "many_boxes", len(boxes))  # a spray of guesses
     hash_matches = list(_HASH.finditer(text)) if "####" in text else []
     hashes = [match.group(1).strip() for match in hash_matches]
     statements: list[tuple[int, str]] = []  # "final answer ..." and "Answer: ..." lines
@@ -128,7 +161,9 @@ def extract_answer(text: str, *, max_boxes: int = 3) -> Extraction:
         statements = sorted(_phrases(_FINAL_PHRASE, text) + _phrases(_ANSWER_LINE, text))
         the_answer = _phrases(_THE_ANSWER, text)
 
-    boxed = [content.strip() for content, _, _ in boxes]
+    boxed = [content.strip() for content, _, _ in boxes[: len(boxes) - len(listed)]]
+    if listed:
+        boxed.append(", ".join(dict.fromkeys(content.strip() for content, _, _ in listed)))
     if _disagree(boxed, numbers_only=False):
         return Extraction(None, "boxed", "several_answers", len(boxes))
     if _disagree(hashes, numbers_only=False):

@@ -36,7 +36,7 @@ from lambda_rewards.common.contract import Budget, Grade, Sample, make_handler, 
 from lambda_rewards.common.isolation import IsolatedRunner, WorkerCrashed, WorkerFailed, WorkerTimeout
 from lambda_rewards.common.settings import env_int
 from lambda_rewards.common.text import find_boxes, normalize_unicode, tail
-from lambda_rewards.math_answer.extract import canonical_latex, extract_answer
+from lambda_rewards.math_answer.extract import canonical_latex, extract_answer, listed_boxes
 from lambda_rewards.math_answer.forms import join_text_lists, respell
 from lambda_rewards.math_answer.latex import guard, has_or, split_equation, top_level_split
 from lambda_rewards.math_answer.numeric import parse_number, strip_assignment
@@ -67,8 +67,9 @@ def _gold_from_text(text: str) -> Gold:
         text = text.rsplit("####", 1)[1].strip()
         text = text.splitlines()[0].strip() if text else ""
     boxes = find_boxes(text, 5000)
-    if boxes:
-        text = boxes[-1][0].strip()
+    if boxes:  # boxes joined as a list are one list answer
+        listed = listed_boxes(text, boxes, reference=True)
+        text = ", ".join(dict.fromkeys(content.strip() for content, _, _ in listed))
     text = text.strip()
     if len(text) >= 2 and text[0] == "$" and text[-1] == "$":
         text = text.strip("$").strip()
