@@ -9,13 +9,11 @@ on each resample, and the 2.5th and 97.5th percentiles bound the interval. The b
 rather than a paired t interval because rewards are bounded and often 0/1, far from normal on the
 small held-out sets RFT uses; it needs no distributional assumption and stays inside [-1, 1].
 
-The report is plain JSON (``build_report``); ``plot_png`` draws the score distributions with
-matplotlib's Agg backend, imported only when a plot is drawn.
+The report is plain JSON (``build_report``); ``rft.evaluation_plot`` draws it.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import tempfile
@@ -209,50 +207,3 @@ def build_report(
             for p in prompts
         ],
     }
-
-
-def plot_png(report: Mapping[str, Any]) -> bytes:
-    """Two panels: the per-prompt score distributions of both models, and the paired differences."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure
-
-    trained = [row["trained"] for row in report["per_prompt"]]
-    base = [row["base"] for row in report["per_prompt"]]
-    trained_means = [_mean(scores) for scores in trained]
-    base_means = [_mean(scores) for scores in base]
-    differences = [row["difference"] for row in report["per_prompt"]]
-
-    figure = Figure(figsize=(10, 4), dpi=100)
-    left, right = figure.subplots(1, 2)
-    edges = [i / HISTOGRAM_BINS for i in range(HISTOGRAM_BINS + 1)]
-    left.hist(
-        [base_means, trained_means],
-        bins=edges,
-        label=[f"base {report['base']['mean']:.3f}", f"trained {report['trained']['mean']:.3f}"],
-        color=["#9e9e9e", "#1f77b4"],
-    )
-    left.set_xlabel(f"mean reward per prompt ({report['reward']})")
-    left.set_ylabel("prompts")
-    left.set_title(f"{report['name']}: score distributions")
-    left.legend()
-
-    low, high = report["difference"]["ci95"]
-    right.hist(
-        differences,
-        bins=[i / HISTOGRAM_BINS for i in range(-HISTOGRAM_BINS, HISTOGRAM_BINS + 1)],
-        color="#2ca02c",
-    )
-    right.axvline(
-        report["difference"]["mean"], color="black", label=f"mean {report['difference']['mean']:+.3f}"
-    )
-    right.axvspan(low, high, color="black", alpha=0.15, label=f"95% CI [{low:+.3f}, {high:+.3f}]")
-    right.set_xlabel("trained - base, per prompt")
-    right.set_title(f"paired differences (n={report['prompts']})")
-    right.legend()
-    figure.tight_layout()
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()

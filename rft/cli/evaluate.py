@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rft import datasets, evaluation
+from rft import datasets, evaluation, evaluation_plot
 from rft.aws import parse_s3_uri
 from rft.cli import inference
 from rft.cli.common import (
@@ -132,7 +132,7 @@ def evaluate(
     report["report_uri"] = _join(location, REPORT_NAME)
     report["plot_uri"] = _join(location, PLOT_NAME)
     _write(target, report["report_uri"], json.dumps(report, indent=2).encode(), "application/json")
-    _write(target, report["plot_uri"], evaluation.plot_png(report), "image/png")
+    _write(target, report["plot_uri"], evaluation_plot.plot_png(report), "image/png")
     if record:
         low, high = report["difference"]["ci95"]
         registry.put_evaluation(
