@@ -40,6 +40,7 @@ ProfileOption = Annotated[
     typer.Option("--profile", envvar="AWS_PROFILE", help="AWS profile to use.", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
 GatewayOption = Annotated[
     bool,
     typer.Option(
@@ -71,6 +72,13 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     say(f"[yellow]Warning:[/] {message}")
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask on the terminal before something that cannot be undone; ``--yes`` answers for scripts.
+    No answer (end of input) or "no" aborts, and nothing is done."""
+    if not yes:
+        typer.confirm(question, abort=True, err=True)
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

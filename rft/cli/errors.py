@@ -1,8 +1,8 @@
 """One sentence for every error a user can cause or meet; the CLI's only error handler uses it.
 
-Exit codes: 0 success; 1 the thing checked is bad (invalid data, a failed run); 2 the command could
-not do its work (usage, credentials, region, environment not deployed, unknown model, name taken,
-a service refusing); 3 a bug in rft (the sentence says how to see the traceback).
+Exit codes: 0 success; 1 the thing checked is bad (invalid data or run request, a taken run name, a
+failed run); 2 the command could not do its work (usage, credentials, region, environment not
+deployed, unknown model, a service refusing); 3 a bug in rft (the sentence says how to see the traceback).
 """
 
 from __future__ import annotations

@@ -74,9 +74,10 @@ app = typer.Typer(
     help=(
         "Reinforcement fine-tuning on Amazon Bedrock, against a deployed rft-stack environment.\n\n"
         "Example: rft data upload train.jsonl --env staging\n\n"
-        "Exit codes: 0 done; 1 the thing checked is bad (invalid data, a failed run, a grader breaking "
-        "the reward contract); 2 the command could not do its work (usage, credentials, region, environment "
-        "not deployed, unknown model, run name taken); 3 a bug in rft (RFT_DEBUG=1 shows the traceback). "
+        "Exit codes: 0 done; 1 the thing checked is bad (invalid data, an invalid run request or a taken "
+        "run name, a failed run, a grader breaking the reward contract); 2 the command could not do its "
+        "work (usage, credentials, region, environment not deployed, unknown model); "
+        "3 a bug in rft (RFT_DEBUG=1 shows the traceback). "
         "RFT_ENV sets the default --env. Shell completion: rft --install-completion."
     ),
     no_args_is_help=True,

@@ -18,25 +18,29 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from rft import hyperparameters
+from rft.cli import start_checks
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
     EnvOption,
     JsonOption,
     ProfileOption,
     RegionOption,
+    YesOption,
+    confirm,
     console,
     environment,
+    err_console,
     print_json,
     say,
     warn,
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
 from rft.environment import Environment
-from rft.errors import RftError
-from rft.jobs import NAME_PATTERN, JobRequest
+from rft.errors import Problem, RftError, ValidationError
+from rft.jobs import JobRequest
 from rft.registry import ModelRegistry
 from rft.runs import STATUSES, LiveMetrics, RunStatus, execution_arn, iso, read_run
 
@@ -44,6 +48,10 @@ app = typer.Typer(
     help="Start, watch, list and stop training runs.\n\nExample: rft train list --env staging",
     no_args_is_help=True,
 )
+
+
+DEFAULT_INTERVAL = 30.0
+IntervalOption = Annotated[float, typer.Option(min=0.0, help="Seconds between checks while watching.")]
 
 
 class RunNameTakenError(RftError):
@@ -141,74 +149,102 @@ def start(
         list[str] | None, typer.Option("--tag", help="key=value tag on the job and model.")
     ] = None,
     watch_run: Annotated[bool, typer.Option("--watch", help="Watch the run after starting it.")] = False,
+    interval: IntervalOption = DEFAULT_INTERVAL,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Check everything, upload and start nothing; exit 0 if it would start."
+        ),
+    ] = False,
     env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Start a training run: validate the request here, then start the environment's workflow.
+    """Start a training run: check the request here (every problem at once), then check it
+    against the environment (deployed, name free, reward deployed, data present and valid), then
+    upload local data and start the environment's workflow.
 
-    Example: rft train start --env staging --name gsm8k-v1 --base-model openai.gpt-oss-20b
-    --data s3://BUCKET/datasets/train-0123abcd.jsonl --reward math_answer -p epochCount=2
+    \b
+    Example: rft train start --env staging --name gsm8k-v1 \\
+               --base-model openai.gpt-oss-20b --data train.jsonl \\
+               --reward math_answer -p epochCount=2 --dry-run
     """
-    target = environment(env, region, profile)
-    if NAME_PATTERN.fullmatch(name):  # a bad name is reported with the request's other problems
-        _check_name_is_free(target, name)
-    request_data: dict[str, Any] = {
+    options = {
         "name": name,
         "base_model": base_model,
-        "training_data": _dataset_uri(target, data),
+        "training_data": data,
+        "validation_data": validation_data,
         "reward": reward,
         "serve": serve,
+        "time_limit_seconds": None if time_limit_hours is None else round(time_limit_hours * 3600),
     }
-    if validation_data:
-        request_data["validation_data"] = _dataset_uri(target, validation_data)
-    if hyperparameter:
-        request_data["hyperparameters"] = parse_hyperparameter_options(hyperparameter)
-    if time_limit_hours is not None:
-        request_data["time_limit_seconds"] = round(time_limit_hours * 3600)
-    if tag:
-        request_data["tags"] = parse_tags(tag)
-    request = JobRequest.from_dict(
-        request_data,
-        region=target.region,
-        datasets_bucket=target.datasets_bucket,
-        rewards=target.graders().keys(),
+    where = environment(env, region, profile, deployed=False)  # region only: no AWS call yet
+    request = start_checks.check_locally(
+        options, hyperparameters=hyperparameter or [], tags=tag or [], region=where.region
     )
-    from botocore.exceptions import ClientError
+    _refuse_if_any(request.problems)
+    target = where.check_deployed()
+    job = start_checks.check_environment(request, target, name_check=_check_name_is_free)
+    _refuse_if_any(request.problems)
+    assert job is not None  # no problems: the request
+    if dry_run:
+        _say_dry_run(target, job, request, json_output=json_output)
+        return
+    for path in request.local_files.values():
+        from rft.cli.data import upload_dataset
 
-    try:
-        started = target.client("stepfunctions").start_execution(
-            stateMachineArn=target.state_machine_arn, name=request.name, input=json.dumps(request.to_dict())
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-            raise _taken(target, request.name, "ran") from None
-        raise
-    result = {"name": request.name, "execution_arn": started["executionArn"], "request": request.to_dict()}
+        uploaded = upload_dataset(target, path)
+        say(f"Uploaded {escape(str(path))} to {uploaded['uri']}.")
+    started = _start_execution(target, job)
+    result = {"name": job.name, "execution_arn": started["executionArn"], "request": job.to_dict()}
     if json_output and not watch_run:
         print_json(result)
         return
-    model = request.model.display_name
-    say(f"Started run {request.name!r} in {target.name!r} ({model}, reward {request.reward}).")
-    say(f"Follow it with: rft train watch {request.name} --env {target.name}")
+    say(
+        f"Started run {job.name!r} in environment {target.name!r} "
+        f"({job.model.display_name}, reward {job.reward})."
+    )
+    say(f"Follow it with: rft train watch {job.name} --env {target.name}")
     if watch_run:
-        raise typer.Exit(_watch(target, request.name, interval=30.0, json_output=json_output))
+        raise typer.Exit(_watch(target, job.name, interval=interval, json_output=json_output))
     typer.echo(started["executionArn"])
 
 
-def _dataset_uri(target: Environment, value: str) -> str:
-    if value.startswith("s3://"):
-        return value
-    path = Path(value)
-    if not path.is_file():
-        raise RftError(f"Training data {value!r} is neither an s3:// URI nor a file.")
-    from rft.cli.data import checked_for_upload, upload_dataset
+def _refuse_if_any(problems: list[Problem]) -> None:
+    """Every problem on stderr, then the one-sentence error (exit 1): nothing was uploaded or started."""
+    if not problems:
+        return
+    if len(problems) > 1:
+        for problem in problems:
+            err_console.print(f"  {escape(str(problem))}")
+    raise ValidationError("The run request (nothing uploaded or started)", problems)
 
-    checked_for_upload(path)
-    result = upload_dataset(target, path)
-    say(f"Uploaded {path} to {result['uri']}.")
-    return str(result["uri"])
+
+def _say_dry_run(target: Environment, job: JobRequest, request: Any, *, json_output: bool) -> None:
+    uploads = {key: str(path) for key, path in request.local_files.items()}
+    if json_output:
+        print_json({"name": job.name, "would_upload": uploads, "request": job.to_dict(), "started": False})
+        return
+    for key, path in uploads.items():
+        say(f"Would upload {escape(path)} to {job.to_dict()[key]}.")
+    say(
+        f"Dry run: run {job.name!r} would start in environment {target.name!r} "
+        f"({job.model.display_name}, reward {job.reward}); nothing was uploaded or started."
+    )
+
+
+def _start_execution(target: Environment, job: JobRequest) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    try:
+        return target.client("stepfunctions").start_execution(
+            stateMachineArn=target.state_machine_arn, name=job.name, input=json.dumps(job.to_dict())
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            raise _taken(target, job.name, "ran") from None
+        raise
 
 
 # --- the state of a run -------------------------------------------------------------------------
@@ -217,6 +253,8 @@ def _dataset_uri(target: Environment, value: str) -> str:
 def _live_metrics(target: Environment) -> LiveMetrics:
     """A running Mantle job's step metrics, read with the client's own Mantle connection."""
 
+    warned: set[str] = set()
+
     def read(job_id: str) -> list[dict[str, Any]] | None:
         from rft.cli.inference import mantle_openai
         from rft.mantle import list_step_metrics
@@ -224,7 +262,9 @@ def _live_metrics(target: Environment) -> LiveMetrics:
         try:
             return [m.to_dict() for m in list_step_metrics(mantle_openai(target, None), job_id)]
         except RftError as exc:  # live metrics are a bonus: the run's status does not depend on them
-            warn(f"could not read live metrics from Mantle: {exc}")
+            if str(exc) not in warned:  # once, not at every poll
+                warned.add(str(exc))
+                warn(f"could not read live metrics from Mantle: {escape(str(exc))}")
             return None
 
     return read
@@ -233,31 +273,54 @@ def _live_metrics(target: Environment) -> LiveMetrics:
 # --- watch --------------------------------------------------------------------------------------
 
 
-def describe_run(run: RunStatus) -> str:
-    parts = [f"[bold]{escape(run.step or 'starting')}[/]"]
+def run_parts(run: RunStatus) -> list[str]:
+    """What a run is doing, most important first: step, job status, progress, reward."""
+    parts = [run.step or "starting"]
     if run.job_status:
-        parts.append(f"job {escape(run.job_status)}")
+        parts.append(f"job {run.job_status}")
     if run.current_step is not None:
         total = f"/{run.total_steps}" if run.total_steps else ""
         parts.append(f"step {run.current_step}{total}")
     if run.mean_reward is not None:
         parts.append(f"mean reward {run.mean_reward:.3f}")
-    return " · ".join(parts)
+    return parts
+
+
+def describe_run(run: RunStatus) -> str:
+    first, *rest = (escape(part) for part in run_parts(run))
+    return " · ".join([f"[bold]{first}[/]", *rest])
+
+
+def describe_plain(run: RunStatus) -> str:
+    return " · ".join(run_parts(run))
+
+
+# Below this width the live line drops the run's name (said once above it) and the bar.
+WIDE_LIVE_LINE = 100
+
+
+def _live_line(width: int) -> list[Any]:
+    """The live line's columns for a terminal ``width``: the description folds rather than being
+    cut, so the step and the mean reward are always whole."""
+    description = TextColumn("{task.description}", table_column=Column(ratio=1, overflow="fold"))
+    if width < WIDE_LIVE_LINE:
+        return [description, TimeElapsedColumn()]
+    name = TextColumn("{task.fields[run]}", table_column=Column(no_wrap=True))
+    return [name, BarColumn(bar_width=24), description, TimeElapsedColumn()]
 
 
 def _watch(target: Environment, name: str, *, interval: float, json_output: bool, once: bool = False) -> int:
-    run = read_run(target, name, live_metrics=_live_metrics(target))
-    if not (once or run.finished):
-        progress = Progress(
-            TextColumn("{task.fields[run]}"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console if not json_output else None,
-            transient=False,
-            disable=json_output,
-        )
-        with progress:
+    live_metrics = _live_metrics(target)
+    run = read_run(target, name, live_metrics=live_metrics)
+    if not (once or run.finished or json_output):
+        if err_console.width < WIDE_LIVE_LINE:
+            say(
+                f"Watching run {escape(name)} in environment {target.name!r} "
+                "(Ctrl-C stops watching, not the run)."
+            )
+        # The live line is on stderr with the warnings, which rich prints above it; stdout keeps
+        # only the final summary.
+        with Progress(*_live_line(err_console.width), console=err_console, transient=False) as progress:
             task = progress.add_task(describe_run(run), total=run.total_steps, run=escape(name))
             while not run.finished:
                 progress.update(
@@ -267,8 +330,12 @@ def _watch(target: Environment, name: str, *, interval: float, json_output: bool
                     completed=run.current_step or 0,
                 )
                 time.sleep(interval)
-                run = read_run(target, name, live_metrics=_live_metrics(target))
+                run = read_run(target, name, live_metrics=live_metrics)
             progress.update(task, description=describe_run(run), completed=run.current_step or 0)
+    elif not once and not run.finished:  # --json: poll quietly, print the end state
+        while not run.finished:
+            time.sleep(interval)
+            run = read_run(target, name, live_metrics=live_metrics)
     if json_output:
         print_json(run.to_dict())
     else:
@@ -279,30 +346,32 @@ def _watch(target: Environment, name: str, *, interval: float, json_output: bool
 
 
 def _print_run(run: RunStatus) -> None:
+    """The run's end state as sentences; on a terminal they wrap between words."""
+    wrap = not console.is_terminal
     colour = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(run.status, "red")
     console.print(
-        f"Run [bold]{escape(run.name)}[/]: [{colour}]{run.status}[/] · {describe_run(run)}", soft_wrap=True
+        f"Run [bold]{escape(run.name)}[/]: [{colour}]{run.status}[/] · {describe_run(run)}", soft_wrap=wrap
     )
     if run.status in ("FAILED", "TIMED_OUT", "ABORTED"):
         what = run.cause or run.error or "no cause recorded"
         console.print(
             f"[red]The run {run.status.lower().replace('_', ' ')}:[/] {escape(what)}"
             + (f" ({escape(run.error)})" if run.error and run.cause else ""),
-            soft_wrap=True,
+            soft_wrap=wrap,
         )
     if run.model:
         console.print(
             f"Model [bold]{escape(run.model['name'])}[/] is {run.model['status']}: "
             f"{escape(run.model['model_id'])} ({run.model['provider']}). "
             f'Try: rft chat {escape(run.model["name"])} "..."',
-            soft_wrap=True,
+            soft_wrap=wrap,
         )
 
 
 @app.command("watch")
 def watch(
     name: Annotated[str, typer.Argument(help="The run's name.")],
-    interval: Annotated[float, typer.Option(min=0.0, help="Seconds between checks.")] = 30.0,
+    interval: IntervalOption = DEFAULT_INTERVAL,
     once: Annotated[bool, typer.Option("--once", help="Print the current state once and exit.")] = False,
     env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
@@ -388,12 +457,13 @@ def stop(
     reason: Annotated[
         str, typer.Option(help="Why; recorded as the execution's cause.")
     ] = "stopped with rft train stop",
+    yes: YesOption = False,
     env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Stop a running run; the workflow's clean-up stops its training job.
+    """Stop a running run; the workflow's clean-up stops its training job. Asks first unless --yes.
 
     Example: rft train stop gsm8k-v1 --env staging --reason "wrong data"
     """
@@ -401,6 +471,7 @@ def stop(
     run = read_run(target, name)
     if run.finished:
         raise RftError(f"Run {name!r} already ended ({run.status}); nothing to stop.")
+    confirm(f"Stop run {name!r} in environment {target.name!r} ({describe_plain(run)})?", yes=yes)
     stopped = target.client("stepfunctions").stop_execution(
         executionArn=execution_arn(target.state_machine_arn, name),
         error="StoppedByUser",
@@ -409,4 +480,4 @@ def stop(
     if json_output:
         print_json({"name": name, "stopped": iso(stopped.get("stopDate")), "reason": reason})
         return
-    say(f"Stopped run {name!r} in {target.name!r}.")
+    say(f"Stopped run {name!r} in environment {target.name!r}.")

@@ -84,7 +84,11 @@ def test_start_uploads_a_local_dataset_first(rft, deployed, tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--reward", "nope"], "reward: 'nope' is not a deployed grader (known: json_schema, math_answer)"),
+        (["--reward", "nope"], "reward: unknown reward 'nope'; available: code_tests, json_schema"),
+        (
+            ["--reward", "code_tests"],
+            "reward: 'code_tests' is not a deployed grader (known: json_schema, math_answer)",
+        ),
         (["--base-model", "gpt-5"], "base_model: Unknown base model 'gpt-5'"),
         (["-p", "epochs=3"], "did you mean epochCount?"),
         (["--name", "bad name!"], "is not a valid run name"),
@@ -116,8 +120,69 @@ def test_start_refuses_data_outside_the_datasets_bucket(rft, deployed) -> None:
 def test_start_refuses_a_name_that_a_model_already_has(rft, deployed) -> None:
     deployed.put_model("taken", base_url="http://unused/v1")
     outcome = rft(*START, "--name", "taken", "--data", _uri(deployed))
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1
     assert "A run named 'taken' already names a trained model" in outcome.stderr
+
+
+def test_start_checks_everything_local_before_any_aws_call(rft, tmp_path: Path, monkeypatch) -> None:
+    # No credentials and no AWS at all: every local mistake is still reported, all at once.
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, rft_records(100))
+    outcome = rft(
+        "train", "start", "--name", "bad name!", "--base-model", "gpt-5", "--reward", "mathh",
+        "-p", "epochCount=999", "--data", str(data),
+    )  # fmt: skip
+    assert outcome.exit_code == 1
+    assert "No AWS credentials" not in outcome.stderr
+    assert "has 4 problems" in outcome.stderr
+    for field in ("name:", "base_model:", "reward:", "hyperparameters.epochCount:"):
+        assert field in outcome.stderr
+
+
+def test_start_reports_a_bad_local_file_with_the_other_problems_and_uploads_nothing(
+    rft, deployed, tmp_path: Path
+) -> None:
+    data = tmp_path / "train.jsonl"
+    records = rft_records(100)
+    records[2] = {"messages": [{"role": "user", "content": "q"}]}
+    write_jsonl(data, records)
+    outcome = rft(*START, "--name", "ok", "--data", str(data), "-p", "epochCount=999")
+    assert outcome.exit_code == 1
+    assert "line 3: reference_answer" in outcome.stderr and "epochCount" in outcome.stderr
+    assert deployed.client("s3").list_objects_v2(Bucket=deployed.datasets_bucket)["KeyCount"] == 0
+
+
+def test_start_refuses_an_s3_dataset_that_does_not_exist_or_is_invalid(rft, deployed) -> None:
+    missing = rft(*START, "--name", "ok", "--data", f"s3://{deployed.datasets_bucket}/datasets/none.jsonl")
+    assert missing.exit_code == 1
+    assert "none.jsonl does not exist" in missing.stderr
+    key = "datasets/small.jsonl"
+    body = "".join(json.dumps(r) + "\n" for r in rft_records(5))
+    deployed.client("s3").put_object(Bucket=deployed.datasets_bucket, Key=key, Body=body)
+    small = rft(*START, "--name", "ok", "--data", f"s3://{deployed.datasets_bucket}/{key}")
+    assert small.exit_code == 1 and "at least 100" in small.stderr
+    executions = deployed.client("stepfunctions").list_executions(stateMachineArn=deployed.state_machine_arn)
+    assert executions["executions"] == []
+
+
+def test_dry_run_checks_everything_and_starts_nothing(rft, deployed, tmp_path: Path) -> None:
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, rft_records(100))
+    outcome = rft(*START, "--name", "dry", "--data", str(data), "--dry-run")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "would start" in outcome.stderr and "nothing was uploaded or started" in outcome.stderr
+    assert deployed.client("s3").list_objects_v2(Bucket=deployed.datasets_bucket)["KeyCount"] == 0
+    executions = deployed.client("stepfunctions").list_executions(stateMachineArn=deployed.state_machine_arn)
+    assert executions["executions"] == []
+    as_json = rft(*START, "--name", "dry", "--data", str(data), "--dry-run", "--json").json()
+    assert as_json["started"] is False and as_json["request"]["training_data"].startswith(
+        f"s3://{deployed.datasets_bucket}/datasets/train-"
+    )
 
 
 def test_watch_once_shows_step_job_status_and_mantle_progress(rft, deployed) -> None:
@@ -189,14 +254,22 @@ def test_list_and_stop(rft, deployed) -> None:
     assert [r["name"] for r in rft("train", "list", "--status", "running", "--json").json()] == ["second"]
     assert "second" in rft("train", "list").stdout
 
-    stopped = rft("train", "stop", "second", "--reason", "wrong data")
+    declined = rft("train", "stop", "second", input="n\n")
+    assert declined.exit_code != 0 and "Stop run 'second'" in declined.stderr
+    assert (
+        deployed.client("stepfunctions").describe_execution(
+            executionArn=deployed.state_machine_arn.replace(":stateMachine:", ":execution:") + ":second"
+        )["status"]
+        == "RUNNING"
+    )
+    stopped = rft("train", "stop", "second", "--reason", "wrong data", input="y\n")
     assert stopped.exit_code == 0, stopped.stderr
     execution = deployed.wait_for("second", status="ABORTED")
     assert execution["status"] == "ABORTED"
     watched = rft("train", "watch", "second")
     assert watched.exit_code == 1 and "The run aborted" in watched.stdout
 
-    again = rft("train", "stop", "second")
+    again = rft("train", "stop", "second", "--yes")
     assert again.exit_code == 2 and "already ended (ABORTED)" in again.stderr
 
 

@@ -65,7 +65,13 @@ def test_readme_walkthrough(rft, deployed, fake_openai, tmp_path: Path, monkeypa
     assert "mean score 0.500" in preflight.stdout
     assert "all rollouts scored the same in 0 (0.0%)" in preflight.stdout
 
-    # 3. Train: start the workflow, then watch it to the end.
+    # 3. Train: check the request (nothing started), start the workflow, then watch it to the end.
+    checked = rft(
+        "train", "start", "--env", "staging", "--name", "gsm8k-v1", "--base-model", "openai.gpt-oss-20b",
+        "--data", uri, "--reward", "math_answer", "--hyperparameters", "epochCount=2", "--dry-run",
+    )  # fmt: skip
+    assert checked.exit_code == 0, checked.stderr
+    assert "nothing was uploaded or started" in checked.stderr
     started = rft(
         "train", "start", "--env", "staging", "--name", "gsm8k-v1", "--base-model", "openai.gpt-oss-20b",
         "--data", uri, "--reward", "math_answer", "--hyperparameters", "epochCount=2",
@@ -83,7 +89,7 @@ def test_readme_walkthrough(rft, deployed, fake_openai, tmp_path: Path, monkeypa
     fake_openai.add_job("ftjob-1", fine_tuned_model=TRAINED_ID, status="succeeded")
     deployed.put_model("gsm8k-v1", base_url=fake_openai.base_url, model_id=TRAINED_ID, job_id="ftjob-1")
 
-    watched = rft("train", "watch", "gsm8k-v1", "--env", "staging", "--interval", "0.2")
+    watched = rft("train", "watch", "gsm8k-v1", "--env", "staging", "--interval", "0.2")  # README: 60
     print("WATCH", watched.stdout, watched.stderr)
     assert watched.exit_code == 0, watched.stderr
     assert "Run gsm8k-v1: SUCCEEDED" in watched.stdout
