@@ -21,7 +21,7 @@ help:
 	@echo "make deploy ENV=staging    deploy one environment;  make diff ENV=staging  to preview"
 	@echo "make bench                 run every benchmark in benchmarks/"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda_rewards/json_schema/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .

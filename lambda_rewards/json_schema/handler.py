@@ -13,8 +13,9 @@ How a response is graded:
    the last one silently); nesting deeper than ``JSON_MAX_DEPTH`` is rejected before parsing.
    Anything unparsable scores 0 with the metric ``invalid_json`` (or ``too_large``/``too_deep``).
 3. It must validate against the schema (``jsonschema``, the schema's own draft; a bad schema is
-   ``error_bad_reference``). Validation runs under a time limit (schema ``pattern``s meet the
-   model's strings).
+   ``error_bad_reference``, its reason logged once). Every ``format`` the schema uses is checked,
+   the same way locally and on Lambda, or the reference is refused (``formats``). Validation
+   runs under a time limit (schema ``pattern``s meet the model's strings).
 4. Score: 1 when valid and no ``expected``; with ``expected`` and ``JSON_FIELD_CREDIT`` the share of
    expected leaf values found at the same paths (type-strict: ``1`` is not ``true``), otherwise 1
    only for an exact match.
@@ -33,7 +34,9 @@ from typing import Any
 from lambda_rewards.common.answer import final_answer
 from lambda_rewards.common.contract import Budget, Grade, Sample, make_handler, reference_object
 from lambda_rewards.common.isolation import InProcessTimeout, soft_time_limit
+from lambda_rewards.common.metrics import log_event
 from lambda_rewards.common.settings import env_bool, env_int
+from lambda_rewards.json_schema.formats import UnsupportedFormat, check_formats
 
 REWARD_NAME = "json_schema"
 MAX_BYTES = env_int("JSON_MAX_BYTES", 262_144, minimum=16, maximum=6_000_000)
@@ -123,22 +126,44 @@ def strict_loads(text: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
 
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Any:
+    """A validator, or the message saying why the schema is refused (cached like a validator, so
+    a batch of samples sharing one bad schema pays for the checks once)."""
     import jsonschema  # ~90 ms: paid by the first sample, not by every cold start of every grader
 
     schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    try:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+    except Exception as exc:  # jsonschema.SchemaError, unknown $schema and friends
+        return f"invalid schema: {str(exc).splitlines()[0][:200]}"
+    checker = cls.FORMAT_CHECKER
+    try:
+        check_formats(schema, frozenset(checker.checkers))
+    except UnsupportedFormat as exc:
+        return str(exc)
+    return cls(schema, format_checker=checker)
 
 
 def validator_for(schema: Any) -> Any:
-    """A cached validator for ``schema``; raises ``ValueError`` for an invalid schema."""
+    """A cached validator for ``schema``; raises ``ValueError`` saying why a schema is refused
+    (invalid, or a ``format`` the grader does not check: see ``formats``)."""
     if not isinstance(schema, dict | bool):
         raise ValueError("schema must be an object or a boolean")
-    try:
-        return _validator(json.dumps(schema, sort_keys=True))
-    except Exception as exc:  # jsonschema.SchemaError and friends
-        raise ValueError("invalid schema") from exc
+    compiled = _validator(json.dumps(schema, sort_keys=True))
+    if isinstance(compiled, str):
+        raise ValueError(compiled)
+    return compiled
+
+
+_logged_refusals: set[str] = set()
+
+
+def _refuse_reference(reason: str) -> Grade:
+    """``bad_reference``, with the reason logged once per distinct reason (not once per sample)."""
+    if reason not in _logged_refusals and len(_logged_refusals) < 256:
+        _logged_refusals.add(reason)
+        log_event("warning", "json_schema reference refused", reward=REWARD_NAME, reason=reason)
+    return Grade(0.0, error="bad_reference")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -206,11 +231,11 @@ def _check(response: str, validator: Any) -> tuple[Any, int] | Grade:
 def grade(sample: Sample, budget: Budget) -> Grade:
     reference = reference_object(sample.reference)
     if not isinstance(reference, dict) or "schema" not in reference:
-        return Grade(0.0, error="bad_reference")
+        return _refuse_reference("the reference is not an object with a 'schema'")
     try:
         validator = validator_for(reference["schema"])
-    except ValueError:
-        return Grade(0.0, error="bad_reference")
+    except ValueError as exc:
+        return _refuse_reference(str(exc))
     try:
         # One budget for everything the response drives: extraction, the pre-parse checks, the
         # parse and the validation (schema patterns meet the model's strings).
