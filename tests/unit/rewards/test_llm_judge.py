@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from contextlib import redirect_stdout
@@ -22,10 +23,18 @@ def throttle() -> ClientError:
     return ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Converse")
 
 
-class StubBedrock:
-    """Answers Converse calls with a scripted reply per call; records every request."""
+def nonce_of(request: dict) -> str:
+    """The verdict code the system prompt of a Converse request carries."""
+    return re.search(r"verdict code, copied exactly: ([0-9a-f]{32})", request["system"][0]["text"])[1]
 
-    def __init__(self, reply=lambda request: '{"score": 8, "reason": "good"}', delay: float = 0.0):
+
+class StubBedrock:
+    """Answers Converse calls with a scripted reply per call (``NONCE`` in it becomes the call's
+    verdict code, as a judge following its instructions would write it); records every request."""
+
+    def __init__(
+        self, reply=lambda request: '{"nonce": "NONCE", "score": 8, "reason": "good"}', delay: float = 0.0
+    ):
         self.reply = reply
         self.delay = delay
         self.requests: list[dict] = []
@@ -44,6 +53,7 @@ class StubBedrock:
             text = self.reply(request)
             if isinstance(text, Exception):
                 raise text
+            text = text.replace("NONCE", nonce_of(request))
             return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}}
         finally:
             with self.lock:
@@ -97,12 +107,13 @@ def test_samples_without_reference_are_judged_with_the_configured_rubric():
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        ('{"score": 10}', 1.0),
-        ('{"score": 0, "reason": "wrong"}', 0.0),
-        ('```json\n{"score": 5}\n```', 0.5),
-        ('{"score": 42}', 1.0),
-        ('{"score": -3}', 0.0),
-        ('Sure. {"score": 7.5, "reason": "ok"}', 0.75),
+        ('{"nonce": "NONCE", "score": 10}', 1.0),
+        ('{"nonce": "NONCE", "score": 0, "reason": "wrong"}', 0.0),
+        ('```json\n{"nonce": "NONCE", "score": 5}\n```', 0.5),
+        ('  {"score": 7.5, "reason": "ok", "nonce": "NONCE"}\n', 0.75),
+        ('{"nonce": "NONCE", "score": 42}', 1.0),
+        ('{"nonce": "NONCE", "score": -3}', 0.0),
+        ('{"nonce": "NONCE", "score": ' + "9" * 400 + "}", 1.0),
     ],
 )
 def test_verdicts_are_clipped(reply, expected):
@@ -115,11 +126,11 @@ def test_verdicts_are_clipped(reply, expected):
     [
         "8",
         "I would give it an 8.",
-        '{"score": "eight"}',
-        '{"score": null}',
-        '{"score": true}',
-        '{"grade": 8}',
-        '{"score": NaN}',
+        '{"nonce": "NONCE", "score": "eight"}',
+        '{"nonce": "NONCE", "score": null}',
+        '{"nonce": "NONCE", "score": true}',
+        '{"nonce": "NONCE", "grade": 8}',
+        '{"nonce": "NONCE", "score": NaN}',
         "",
         "[8]",
     ],
@@ -157,7 +168,7 @@ def test_throttling_is_retried_with_jittered_backoff():
 
     def reply(request):
         calls["n"] += 1
-        return throttle() if calls["n"] <= 3 else '{"score": 6}'
+        return throttle() if calls["n"] <= 3 else '{"nonce": "NONCE", "score": 6}'
 
     sleeps: list[float] = []
     result = run(judge(StubBedrock(reply), sleeps=sleeps), [make_sample("x", "y")])[0]
@@ -187,7 +198,7 @@ def test_a_non_retryable_error_is_judge_error():
 
 def score_from_prompt(request: dict) -> str:
     digit = request["messages"][0]["content"][0]["text"].split("ANSWER-")[1][0]
-    return f'{{"score": {digit}}}'
+    return f'{{"nonce": "NONCE", "score": {digit}}}'
 
 
 def test_calls_run_concurrently_within_the_bound_and_keep_order():
@@ -230,10 +241,10 @@ def test_bad_judge_settings_name_the_variable():
 
 
 def test_parse_verdict_and_prompt_pieces():
-    assert parse_verdict('{"score": 3}', 1, 5) == pytest.approx(0.5)
-    assert parse_verdict("no", 0, 10) is None
-    prompt = build_prompt(parse_sample(make_sample("x", "y")), "rubric", {"k": 1}, 100)
-    assert '{"k": 1}' in prompt
+    assert parse_verdict('{"nonce": "n1", "score": 3}', 1, 5, nonce="n1") == pytest.approx(0.5)
+    assert parse_verdict("no", 0, 10, nonce="n1") is None
+    prompt, nonce = build_prompt(parse_sample(make_sample("x", "y")), "rubric", {"k": 1}, 100)
+    assert '{"k": 1}' in prompt and nonce not in prompt
 
 
 def test_a_response_still_inside_its_reasoning_is_not_sent_to_the_judge():
