@@ -120,3 +120,66 @@ def join_text_lists(text: str) -> tuple[str, str | None]:
     pieces.append(text[position:])
     joined = "".join(pieces)
     return (joined if joined.strip() else text), None
+
+
+# --------------------------------------------------------------------------- labelled answers
+
+_NAME = r"(?:[A-Za-z]|\\[A-Za-z]{2,12}|[A-Z]{2,4})(?:_\{?[A-Za-z0-9]{1,8}\}?)?'*"
+_LABEL = re.compile(
+    rf"\s*(?:{_NAME}(?:\s*\(\s*[A-Za-z]\s*\))?"  # x, x_1, \alpha, AB, f(x)
+    rf"|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\)"  # (p, q, r)
+    rf"|{_NAME}(?:\s*:\s*{_NAME})+"  # V_1:V_2
+    rf"|\\frac\{{\s*{_NAME}\s*\}}\{{\s*{_NAME}\s*\}})\s*"  # \frac{NO}{BO}
+)
+_LEADING_SPACE = re.compile(r"^(?:\s|\\q?quad|\\[ ,;:!]|~)+")
+_REFERENCE_JOINERS = re.compile(r"\s+(?:and|or)\s+|(?<=[)\]}0-9])\s*or\s*(?=[(\[{0-9-])")
+
+
+def _split_label(item: str) -> tuple[str | None, str]:
+    """(label, value) of ``label = value`` (the first top-level ``=`` only), else (None, item)."""
+    from lambda_rewards.math_answer.latex import top_level_split
+
+    item = _LEADING_SPACE.sub("", item)
+    sides = top_level_split(item, "=") if "=" in item else [item]
+    if len(sides) < 2 or _LABEL.fullmatch(sides[0]) is None or not sides[1].strip():
+        return None, item
+    return " ".join(sides[0].split()), "=".join(sides[1:]).strip()
+
+
+def unlabel(text: str, *, reference: bool = False) -> tuple[list[str] | None, str]:
+    """The labels and the values of a labelled answer, or (None, text) when it has no labels.
+
+    ``(p, q) = (3, 2)`` -> (["(p, q)"], "(3, 2)"); ``AB = 4, CD = 5`` -> (["AB", "CD"], "4, 5");
+    ``p = 5, q = 2; p = 7, q = 2`` -> (["p", "q", "p", "q"], "(5, 2), (7, 2)"); ``n = 1, 2, 3``
+    (one label over a list) -> (["n"], "1, 2, 3"). Semicolons between single values are commas.
+    In a reference (trusted), "and" and "or" between values join a list (``(11,7) or (7,11)``)."""
+    from lambda_rewards.math_answer.latex import top_level_split
+
+    if reference:
+        text = _REFERENCE_JOINERS.sub(", ", text)
+    if "=" not in text and ";" not in text:
+        return None, text
+    groups = [
+        [_split_label(item) for item in top_level_split(group, ",")] for group in top_level_split(text, ";")
+    ]
+    labels = [label for group in groups for label, _ in group if label is not None]
+    items = [item for group in groups for item in group]
+    one_label_over_a_list = (
+        len(groups) == 1
+        and len(labels) == 1
+        and items[0][0] is not None
+        and "=" not in "".join(v for _, v in items[1:])
+    )
+    if labels and len(labels) != len(items) and not one_label_over_a_list:
+        return None, text  # labels on some values only: not a labelled list
+    if not labels and len(groups) == 1:
+        return None, text
+    if len(groups) == 1:
+        return labels, ", ".join(value.strip() for _, value in groups[0])
+    values = [
+        group[0][1].strip() if len(group) == 1 else "(" + ", ".join(value.strip() for _, value in group) + ")"
+        for group in groups
+    ]
+    if not labels and len(groups) == 1:
+        return None, text
+    return (labels or None), ", ".join(values)  # semicolon lists and labelled groups

@@ -37,7 +37,7 @@ from lambda_rewards.common.isolation import IsolatedRunner, WorkerCrashed, Worke
 from lambda_rewards.common.settings import env_int
 from lambda_rewards.common.text import find_boxes, normalize_unicode, tail
 from lambda_rewards.math_answer.extract import canonical_latex, extract_answer, listed_boxes
-from lambda_rewards.math_answer.forms import join_text_lists, respell
+from lambda_rewards.math_answer.forms import join_text_lists, respell, unlabel
 from lambda_rewards.math_answer.latex import guard, has_or, split_equation, top_level_split
 from lambda_rewards.math_answer.numeric import parse_number, strip_assignment
 
@@ -171,6 +171,15 @@ def _grade_latex(gold: str, answer: str, budget: Budget) -> Grade:
         return Grade(0.0, {"hedged": 1.0})
     gold = join_text_lists(gold)[0]
     gold, answer = respell(gold), respell(answer)
+    gold_labels, gold = unlabel(gold, reference=True)
+    answer_labels, answer = unlabel(answer)
+    if (
+        gold_labels
+        and answer_labels
+        and [canonical_latex(label) for label in gold_labels]
+        != [canonical_latex(label) for label in answer_labels]
+    ):
+        return Grade(0.0)  # y = 5 is not x = 5
     gold_var, gold_value, gold_is_equation = split_equation(gold)
     answer_var, answer_value, answer_is_equation = split_equation(answer)
     if gold_is_equation and gold_var is None:

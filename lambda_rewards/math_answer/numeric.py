@@ -207,8 +207,8 @@ def parse_number(text: str) -> Fraction | None:
     cleaned = clean(text)
     if "=" in cleaned:
         parts = [part.strip() for part in cleaned.split("=")]
-        if any(not part for part in parts[1:]):
-            return None
+        if any(not part for part in parts[1:]) or any("," in part for part in parts[:-1]):
+            return None  # "PQ = 3, RS = 8" is a list, not its last number
         value = _single_number(parts[-1])
         if value is None:
             return None
