@@ -6,7 +6,7 @@ import getpass
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
@@ -19,6 +19,7 @@ from rft.cli.common import (
     print_json,
     say,
 )
+from rft.cli.render import Col, fitted_table, short_time
 from rft.environment import Environment
 from rft.registry import AliasEntry, ModelRegistry
 
@@ -63,20 +64,32 @@ def list_models(
     if not rows:
         say(f"No trained models in environment {registry.environment!r} yet.")
         return
-    table = Table("name", "provider", "base model", "reward", "status", "eval mean", "aliases", "published")
+    columns = [
+        Col("name", fold=True),
+        Col("provider", drop=3),
+        Col("base model", fold=True, drop=2),
+        Col("reward", drop=4),
+        Col("status"),
+        Col("eval mean", justify="right"),
+        Col("aliases", fold=True),
+        Col("published", drop=1),
+    ]
+    cells = []
     for row in rows:
         record, evaluation = row["record"], row["evaluation"]
-        table.add_row(
-            record["name"],
-            record["provider"],
-            record["base_model"],
-            record["reward"],
-            record["status"],
-            f"{evaluation['mean_reward']:.3f}" if evaluation else "-",
-            ", ".join(row["aliases"]) or "-",
-            record.get("published_at") or "-",
+        cells.append(
+            [
+                escape(record["name"]),
+                record["provider"],
+                escape(record["base_model"]),
+                escape(record["reward"]),
+                record["status"],
+                f"{evaluation['mean_reward']:.3f}" if evaluation else "-",
+                escape(", ".join(row["aliases"])) or "-",
+                short_time(record.get("published_at")),
+            ]
         )
-    console.print(table)
+    console.print(fitted_table(columns, cells, console=console))
 
 
 def _aliases_json(aliases: dict[str, AliasEntry]) -> dict[str, Any]:
@@ -158,16 +171,25 @@ def history(
     if not entries:
         say(f"Alias {alias!r} has never been set in environment {registry.environment!r}.")
         return
-    table = Table(
-        "version", "at", "model", "previous", "by", "reason", title=f"alias {alias}", title_justify="left"
-    )
-    for entry in entries:
-        table.add_row(
+    columns = [
+        Col("version", justify="right", drop=4),
+        Col("at"),
+        Col("model", fold=True),
+        Col("previous", fold=True, drop=2),
+        Col("by", fold=True, drop=3),
+        Col("reason", fold=True),
+    ]
+    cells = [
+        [
             str(entry.version or ""),
-            entry.at,
-            entry.model,
-            entry.previous or "-",
-            entry.by or entry.modified_by or "-",
-            ("[red]forced[/] " if entry.forced else "") + entry.reason,
-        )
-    console.print(table)
+            short_time(entry.at),
+            escape(entry.model),
+            escape(entry.previous or "-"),
+            escape(entry.by or entry.modified_by or "-"),
+            ("[red]forced[/] " if entry.forced else "") + escape(entry.reason),
+        ]
+        for entry in entries
+    ]
+    console.print(
+        fitted_table(columns, cells, console=console, title=f"alias {escape(alias)}", title_justify="left")
+    )

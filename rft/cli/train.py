@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
+from rich.table import Column
 
 from rft import hyperparameters
 from rft.cli import start_checks
@@ -38,6 +38,7 @@ from rft.cli.common import (
     warn,
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
+from rft.cli.render import Col, fitted_table, short_time
 from rft.environment import Environment
 from rft.errors import Problem, RftError, ValidationError
 from rft.jobs import JobRequest
@@ -439,16 +440,24 @@ def list_runs(
     if not rows:
         say(f"No runs in environment {target.name!r}.")
         return
-    table = Table("name", "status", "started", "stopped", "model")
-    for row in rows:
-        table.add_row(
+    columns = [
+        Col("name", fold=True),
+        Col("status"),
+        Col("started"),
+        Col("stopped", drop=2),
+        Col("model", drop=1),
+    ]
+    cells = [
+        [
             escape(row["name"]),
             row["status"],
-            row["started"] or "",
-            row["stopped"] or "-",
+            short_time(row["started"]),
+            short_time(row["stopped"]),
             "yes" if row["model"] else "-",
-        )
-    console.print(table)
+        ]
+        for row in rows
+    ]
+    console.print(fitted_table(columns, cells, console=console))
 
 
 @app.command("stop")
