@@ -47,7 +47,10 @@ _SYSCALLS = {
             "process_madvise": 440, "migrate_pages": 256, "move_pages": 279, "fcntl": 72,
             "ioctl": 16, "prlimit64": 302, "setpriority": 141, "sched_setaffinity": 203,
             "sched_setparam": 142, "sched_setscheduler": 144, "sched_setattr": 314,
-            "ioprio_set": 251,
+            "ioprio_set": 251, "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64,
+            "semop": 65, "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69,
+            "msgrcv": 70, "msgctl": 71, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
+            "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
         },
         {
             "creat": 85, "unlink": 87, "unlinkat": 263, "rename": 82, "renameat": 264,
@@ -74,7 +77,11 @@ _SYSCALLS = {
             "process_madvise": 440, "migrate_pages": 238, "move_pages": 239, "fcntl": 25,
             "ioctl": 29, "prlimit64": 261, "setpriority": 140, "sched_setaffinity": 122,
             "sched_setparam": 118, "sched_setscheduler": 119, "sched_setattr": 274,
-            "ioprio_set": 30,
+            "ioprio_set": 30, "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182,
+            "mq_timedreceive": 183, "mq_notify": 184, "mq_getsetattr": 185, "msgget": 186,
+            "msgctl": 187, "msgrcv": 188, "msgsnd": 189, "semget": 190, "semctl": 191,
+            "semtimedop": 192, "semop": 193, "shmget": 194, "shmctl": 195, "shmat": 196,
+            "shmdt": 197,
         },
         {
             "unlinkat": 35, "renameat": 38, "renameat2": 276, "mkdirat": 34, "linkat": 37,
@@ -107,6 +114,7 @@ def seccomp_program(machine, pid):
     process groups, signals to any other process (kill, tgkill, sigqueue, pidfds, and the SIGIO
     owner of an fd: F_SETOWN, F_SETOWN_EX, F_SETSIG, FIOSETOWN, SIOCSPGRP), acting on another pid
     (prlimit, affinity, scheduling, priority, I/O priority, page migration, kcmp, process_madvise),
+    System V and POSIX IPC objects (they outlive the process and are shared by the whole user),
     sockets other than AF_UNIX, ptrace and
     cross-process memory access, pidfds, namespaces and mounts, io_uring (it would bypass the other
     rules), bpf, perf, userfaultfd, keyrings, module loading; and every change to the file system

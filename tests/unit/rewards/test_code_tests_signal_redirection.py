@@ -9,13 +9,16 @@ aims at a sacrificial process that the test owns and checks it is untouched afte
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+from lambda_rewards.code_tests import hardening
 from tests.unit.rewards.code_tests_helpers import fenced, grade
 
 ATTACK = textwrap.dedent(
@@ -79,3 +82,59 @@ def test_a_candidate_cannot_signal_limit_or_pin_another_process(victim):
     assert os.sched_getaffinity(victim.pid) == affinity
     assert os.getpriority(os.PRIO_PROCESS, victim.pid) == priority
     assert result.score == 1.0, result  # every attempt was refused, and the candidate could say so
+
+
+IPC = textwrap.dedent(
+    """
+    import ctypes, os
+
+    def reach():
+        libc = ctypes.CDLL(None, use_errno=True)
+        created = []
+        for name, call in (
+            ("shm", lambda: libc.shmget(0, 4096, 0o1600)),  # IPC_PRIVATE, IPC_CREAT | 0600
+            ("msg", lambda: libc.msgget(0, 0o1600)),
+            ("sem", lambda: libc.semget(0, 1, 0o1600)),
+            ("mq", lambda: libc.mq_open(b"/rft-probe", os.O_CREAT | os.O_RDWR, 0o600, None)),
+        ):
+            try:
+                if call() >= 0:
+                    created.append(name)
+            except Exception:
+                pass
+        return created
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_candidate_cannot_open_ipc_objects_shared_with_other_processes():
+    # System V and POSIX message queues, semaphores and shared memory outlive the process and are
+    # reachable by id or name from every other process of the user: a channel between samples.
+    reference = {"entry_point": "reach", "test": "def check(candidate):\n    assert candidate() == []\n"}
+    result = grade(fenced(IPC), reference)
+    assert result.score == 1.0, result
+
+
+HEADERS = {
+    "x86_64": Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
+    "aarch64": Path("/usr/include/asm-generic/unistd.h"),  # arm64 uses the generic table
+}
+
+
+@pytest.mark.parametrize("machine", sorted(HEADERS))
+def test_the_filter_numbers_are_the_kernels(machine):
+    # AWS Lambda runs arm64 here: a wrong number would leave a call open on one architecture only.
+    header = HEADERS[machine]
+    if not header.exists():
+        pytest.skip(f"{header} is not installed")
+    numbers = {
+        match[1]: int(match[2])
+        for match in re.finditer(r"^#define __NR(?:3264)?_(\w+)\s+(\d+)\s*$", header.read_text(), re.M)
+    }
+    _, restricted, read_only = hardening._SYSCALLS[machine]
+    table = {**restricted, **read_only}
+    # Calls newer than the installed headers (fchmodat2, Linux 6.6) cannot be checked here.
+    known = {name: number for name, number in table.items() if name in numbers}
+    assert len(known) >= len(table) - 2
+    assert {name: number for name, number in known.items() if numbers[name] != number} == {}
