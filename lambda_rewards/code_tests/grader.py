@@ -39,7 +39,8 @@ class CodeSettings:
     CODE_TESTS_CASE_TIME_LIMIT_S  CPU seconds a stdin/stdout case may use when the reference sets no
                                 ``time_limit`` (default 2); its wall-clock limit is twice that + 0.5 s.
     CODE_TESTS_WORKERS          sandboxed runs at the same time, samples of a batch graded
-                                concurrently (default: CPUs, at most 4; 1 on a Lambda under 1769 MB).
+                                concurrently (default: 2 per CPU, at most 8; on Lambda 1 under
+                                1769 MB, else one per CPU, at most 4).
     CODE_TESTS_ALLOW_UNSANDBOXED  UNSAFE. true: grade even where the sandbox cannot be established
                                 (AWS Lambda forbids prctl), with whatever hardening holds. Default
                                 false: such samples score 0 with ``error_sandbox_unavailable``.
@@ -54,9 +55,11 @@ class CodeSettings:
 def load_code_settings(environ: Mapping[str, str] | None = None) -> CodeSettings:
     env = os.environ if environ is None else environ
     lambda_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    default_workers = min(4, os.cpu_count() or 1)
-    if lambda_mb.isdigit() and int(lambda_mb) < 1769:  # less than one vCPU
-        default_workers = 1
+    # A run spends most of its time waiting (pipes, forks, the scheduler): two runs per CPU keep
+    # the CPUs busy. On Lambda, memory is the bound (each run may use 2 x CODE_TESTS_MEMORY_MB).
+    default_workers = min(8, 2 * (os.cpu_count() or 1))
+    if lambda_mb.isdigit():
+        default_workers = 1 if int(lambda_mb) < 1769 else min(4, os.cpu_count() or 1)  # < one vCPU
     return CodeSettings(
         memory_mb=env_int("CODE_TESTS_MEMORY_MB", 256, minimum=64, maximum=16384, environ=env),
         case_time_limit_s=env_float(
