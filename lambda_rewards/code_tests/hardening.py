@@ -196,14 +196,13 @@ def harden(cwd_fd=None, uid=SANDBOX_UID, gid=SANDBOX_GID):
     try:
         libc = _libc()
     except Exception:
-        return _verify(None)
+        return _verify(None, installed=False)
     if os.geteuid() == 0:
         _become_unprivileged(libc, cwd_fd, uid, gid)
     _clear_capabilities(libc)
     libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # after the uid switch, which resets it
-    _install_seccomp(libc)
-    return _verify(libc)
+    return _verify(libc, installed=_install_seccomp(libc))
 
 
 def _become_unprivileged(libc, cwd_fd, uid, gid):
@@ -242,22 +241,25 @@ def _clear_capabilities(libc):
 
 
 def _install_seccomp(libc):
+    """True when this filter was installed (a filter inherited from the platform, as on AWS
+    Lambda, also shows as "Seccomp: 2" in /proc/self/status: the status alone proves nothing)."""
     import ctypes
 
     program = seccomp_program(os.uname().machine, os.getpid())
     if program is None:
-        return
+        return False
 
     class _Fprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _Fprog(len(program) // 8, ctypes.addressof(buffer))
-    libc.prctl(_PR_SET_SECCOMP, 2, ctypes.addressof(fprog), 0, 0)  # SECCOMP_MODE_FILTER
+    return libc.prctl(_PR_SET_SECCOMP, 2, ctypes.addressof(fprog), 0, 0) == 0  # SECCOMP_MODE_FILTER
 
 
-def _verify(libc):
-    """The flags of the steps that hold now, read back rather than assumed."""
+def _verify(libc, *, installed):
+    """The flags of the steps that hold now, read back rather than assumed (``installed``: our
+    seccomp filter was accepted)."""
     status = {}
     try:
         with open("/proc/self/status", "rb") as handle:
@@ -273,7 +275,7 @@ def _verify(libc):
         "C": all(value.strip("0") == "" for value in caps),
         "N": status.get("NoNewPrivs") == ["1"],
         "D": libc is not None and libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0) == 0,
-        "S": status.get("Seccomp") == ["2"],
+        "S": installed and status.get("Seccomp") == ["2"],
     }
     return "".join(step if held[step] else "-" for step in COMPLETE)
 

@@ -8,7 +8,12 @@ neither step is possible; where it cannot be established, nothing runs at all (f
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +146,55 @@ def test_the_unsafe_setting_is_read_strictly():
     assert load_code_settings({"CODE_TESTS_ALLOW_UNSANDBOXED": "1"}).allow_unsandboxed is True
     with pytest.raises(ConfigError, match="CODE_TESTS_ALLOW_UNSANDBOXED"):
         load_code_settings({"CODE_TESTS_ALLOW_UNSANDBOXED": "maybe"})
+
+
+# A platform like AWS Lambda: its own seccomp filter refuses prctl with EPERM (x86_64, arm64 numbers
+# of seccomp and prctl). The grader runs in a subprocess under that filter.
+PLATFORM = textwrap.dedent(
+    """
+    import contextlib, ctypes, io, json, os, struct, sys
+    SECCOMP, PRCTL = {"x86_64": (317, 157), "aarch64": (277, 167)}[os.uname().machine]
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(38, 1, 0, 0, 0)
+    program = [(0x20, 0, 0, 0), (0x15, 0, 1, PRCTL), (0x06, 0, 0, 0x00050001), (0x06, 0, 0, 0x7FFF0000)]
+    code = b"".join(struct.pack("<HBBI", *op) for op in program)
+    buffer = ctypes.create_string_buffer(code, len(code))
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    assert libc.syscall(SECCOMP, 1, 0, ctypes.byref(Fprog(len(program), ctypes.addressof(buffer)))) == 0
+    assert libc.prctl(4, 0, 0, 0, 0) == -1
+    from lambda_rewards.code_tests import handler
+    from lambda_rewards.code_tests.sandbox import hardening_flags
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = handler.handler(json.loads(sys.stdin.read()), None)
+    print(json.dumps({"results": results, "flags": hardening_flags()}))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="syscall numbers")
+@pytest.mark.parametrize("unsafe", [False, True])
+def test_where_prctl_is_forbidden_nothing_runs_unless_the_unsafe_setting_says_so(unsafe):
+    event = [
+        {
+            "id": "a",
+            "messages": [{"role": "assistant", "content": fenced("def add(a, b):\n    return a + b\n")}],
+            "reference_answer": ADD,
+        }
+    ]
+    env = {**os.environ, "CODE_TESTS_ALLOW_UNSANDBOXED": "true" if unsafe else "false"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
+    done = subprocess.run(
+        [sys.executable, "-c", PLATFORM], input=json.dumps(event), capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    # The platform's own filter shows as "Seccomp: 2" too: only a filter of ours counts.
+    assert report["flags"] == "UCN--"  # no_new_privs was set before the platform filter
+    (result,) = report["results"]
+    metrics = {metric["name"]: metric["value"] for metric in result["metrics_list"]}
+    if unsafe:
+        assert result["aggregate_reward_score"] == 1.0 and metrics["sandboxed"] == 0.0
+    else:
+        assert result["aggregate_reward_score"] == 0.0 and metrics["error_sandbox_unavailable"] == 1.0
