@@ -95,6 +95,8 @@ def _last_line_answer(text: str) -> str | None:
         line = line.strip().strip("*").strip()
         if not line:
             continue
+        if _ALTERNATIVES.search(line):
+            return None  # "x = 5 or x = 6": not one final value
         math = _MATH_LINE.match(line)
         if math:
             return math.group(1).strip()
@@ -184,7 +186,51 @@ def extract_answer(text: str, *, max_boxes: int = 3) -> Extraction:
         return Extraction(statements[-1][1], "final_phrase")
     if the_answer:
         return Extraction(the_answer[-1][1], "phrase")
+    turn = _TURN_TOKEN.search(text)
+    text = text[: turn.start()] if turn else text
     line = _last_line_answer(text)
-    if line:
+    if line and parse_number(line) is not None:
         return Extraction(line, "line")
+    expression = _last_expression(text)
+    if expression.answer is None and expression.hedge is None and line:
+        return Extraction(line, "line")
+    return expression
+
+
+# --------------------------------------------------------------------------- unmarked answers
+
+# A new chat turn the model wrote after its answer (a leaked template token) is not part of it.
+_TURN_TOKEN = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_turn|end)\|>")
+_MATH_SEGMENT = re.compile(
+    r"\$\$((?s:.+?))\$\$|\\\[((?s:.+?))\\\]"  # display math may span lines,
+    r"|\\\((.+?)\\\)|(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$"  # inline math may not
+)
+_ALTERNATIVES = re.compile(r"\b(?:or|either|maybe|perhaps|possibly|alternatively)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_COPULA = re.compile(r"\b(?:is|are|was|were|equals|be)\b\s*:?\s*|=\s*|:\s+", re.IGNORECASE)
+SCANNED_TAIL = 1500
+
+
+def _last_expression(text: str) -> Extraction:
+    """The answer of a response with no marker: its last piece of mathematics when nothing but
+    words follows it ("Therefore $x \\geq 5$ is the solution."), else the value its last sentence
+    with a number states ("... the probability is 2/3."). Two pieces of mathematics offered as
+    alternatives ("$5$ or $6$") are a hedge."""
+    text = text[-SCANNED_TAIL:].rstrip()
+    segments = [match for match in _MATH_SEGMENT.finditer(text) if any(group for group in match.groups())]
+    if segments and not any(ch.isdigit() or ch == "\\" for ch in text[segments[-1].end() :]):
+        last = segments[-1]
+        if len(segments) > 1 and _ALTERNATIVES.search(text, segments[-2].end(), last.start()):
+            return Extraction(None, "expression", "several_answers")
+        return Extraction(next(group for group in last.groups() if group).strip(), "expression")
+    for sentence in reversed([part for part in _SENTENCE.split(text) if part.strip()]):
+        if not any(ch.isdigit() for ch in sentence):
+            continue  # "I hope it is correct."
+        if _ALTERNATIVES.search(sentence):
+            return Extraction(None, "sentence", "several_answers")
+        copulas = list(_COPULA.finditer(sentence))
+        if not copulas and sentence.strip() != text.strip():
+            break  # a number alone in a fragment of the text states nothing
+        stated = sentence[copulas[-1].end() :] if copulas else sentence
+        return Extraction(stated.strip().rstrip(".!?").strip(), "sentence")
     return Extraction(None, "none")

@@ -37,7 +37,9 @@ _FIRST = re.compile(r"[-+]?\s*\.?[0-9]")
 _LEAD = re.compile(r"[A-Za-z][A-Za-z .':]{0,40}")
 _TRAIL = re.compile(r"(?:[A-Za-z][A-Za-z .'/\-]{0,60}?(?:\^\s*\{?[0-9]\}?)?[A-Za-z .']{0,20})?\.?")
 _ASSIGNMENT = re.compile(r"^\s*(?:[A-Za-z](?:_\{?[A-Za-z0-9_]{1,8}\}?)?|\\[A-Za-z]{2,12})\s*=\s*")
-_HEDGE_WORDS = re.compile(r"\b(?:or|either|nor|not|and|to|between|maybe|perhaps|possibly)\b", re.IGNORECASE)
+# "and"/"to" join numbers ("5 to 6"), but the words around one number hold no digit: "14 ways to
+# seat them" is one number.
+_HEDGE_WORDS = re.compile(r"\b(?:or|either|nor|not|between|maybe|perhaps|possibly)\b", re.IGNORECASE)
 
 _LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _REMOVE = re.compile(
@@ -46,9 +48,14 @@ _REMOVE = re.compile(
 )
 
 
+_SPACED_THOUSANDS = re.compile(r"(?<![0-9.,])[0-9]{1,3}(?: [0-9]{3})+(?![0-9]| [0-9])")
+
+
 def clean(text: str) -> str:
     """Answer text with LaTeX dressing, currency, percent and degree marks removed."""
     text = respell(text).replace("{,}", ",")
+    if " " in text:
+        text = _SPACED_THOUSANDS.sub(lambda match: match.group(0).replace(" ", ""), text)  # 6 000
     for _ in range(3):
         stripped = _LATEX_WRAPPERS.sub(r" \1 ", text)
         if stripped == text:
@@ -111,8 +118,9 @@ def _single_number(text: str) -> Fraction | None:
     if first is None:
         return None
     lead = text[: first.start()].strip()
-    if lead and _LEAD.fullmatch(lead) is None:
-        return None
+    glued = text[first.start()].isalnum() and text[: first.start()][-1:].isalpha()
+    if lead and (_LEAD.fullmatch(lead) is None or glued):
+        return None  # "AZYUK2A" holds no number
     core = _CORE.match(text, first.start())
     if core is None:
         return None
@@ -231,7 +239,7 @@ def is_plain_number(text: str) -> bool:
 
 
 _NUMBER_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9_.])[-+]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?(?![A-Za-z0-9_])"
+    r"(?<![A-Za-z0-9_.])[-+]?(?:(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+)(?![A-Za-z0-9_])"
 )
 
 
