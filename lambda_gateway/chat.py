@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambda_gateway.errors import GatewayError, bad_request, unsupported
+from rft.converse import CONVERSATION_ROLES, SYSTEM_ROLES
 
-# `developer` is OpenAI's newer name for `system`; both become system instructions.
-SYSTEM_ROLES = frozenset({"system", "developer"})
-CONVERSATION_ROLES = frozenset({"user", "assistant"})
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 
 # Accepted and forwarded (or, for `user`, accepted and not forwarded: it is an end-user id).

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from lambda_gateway import errors
-from lambda_gateway.chat import SYSTEM_ROLES, ChatRequest
+from lambda_gateway.chat import ChatRequest
 from lambda_gateway.errors import GatewayError
+from rft.converse import converse_messages
 
 # Converse stopReason -> OpenAI finish_reason. Anything new reads as "stop" (the model ended).
 FINISH_REASONS = {
@@ -36,16 +37,7 @@ VALIDATION_CODES = frozenset({"ValidationException"})
 
 
 def converse_request(request: ChatRequest, model_id: str) -> dict[str, Any]:
-    system = [{"text": part} for m in request.messages if m.role in SYSTEM_ROLES for part in m.parts]
-    turns: list[dict[str, Any]] = []
-    for message in request.messages:
-        if message.role in SYSTEM_ROLES:
-            continue
-        blocks = [{"text": part} for part in message.parts]
-        if turns and turns[-1]["role"] == message.role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": message.role, "content": blocks})
+    system, turns = converse_messages((message.role, message.parts) for message in request.messages)
     inference: dict[str, Any] = {}
     if request.max_tokens is not None:
         inference["maxTokens"] = request.max_tokens

@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 
 from rft import aws
 from rft.jobs import WorkflowSettings
+from rft.names import ARTIFACTS_PREFIX
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "rft-workflow"))
 
@@ -39,7 +40,7 @@ def workflow_settings(env: Mapping[str, str] | None = None) -> WorkflowSettings:
         artifacts_bucket=_required("ARTIFACTS_BUCKET", env),
         role_arn=_required("BEDROCK_ROLE_ARN", env),
         graders=json.loads(env.get("GRADERS") or "{}"),
-        artifacts_prefix=env.get("ARTIFACTS_PREFIX", "jobs"),
+        artifacts_prefix=env.get("ARTIFACTS_PREFIX", ARTIFACTS_PREFIX),
         custom_model_kms_key_id=env.get("DATA_KEY_ARN") or None,
     )
 

@@ -375,3 +375,21 @@ def validate_s3_object(s3_client: Any, uri: str, *, limits: DatasetLimits = DEFA
         return validate_stream(body, limits=limits)
     finally:
         body.close()
+
+
+# --- The prompt of a record ----------------------------------------------------------------------
+
+
+def ends_with_answer(messages: object) -> bool:
+    """Whether `messages` ends with an assistant turn (a rollout, or a record with its answer)."""
+    return (
+        isinstance(messages, list)
+        and bool(messages)
+        and isinstance(messages[-1], dict)
+        and messages[-1].get("role") == "assistant"
+    )
+
+
+def prompt_of(messages: list[Any]) -> list[Any]:
+    """What the model is asked: the messages up to, not including, a final assistant turn."""
+    return messages[:-1] if ends_with_answer(messages) else messages

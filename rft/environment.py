@@ -2,8 +2,9 @@
 
 Every resource the client needs is a CloudFormation output of one of the environment's stacks. The
 stage is named after the environment, so its stacks are ``<env>-Data``, ``<env>-Rewards``,
-``<env>-Training`` and ``<env>-Serving``; the output keys are the ``CfnOutput`` ids in ``stacks/``
-and are listed once, below. Outputs are read once per stack and cached for the command's lifetime.
+``<env>-Training`` and ``<env>-Serving``; the stack ids and output keys are listed once, in
+``rft.names``, which the stacks use too. Outputs are read once per stack and cached for the
+command's lifetime.
 
 The region comes from ``--region``, then the environment's own settings (``rft.locate``: the
 checkout's cdk.json, else where the deployed stacks were found), then ``AWS_REGION``,
@@ -15,32 +16,29 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from rft import aws, locate
 from rft.errors import RftError
-
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-
-# Stack names inside a stage: "<env>-<id>" (the ids RftStage gives its stacks).
-DATA_STACK = "Data"
-REWARDS_STACK = "Rewards"
-TRAINING_STACK = "Training"
-SERVING_STACK = "Serving"
-
-# Output keys (the CfnOutput ids in stacks/).
-DATASETS_BUCKET_OUTPUT = "DatasetsBucketName"
-ARTIFACTS_BUCKET_OUTPUT = "ArtifactsBucketName"
-DATA_KEY_OUTPUT = "DataKeyArn"
-STATE_MACHINE_OUTPUT = "StateMachineArn"
-TOPIC_OUTPUT = "NotificationTopicArn"
-GATEWAY_URL_OUTPUT = "GatewayUrl"
-# The rewards stack: a JSON object, grader name -> ARN of its "live" alias.
-GRADERS_OUTPUT = "GraderAliasArns"
+from rft.names import (
+    ARTIFACTS_BUCKET_OUTPUT,
+    DATA_KEY_OUTPUT,
+    DATA_STACK,
+    DATASETS_BUCKET_OUTPUT,
+    ENVIRONMENT_NAME_RULE,
+    GATEWAY_URL_OUTPUT,
+    GRADERS_OUTPUT,
+    REGION_PATTERN,
+    REWARDS_STACK,
+    SERVING_STACK,
+    STATE_MACHINE_OUTPUT,
+    TOPIC_OUTPUT,
+    TRAINING_STACK,
+    is_environment_name,
+    stack_name,
+)
 
 
 class EnvironmentNotDeployedError(RftError):
@@ -90,7 +88,7 @@ class Environment:
     # --- stack outputs --------------------------------------------------------------------------
 
     def stack_name(self, stack: str) -> str:
-        return f"{self.name}-{stack}"
+        return stack_name(self.name, stack)
 
     def outputs(self, stack: str) -> Mapping[str, str]:
         if stack not in self._outputs:
@@ -221,10 +219,8 @@ def connect(
     session_factory: SessionFactory = _default_session,
 ) -> Environment:
     """The environment ``name``: resolves the region; resources are read on first use."""
-    if not ENVIRONMENT_NAME_PATTERN.match(name or ""):
-        raise RftError(
-            f"{name!r} is not an environment name (lower-case letters, digits and '-', such as staging)."
-        )
+    if not is_environment_name(name):
+        raise RftError(f"{name!r} is not an environment name ({ENVIRONMENT_NAME_RULE}, such as staging).")
     session = session_factory(profile=profile, region=region)
     where = _settled_location(name, session) if region is None else None
     account = where.account if where else None

@@ -33,6 +33,7 @@ from rft import PROJECT, assumptions, catalog, datasets
 from rft.aws import is_bedrock_s3_uri, parse_s3_uri
 from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
 from rft.hyperparameters import Hyperparameters
+from rft.names import ARTIFACTS_PREFIX
 from rft.workflow_state import Plan
 
 # The run name becomes the execution name (1-80, no spaces or punctuation beyond - and _ for
@@ -276,7 +277,7 @@ class WorkflowSettings:
     artifacts_bucket: str
     role_arn: str  # the Bedrock service role passed as roleArn
     graders: Mapping[str, str]  # reward name → the grader's `live` alias ARN
-    artifacts_prefix: str = "jobs"
+    artifacts_prefix: str = ARTIFACTS_PREFIX
     custom_model_kms_key_id: str | None = None
 
 

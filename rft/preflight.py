@@ -31,7 +31,6 @@ import importlib
 import io
 import json
 import math
-import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -40,8 +39,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REWARDS_PACKAGE = "lambda_rewards"
-_REWARD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+from lambda_rewards.common.metrics import quantile as _quantile
+from rft.datasets import ends_with_answer, prompt_of
+from rft.names import REWARDS_PACKAGE, discover_graders, is_grader_name
+
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 HISTOGRAM_BINS = 10
 
@@ -103,15 +104,6 @@ class PreflightReport:
         return data
 
 
-def _quantile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    position = q * (len(values) - 1)
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
-
-
 def _histogram(scores: list[float]) -> list[dict[str, float]]:
     counts = [0] * HISTOGRAM_BINS
     for score in scores:
@@ -142,16 +134,12 @@ def available_rewards(root: Path | None = None) -> list[str]:
     """Reward folders that have a handler (what the rewards stack deploys)."""
     if root is None:
         root = Path(importlib.import_module(REWARDS_PACKAGE).__file__ or "").parent
-    return sorted(
-        path.name
-        for path in root.iterdir()
-        if path.is_dir() and path.name != "common" and (path / "handler.py").is_file()
-    )
+    return list(discover_graders(root))
 
 
 def load_handler(reward: str) -> Callable[[Any, Any], list[dict]]:
     """The Lambda handler of a reward folder; ``PreflightError`` naming the known ones otherwise."""
-    if not _REWARD_NAME.match(reward) or reward == "common":
+    if not is_grader_name(reward):
         raise PreflightError(f"reward name {reward!r} is not a reward folder name")
     known = available_rewards()
     if reward not in known:
@@ -168,10 +156,7 @@ def _group_key(sample: dict) -> str:
     assistant turn) identify it."""
     messages = sample.get("messages")
     if isinstance(messages, list):
-        prompt = messages[:-1] if messages and isinstance(messages[-1], dict) else messages
-        if messages and isinstance(messages[-1], dict) and messages[-1].get("role") != "assistant":
-            prompt = messages
-        text = json.dumps(prompt, sort_keys=True, default=str)
+        text = json.dumps(prompt_of(messages), sort_keys=True, default=str)
     else:
         text = repr(sample.get("id"))
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -346,13 +331,7 @@ def gold_response(reference: Any) -> str:
 
 
 def _is_sample(record: dict) -> bool:
-    messages = record.get("messages")
-    return (
-        isinstance(messages, list)
-        and bool(messages)
-        and isinstance(messages[-1], dict)
-        and messages[-1].get("role") == "assistant"
-    )
+    return ends_with_answer(record.get("messages"))
 
 
 def load_samples(
@@ -373,7 +352,7 @@ def load_samples(
         messages = record.get("messages")
         if not isinstance(messages, list):
             raise PreflightError(f"{where}: no 'messages' list")
-        prompt = messages[:-1] if _is_sample(record) else messages
+        prompt = prompt_of(messages)
         metadata = dict(record.get("metadata") or {})
         for key, value in record.items():
             if key not in ("messages", "metadata", "id", "reference_answer"):

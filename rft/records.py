@@ -15,21 +15,18 @@ metrics summary is thinned, then dropped, to fit (``fit_to_parameter``), and say
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from rft import names
 from rft.errors import RecordTooLargeError, RftError
 from rft.jobs import NAME_MAX_LENGTH, NAME_PATTERN
 
 SCHEMA_VERSION = 1
-PARAMETER_ROOT = "/rft"
 STANDARD_PARAMETER_BYTES = 4096
 MAX_PARAMETER_BYTES = 8192  # Advanced tier
-
-ENVIRONMENT_PATTERN = re.compile(r"[a-zA-Z0-9_.-]{1,64}")
 
 STATUS_READY = "ready"  # callable: a Mantle model id or an Active Bedrock deployment
 STATUS_TRAINED = "trained"  # a Bedrock custom model that was not deployed (serve=false)
@@ -44,29 +41,30 @@ def now_iso() -> str:
 
 
 def environment_prefix(environment: str) -> str:
-    if not ENVIRONMENT_PATTERN.fullmatch(environment or ""):
-        raise RftError(f"{environment!r} is not a valid environment name (letters, digits, _ . -).")
-    return f"{PARAMETER_ROOT}/{environment}"
+    """``/rft/<environment>`` (rft.names), an RftError for a name no environment can have."""
+    if not names.is_environment_name(environment):
+        raise RftError(f"{environment!r} is not a valid environment name ({names.ENVIRONMENT_NAME_RULE}).")
+    return names.environment_prefix(environment)
 
 
 def _name(kind: str, environment: str, name: str) -> str:
     # Model names are run names (rft.jobs.NAME_PATTERN); aliases follow the same rule.
     if not isinstance(name, str) or len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
-        label = "alias" if kind == "aliases" else "model name"
+        label = "alias" if kind == names.ALIASES else "model name"
         raise RftError(f"{name!r} is not a valid {label} (letters, digits and single hyphens, at most 63).")
     return f"{environment_prefix(environment)}/{kind}/{name}"
 
 
 def model_parameter_name(environment: str, name: str) -> str:
-    return _name("models", environment, name)
+    return _name(names.MODELS, environment, name)
 
 
 def alias_parameter_name(environment: str, alias: str) -> str:
-    return _name("aliases", environment, alias)
+    return _name(names.ALIASES, environment, alias)
 
 
 def evaluation_parameter_name(environment: str, name: str) -> str:
-    return _name("evaluations", environment, name)
+    return _name(names.EVALUATIONS, environment, name)
 
 
 def alias_lock_parameter_name(environment: str, alias: str) -> str:

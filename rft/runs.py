@@ -17,6 +17,7 @@ from rft.aws import parse_s3_uri
 from rft.environment import Environment
 from rft.errors import RftError, UnknownBaseModelError
 from rft.mantle import REWARD_METRIC, parse_metrics_event
+from rft.names import ARTIFACTS_PREFIX
 from rft.registry import ModelRegistry
 from rft.workflow_state import ExecutionHistory, parse_json, readable_cause
 
@@ -26,8 +27,6 @@ STATUSES = ("RUNNING", *TERMINAL)
 # The newest history events a status read looks at: the state entered last, the job's last status
 # check and the failure are all among them (one page of GetExecutionHistory).
 STATUS_EVENTS = 200
-# Where the workflow writes a run's metrics when the history does not say (rft.jobs.plan_job).
-DEFAULT_ARTIFACTS_PREFIX = "jobs"
 
 # Reads a Mantle job's step metrics while it runs (the client's own Mantle connection).
 LiveMetrics = Callable[[str], list[dict[str, Any]] | None]
@@ -152,7 +151,7 @@ def _failure(execution: dict[str, Any], history: ExecutionHistory) -> tuple[str 
 
 def metrics_uri(target: Environment, name: str, history: ExecutionHistory) -> str:
     return history.find_string("metrics_s3_uri") or (
-        f"s3://{target.artifacts_bucket}/{DEFAULT_ARTIFACTS_PREFIX}/{name}/metrics.jsonl"
+        f"s3://{target.artifacts_bucket}/{ARTIFACTS_PREFIX}/{name}/metrics.jsonl"
     )
 
 

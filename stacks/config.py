@@ -17,11 +17,10 @@ from typing import Any
 
 from rft.catalog import get_model
 from rft.errors import UnknownBaseModelError
+from rft.names import ENVIRONMENT_NAME_RULE, REGION_PATTERN, is_environment_name
 
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 TAG_KEY_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 # The values CloudWatch Logs accepts for a retention period.
 LOG_RETENTION_DAYS = (
@@ -168,10 +167,8 @@ def load_environments(raw: Any) -> dict[str, EnvironmentSettings]:
 
 
 def load_environment(name: str, values: Any) -> EnvironmentSettings:
-    if not ENVIRONMENT_NAME_PATTERN.match(name):
-        raise ConfigError(
-            name, "name", "environment names are lower case letters, digits and '-', at most 20"
-        )
+    if not is_environment_name(name):
+        raise ConfigError(name, "name", f"environment names are {ENVIRONMENT_NAME_RULE}")
     if not isinstance(values, Mapping):
         raise ConfigError(name, "*", f"must be an object, got {type(values).__name__}")
     settings = _build(EnvironmentSettings, {**values, "name": name}, name, prefix="")

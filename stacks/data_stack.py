@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from rft import names
 from stacks.config import EnvironmentSettings
 from stacks.constructs.hardened_bucket import HardenedBucket
 
@@ -39,9 +40,9 @@ class DataStack(cdk.Stack):
         self.datasets_bucket: s3.IBucket = self._data_bucket("Datasets", settings)
         self.artifacts_bucket: s3.IBucket = self._data_bucket("Artifacts", settings)
 
-        cdk.CfnOutput(self, "DatasetsBucketName", value=self.datasets_bucket.bucket_name)
-        cdk.CfnOutput(self, "ArtifactsBucketName", value=self.artifacts_bucket.bucket_name)
-        cdk.CfnOutput(self, "DataKeyArn", value=self.data_key.key_arn)
+        cdk.CfnOutput(self, names.DATASETS_BUCKET_OUTPUT, value=self.datasets_bucket.bucket_name)
+        cdk.CfnOutput(self, names.ARTIFACTS_BUCKET_OUTPUT, value=self.artifacts_bucket.bucket_name)
+        cdk.CfnOutput(self, names.DATA_KEY_OUTPUT, value=self.data_key.key_arn)
 
     def _data_bucket(self, construct_id: str, settings: EnvironmentSettings) -> s3.IBucket:
         return HardenedBucket(

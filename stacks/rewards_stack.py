@@ -15,9 +15,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from rft import names
 from stacks.config import EnvironmentSettings
 from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, grader_construct_id
-from stacks.security import acknowledge
+from stacks.security import acknowledge_wildcard
 
 JUDGE_GRADER = "llm_judge"
 CODE_GRADER = "code_tests"
@@ -31,7 +32,7 @@ INVOKE_MODEL = "bedrock:InvokeModel"
 
 
 def graders_parameter_name(environment: str) -> str:
-    return f"/rft/{environment}/graders"
+    return names.parameter_path(environment, names.GRADERS)
 
 
 def split_inference_profile(model_id: str) -> tuple[str, str] | None:
@@ -116,7 +117,7 @@ class RewardsStack(cdk.Stack):
         alias_map = self.to_json_string(alias_arns)
         cdk.CfnOutput(
             self,
-            "GraderAliasArns",
+            names.GRADERS_OUTPUT,
             value=alias_map,
             description="JSON object: grader name -> ARN of its 'live' alias (what training jobs use)",
         )
@@ -157,15 +158,10 @@ class RewardsStack(cdk.Stack):
             profile = split_inference_profile(model_id)
             if profile is None:
                 continue
-            acknowledge(
+            acknowledge_wildcard(
                 policy,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:{self._nag_partition()}:bedrock:*::foundation-model/"
-                f"{profile[1]}]",
+                f"arn:{self.partition}:bedrock:*::foundation-model/{profile[1]}",
                 f"'{model_id}' is a cross-Region inference profile: Bedrock routes each call to "
                 f"'{profile[1]}' in a region of the '{profile[0]}' geography it picks at run time; "
                 "the statement only applies through that profile (bedrock:InferenceProfileArn)",
             )
-
-    def _nag_partition(self) -> str:
-        """The partition as cdk-nag prints it in a finding id (a literal, or `<AWS::Partition>`)."""
-        return self.partition if not cdk.Token.is_unresolved(self.partition) else "<AWS::Partition>"

@@ -30,10 +30,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from rft import names
 from stacks.config import ConfigError, EnvironmentSettings, GatewaySettings
 from stacks.constructs.log_retention import retention_days
 from stacks.constructs.python_function import BundledPythonFunction
-from stacks.security import acknowledge
+from stacks.security import acknowledge_wildcard, arn
 
 GATEWAY_SOURCES = ("lambda_gateway", "rft")
 GATEWAY_HANDLER = "lambda_gateway.handler.handler"
@@ -49,8 +50,6 @@ INTEGRATION_TIMEOUT = cdk.Duration.seconds(29)
 FUNCTION_TIMEOUT = cdk.Duration.seconds(29)
 UPSTREAM_TIMEOUT_SECONDS = 25
 # Output keys: rft.environment reads `GatewayUrl` (the stack is `<env>-Serving`).
-GATEWAY_URL_OUTPUT = "GatewayUrl"
-OPENAI_BASE_URL_OUTPUT = "OpenAIBaseUrl"
 
 INVOKE_MODEL = "bedrock:InvokeModel"
 MANTLE_INFERENCE = "bedrock-mantle:CreateInference"
@@ -174,10 +173,12 @@ class ServingStack(cdk.Stack):
         self.api.add_routes(path="/v1/models", methods=[apigwv2.HttpMethod.GET], integration=integration)
 
         url = self.stage.url
-        cdk.CfnOutput(self, GATEWAY_URL_OUTPUT, value=url, description="The gateway's URL (the API root)")
+        cdk.CfnOutput(
+            self, names.GATEWAY_URL_OUTPUT, value=url, description="The gateway's URL (the API root)"
+        )
         cdk.CfnOutput(
             self,
-            OPENAI_BASE_URL_OUTPUT,
+            names.OPENAI_BASE_URL_OUTPUT,
             value=f"{url}v1",
             description="base_url for the openai SDK (requests signed with SigV4, service execute-api)",
         )
@@ -194,10 +195,8 @@ class ServingStack(cdk.Stack):
         return authorizers.HttpIamAuthorizer()
 
     def _model_access_policy(self, environment: str) -> iam.Policy:
-        models = f"rft/{environment}/models"
-        aliases = f"rft/{environment}/aliases"
-        deployments = self._arn("bedrock", "custom-model-deployment/*")
-        mantle_projects = self._arn("bedrock-mantle", "project/*")
+        deployments = arn(self, "bedrock", "custom-model-deployment/*")
+        mantle_projects = arn(self, "bedrock-mantle", "project/*")
         policy = iam.Policy(
             self,
             "ModelAccess",
@@ -207,16 +206,16 @@ class ServingStack(cdk.Stack):
                     sid="ReadModelRecordsAndAliases",
                     actions=["ssm:GetParameter", "ssm:GetParameters"],
                     resources=[
-                        self._arn("ssm", f"parameter/{models}/*"),
-                        self._arn("ssm", f"parameter/{aliases}/*"),
+                        arn(self, "ssm", names.parameter_resource(environment, names.MODELS)),
+                        arn(self, "ssm", names.parameter_resource(environment, names.ALIASES)),
                     ],
                 ),
                 iam.PolicyStatement(
                     sid="ListModelRecordsAndAliases",
                     actions=["ssm:GetParametersByPath"],
                     resources=[
-                        self._arn("ssm", f"parameter/{models}"),
-                        self._arn("ssm", f"parameter/{aliases}"),
+                        arn(self, "ssm", "parameter" + names.parameter_path(environment, names.MODELS)),
+                        arn(self, "ssm", "parameter" + names.parameter_path(environment, names.ALIASES)),
                     ],
                 ),
                 iam.PolicyStatement(
@@ -230,44 +229,25 @@ class ServingStack(cdk.Stack):
                 ),
             ],
         )
-        for kind in ("models", "aliases"):
-            self._acknowledge_wildcard(
+        for kind in (names.MODELS, names.ALIASES):
+            acknowledge_wildcard(
                 policy,
-                self._arn("ssm", f"parameter/rft/{environment}/{kind}/*"),
+                arn(self, "ssm", names.parameter_resource(environment, kind)),
                 f"Model records and aliases of '{environment}' are SSM parameters the training workflow and "
                 "`rft models promote` create at run time, one per model or alias: the path is fixed to this "
                 "environment, only the last segment is a wildcard",
             )
-        self._acknowledge_wildcard(
+        acknowledge_wildcard(
             policy,
             deployments,
             "Bedrock custom model deployments are created at run time by the training workflow, so their "
             f"ids are unknown at synth; the statement only matches deployments tagged {ENVIRONMENT_TAG}="
             f"{environment} in this account and region",
         )
-        self._acknowledge_wildcard(
+        acknowledge_wildcard(
             policy,
             mantle_projects,
             "Mantle authorizes CreateInference on its project resource (ids not known at synth), not per "
             "model; the gateway only calls the model ids its environment's registry records name",
         )
         return policy
-
-    def _arn(self, service: str, resource: str) -> str:
-        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
-
-    def _acknowledge_wildcard(self, construct: Construct, resource: str, reason: str) -> None:
-        acknowledge(
-            construct, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._nag_form(resource)}]", reason
-        )
-
-    def _nag_form(self, value: str) -> str:
-        """`value` with unresolved pseudo parameters as cdk-nag writes them in finding ids."""
-        for token, name in (
-            (self.partition, "<AWS::Partition>"),
-            (self.region, "<AWS::Region>"),
-            (self.account, "<AWS::AccountId>"),
-        ):
-            if cdk.Token.is_unresolved(token):
-                value = value.replace(token, name)
-        return value

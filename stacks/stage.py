@@ -5,7 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from rft import PROJECT
+from rft import PROJECT, names
 from stacks.config import EnvironmentSettings
 from stacks.data_stack import DataStack
 from stacks.operations_stack import OperationsStack
@@ -29,14 +29,17 @@ class RftStage(cdk.Stage):
         the environment's doctor role; None (a stage deployed by hand) creates no such role."""
         super().__init__(scope, construct_id, **kwargs)
         self.data = DataStack(
-            self, "Data", settings=settings, description=f"{PROJECT} {settings.name}: data plane"
+            self, names.DATA_STACK, settings=settings, description=f"{PROJECT} {settings.name}: data plane"
         )
         self.rewards = RewardsStack(
-            self, "Rewards", settings=settings, description=f"{PROJECT} {settings.name}: reward functions"
+            self,
+            names.REWARDS_STACK,
+            settings=settings,
+            description=f"{PROJECT} {settings.name}: reward functions",
         )
         self.training = TrainingStack(
             self,
-            "Training",
+            names.TRAINING_STACK,
             settings=settings,
             datasets_bucket=self.data.datasets_bucket,
             artifacts_bucket=self.data.artifacts_bucket,
@@ -46,13 +49,13 @@ class RftStage(cdk.Stage):
         )
         self.serving = ServingStack(
             self,
-            "Serving",
+            names.SERVING_STACK,
             settings=settings,
             description=f"{PROJECT} {settings.name}: OpenAI-compatible gateway",
         )
         self.operations = OperationsStack(
             self,
-            "Operations",
+            names.OPERATIONS_STACK,
             settings=settings,
             topic=self.training.topic,
             allow_service_to_publish=self.training.notifications.allow_service,

@@ -16,18 +16,17 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from rft import names
+from rft.names import ARTIFACTS_PREFIX
 from stacks.config import EnvironmentSettings
 from stacks.constructs.notifications import Notifications
 from stacks.constructs.training_workflow import (
-    ARTIFACTS_PREFIX,
     BedrockServiceRole,
     TrainingWorkflow,
     WorkflowFunction,
     WorkflowSteps,
-    acknowledge_wildcard,
-    arn,
-    referenced,
 )
+from stacks.security import acknowledge_wildcard, arn, referenced
 
 # The Mantle (OpenAI-compatible) plane's IAM actions, as the IAM service reference (cfn-lint's copy)
 # lists them for `bedrock-mantle`: the file and fine-tuning actions apply to a `project`
@@ -167,12 +166,13 @@ class TrainingStack(cdk.Stack):
             memory_size=512,
             environment={**common},
         )
-        models_parameters = arn(self, "ssm", f"parameter/rft/{settings.name}/models/*")
+        models_parameters = arn(self, "ssm", names.parameter_resource(settings.name, names.MODELS))
         self.publish.allow(["ssm:PutParameter", "ssm:GetParameter"], [models_parameters])
         acknowledge_wildcard(
             self.publish.policy,
             models_parameters,
-            f"One model record per run under /rft/{settings.name}/models/<run name>; run names are "
+            f"One model record per run under {names.parameter_path(settings.name, names.MODELS)}/<run name>; "
+            "run names are "
             "chosen at run time",
         )
 
@@ -244,8 +244,8 @@ class TrainingStack(cdk.Stack):
             ],
         )
 
-        cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
-        cdk.CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+        cdk.CfnOutput(self, names.STATE_MACHINE_OUTPUT, value=self.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, names.TOPIC_OUTPUT, value=self.topic.topic_arn)
 
     def _function(
         self,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rft import catalog
+from rft.converse import openai_to_converse
 from rft.environment import Environment
 from rft.errors import RftError, UnknownBaseModelError, UnknownModelError
 from rft.records import ModelRecord
@@ -98,28 +99,9 @@ class OpenAITarget:
 
 
 def to_converse(messages: Messages) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Dataset (OpenAI-style) messages -> (Converse system blocks, Converse messages).
-
-    Converse has no system turn and wants user and assistant turns to alternate: consecutive
-    messages of one role become one turn. (lambda_gateway/converse.py does the same for the
-    gateway's full request; the CLI only sends dataset prompts.)
-    """
-    system: list[dict[str, Any]] = []
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            text = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-        else:
-            text = str(content or "")
-        role = message.get("role", "user")
-        if role == "system":
-            system.append({"text": text})
-        elif turns and turns[-1]["role"] == role:
-            turns[-1]["content"].append({"text": text})
-        else:
-            turns.append({"role": role, "content": [{"text": text}]})
-    return system, turns
+    """Dataset (OpenAI-style) messages -> (Converse system blocks, Converse messages): the one
+    translation of rft.converse, which the gateway uses too."""
+    return openai_to_converse(messages)
 
 
 class BedrockTarget:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from rft import preflight
+from rft import datasets, preflight
 from rft.cli import inference
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
@@ -63,11 +63,8 @@ def read_records(path: Path, limit: int | None) -> list[dict[str, Any]]:
 
 
 def prompt_of(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The messages to send: everything up to (not including) a final assistant turn."""
-    messages = record["messages"]
-    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
-        return messages[:-1]
-    return messages
+    """The messages to send (rft.datasets.prompt_of)."""
+    return datasets.prompt_of(record["messages"])
 
 
 @app.command("test")

@@ -9,7 +9,6 @@ the stack that composes the graders.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,36 +18,17 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from rft import names
+from rft.names import LIVE_ALIAS, REWARDS_PACKAGE
 from stacks.constructs.python_function import REPO_ROOT, BundledPythonFunction
 
-REWARDS_PACKAGE = "lambda_rewards"
 REWARDS_ROOT = REPO_ROOT / REWARDS_PACKAGE
-# Shared runtime code of every grader: bundled into each, never deployed on its own.
-SHARED_FOLDERS = frozenset({"common"})
-HANDLER_FILE = "handler.py"
 REQUIREMENTS_FILE = "requirements.txt"
-LIVE_ALIAS = "live"
-# A grader's folder name is part of its handler's import path and of construct ids.
-_GRADER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def discover_graders(root: Path = REWARDS_ROOT) -> tuple[str, ...]:
-    """The graders under `root`, sorted: every folder holding a `handler.py`, except shared code.
-
-    A folder without `handler.py` (shared code, caches, a grader still being written) is not a
-    grader. A grader folder whose name cannot be imported is an error, not a silent skip.
-    """
-    names = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folder.name in SHARED_FOLDERS or not (folder / HANDLER_FILE).is_file():
-            continue
-        if not _GRADER_NAME.match(folder.name):
-            raise ValueError(
-                f"{folder}: a grader folder name must be a lower-case Python identifier "
-                "(letters, digits, '_'), since it is the handler's import path"
-            )
-        names.append(folder.name)
-    return tuple(names)
+    """The graders of the repository (or of `root`): `rft.names.discover_graders`."""
+    return names.discover_graders(root)
 
 
 def grader_construct_id(name: str) -> str:

@@ -37,21 +37,19 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from rft.names import ARTIFACTS_PREFIX, LIVE_ALIAS
 from rft.status import BEDROCK_DEPLOYMENT_STATES, BEDROCK_JOB_STATES, DeploymentState, JobState, raw_status
 from rft.workflow_state import MANTLE_JOB_FIELDS, STEPS, path
 from stacks.constructs.log_retention import retention_days
 from stacks.constructs.python_function import BundledPythonFunction
-from stacks.security import acknowledge
+from stacks.security import acknowledge_wildcard, arn, referenced
 
 # --- Names other parts rely on --------------------------------------------------------------------
 
 MODEL_READY_SOURCE = "rft-stack"
 MODEL_READY_DETAIL_TYPE = "RFT Model Ready"
-# Under the artifacts bucket: <prefix>/<run name>/output/ (Bedrock) and .../metrics.jsonl (Mantle).
-ARTIFACTS_PREFIX = "jobs"
 WORKFLOW_SOURCES = ("rft", "lambda_workflow")
 WORKFLOW_REQUIREMENTS = "lambda_workflow/requirements.txt"
-LIVE_ALIAS = "live"
 # Longer than the longest time limit a request may ask for (30 days, rft.jobs.WATCH_LIMITS) plus a
 # deployment: the execution-level backstop. A run that hits it is TIMED_OUT and its job is
 # stopped by the cleanup rule.
@@ -121,51 +119,6 @@ MANTLE_RETRY = sfn.RetryProps(
     max_delay=cdk.Duration.minutes(2),
     jitter_strategy=sfn.JitterType.FULL,
 )
-
-
-# --- ARNs and the form cdk-nag prints them in ---------------------------------------------------
-
-
-def arn(scope: Construct, service: str, resource: str, *, account: bool = True, region: bool = True) -> str:
-    stack = cdk.Stack.of(scope)
-    return (
-        f"arn:{stack.partition}:{service}:{stack.region if region else ''}:"
-        f"{stack.account if account else ''}:{resource}"
-    )
-
-
-def nag_form(scope: Construct, value: str) -> str:
-    """`value` with the stack's unresolved pseudo parameters as cdk-nag writes them in finding ids."""
-    stack = cdk.Stack.of(scope)
-    for token, name in (
-        (stack.partition, "<AWS::Partition>"),
-        (stack.region, "<AWS::Region>"),
-        (stack.account, "<AWS::AccountId>"),
-    ):
-        if cdk.Token.is_unresolved(token):
-            value = value.replace(token, name)
-    return value
-
-
-def referenced(scope: Construct, producer: Construct, value: str) -> tuple[str, str]:
-    """`value` (an attribute of `producer`, e.g. a bucket ARN) as `scope` refers to it, and the form
-    cdk-nag prints that reference in: the export name when `producer` is in another stack."""
-    consumer, owner = cdk.Stack.of(scope), cdk.Stack.of(producer)
-    if owner is consumer:
-        resolved = consumer.resolve(value)
-        if isinstance(resolved, dict) and "Fn::GetAtt" in resolved:
-            logical_id, attribute = resolved["Fn::GetAtt"]
-            return value, f"<{logical_id}.{attribute}>"
-        if isinstance(resolved, dict) and "Ref" in resolved:
-            return value, f"<{resolved['Ref']}>"
-        return value, str(resolved)
-    imported = owner.export_value(value)
-    return imported, str(consumer.resolve(imported)["Fn::ImportValue"])
-
-
-def acknowledge_wildcard(construct: Construct, resource: str, reason: str) -> None:
-    finding = f"AwsSolutions::AwsSolutions-IAM5[Resource::{nag_form(construct, resource)}]"
-    acknowledge(construct, finding, reason)
 
 
 # --- The workflow's Lambda functions --------------------------------------------------------------

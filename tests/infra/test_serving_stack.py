@@ -8,9 +8,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from rft.names import GATEWAY_URL_OUTPUT, OPENAI_BASE_URL_OUTPUT
 from stacks.config import ConfigError
 from stacks.security import add_security_checks
-from stacks.serving_stack import ACCESS_LOG_FIELDS, GATEWAY_URL_OUTPUT, OPENAI_BASE_URL_OUTPUT, ServingStack
+from stacks.serving_stack import ACCESS_LOG_FIELDS, ServingStack
 from tests.infra.helpers import new_app, settings
 
 ROUTES = {"POST /v1/chat/completions", "GET /v1/models"}

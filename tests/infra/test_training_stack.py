@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
+from rft.names import ARTIFACTS_PREFIX
 from rft.workflow_state import path
-from stacks.constructs.training_workflow import ARTIFACTS_PREFIX, MODEL_READY_DETAIL_TYPE, MODEL_READY_SOURCE
+from stacks.constructs.training_workflow import MODEL_READY_DETAIL_TYPE, MODEL_READY_SOURCE
 from tests.infra.helpers import build_stage, template
 
 
