@@ -32,11 +32,13 @@ from constructs import Construct
 
 from rft import names
 from stacks.config import ConfigError, EnvironmentSettings, GatewaySettings
+from stacks.constructs.bundle_manifest import package_manifest
 from stacks.constructs.log_retention import retention_days
 from stacks.constructs.python_function import BundledPythonFunction
 from stacks.security import acknowledge_wildcard, arn
 
-GATEWAY_SOURCES = ("lambda_gateway", "rft")
+# The gateway's modules and those of rft/ they import (never the client: rft/cli...).
+GATEWAY_SOURCES = package_manifest("lambda_gateway")
 GATEWAY_HANDLER = "lambda_gateway.handler.handler"
 GATEWAY_REQUIREMENTS = "lambda_gateway/requirements.txt"
 # Written by the function as embedded metric format, dimension `Model` (lambda_gateway/metrics.py).

@@ -35,6 +35,13 @@ XRAY_REASON = (
     "resource-level permissions, so Resource must be '*'"
 )
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache")
+# What a function never runs, left out of the installed packages: their own test suites (sympy's
+# and mpmath's are ~37 MB of the math grader), and bytecode compiled for the build machine's Python,
+# which the Lambda runtime (another version) ignores.
+_THIRD_PARTY_TESTS = "tests"
+# Part of every asset hash: changing how assets are made must change their hashes, or CDK would
+# keep the functions' old code.
+_RECIPE = "pip --no-compile; third-party tests/ pruned"
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -64,6 +71,7 @@ class _LocalPythonBundling:
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
+                    "--no-compile",
                     "--platform",
                     _PIP_PLATFORM[self._architecture],
                     "--only-binary=:all:",
@@ -78,7 +86,16 @@ class _LocalPythonBundling:
                 ],
                 check=True,
             )
+            prune_test_suites(out, keep=[out / source.relative_to(REPO_ROOT) for source in self._sources])
         return True
+
+
+def prune_test_suites(out: Path, *, keep: Sequence[Path] = ()) -> None:
+    """Removes the `tests/` folders of installed packages (not those under `keep`: ours, which
+    copying already left out)."""
+    for folder in sorted(out.rglob(_THIRD_PARTY_TESTS), reverse=True):
+        if folder.is_dir() and not any(folder.is_relative_to(k) for k in keep):
+            shutil.rmtree(folder)
 
 
 def _has_requirements(path: Path) -> bool:
@@ -86,7 +103,7 @@ def _has_requirements(path: Path) -> bool:
     return any(lines)
 
 
-def _content_hash(paths: Sequence[Path], extra: str) -> str:
+def _content_hash(paths: Sequence[Path], extra: str, root: Path = REPO_ROOT) -> str:
     """A hash of every file that goes into the asset, so unchanged code is not re-uploaded."""
     digest = hashlib.sha256(extra.encode())
     for path in paths:
@@ -94,7 +111,7 @@ def _content_hash(paths: Sequence[Path], extra: str) -> str:
         for file in files:
             if "__pycache__" in file.parts or file.suffix == ".pyc":
                 continue
-            digest.update(str(file.relative_to(REPO_ROOT)).encode())
+            digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
 
@@ -125,6 +142,7 @@ class BundledPythonFunction(Construct):
         reserved_concurrent_executions: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.sources: tuple[str, ...] = tuple(sources)  # what the asset holds (tests read it)
         source_paths = [REPO_ROOT / s for s in sources]
         missing = [str(p) for p in source_paths if not p.exists()]
         if missing:
@@ -148,7 +166,7 @@ class BundledPythonFunction(Construct):
             code=lambda_.Code.from_asset(
                 str(source_paths[0] if source_paths[0].is_dir() else source_paths[0].parent),
                 asset_hash_type=cdk.AssetHashType.CUSTOM,
-                asset_hash=_content_hash(hashed, f"{RUNTIME.name}/{architecture}"),
+                asset_hash=_content_hash(hashed, f"{RUNTIME.name}/{architecture}/{_RECIPE}"),
                 bundling=cdk.BundlingOptions(
                     image=cdk.DockerImage.from_registry("unused-local-bundling-only"),
                     local=_LocalPythonBundling(source_paths, requirements_path, architecture),

@@ -40,6 +40,7 @@ from constructs import Construct
 from rft.names import ARTIFACTS_PREFIX, LIVE_ALIAS
 from rft.status import BEDROCK_DEPLOYMENT_STATES, BEDROCK_JOB_STATES, DeploymentState, JobState, raw_status
 from rft.workflow_state import MANTLE_JOB_FIELDS, STEPS, path
+from stacks.constructs.bundle_manifest import package_manifest
 from stacks.constructs.log_retention import retention_days
 from stacks.constructs.python_function import BundledPythonFunction
 from stacks.security import acknowledge_wildcard, arn, referenced
@@ -48,7 +49,8 @@ from stacks.security import acknowledge_wildcard, arn, referenced
 
 MODEL_READY_SOURCE = "rft-stack"
 MODEL_READY_DETAIL_TYPE = "RFT Model Ready"
-WORKFLOW_SOURCES = ("rft", "lambda_workflow")
+# The workflow's handlers and the modules of rft/ they import (never the client: rft/cli...).
+WORKFLOW_SOURCES = package_manifest("lambda_workflow")
 WORKFLOW_REQUIREMENTS = "lambda_workflow/requirements.txt"
 # Longer than the longest time limit a request may ask for (30 days, rft.jobs.WATCH_LIMITS) plus a
 # deployment: the execution-level backstop. A run that hits it is TIMED_OUT and its job is
