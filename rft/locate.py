@@ -22,11 +22,12 @@ from typing import Any
 
 from rft import PROJECT
 from rft.errors import RftError
+from rft.names import DATA_STACK, stack_name
 
 CDK_JSON = "cdk.json"
 PROJECT_TAG = "project"
 ENVIRONMENT_TAG = "environment"
-DATA_STACK_SUFFIX = "-Data"  # rft.environment.DATA_STACK: the stack every environment has
+DATA_STACK_SUFFIX = stack_name("", DATA_STACK)  # "<env>-Data": the stack every environment has
 SEARCH_THREADS = 12
 # The checkout an editable install runs from (None when the package is installed elsewhere).
 PACKAGE_CHECKOUT: Path | None = Path(__file__).resolve().parent.parent
