@@ -20,8 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from rft import PROJECT
-from stacks.constructs.training_workflow import nag_form, referenced
-from stacks.security import acknowledge
+from stacks.security import acknowledge, nag_form, referenced
 
 
 def doctor_role_name(environment: str) -> str:
