@@ -15,14 +15,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import EnvironmentSettings
+from stacks.constructs.alarms import MonitoredGateway, MonitoredGrader, MonitoredWorkflow, RewardMetric
 from stacks.constructs.doctor_role import DoctorRole
-from stacks.constructs.operations import (
-    MonitoredGateway,
-    MonitoredGrader,
-    MonitoredWorkflow,
-    Operations,
-    RewardMetric,
-)
+from stacks.constructs.operations import Operations
 
 
 class GraderLike(Protocol):

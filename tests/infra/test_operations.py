@@ -18,14 +18,14 @@ from aws_cdk.assertions import Match, Template
 from lambda_rewards.common import metrics as reward_metrics
 from lambda_rewards.common.settings import RewardSettings as GraderRuntimeSettings
 from stacks.config import ConfigError, OperationsSettings
-from stacks.constructs.operations import (
+from stacks.constructs.alarms import (
     GatewayMetric,
     MonitoredGateway,
     MonitoredGrader,
     MonitoredWorkflow,
-    Operations,
     RewardMetric,
 )
+from stacks.constructs.operations import Operations
 from tests.infra.helpers import build_stage, new_app, settings, template
 
 GRADER_TIMEOUTS = {"math_answer": 300, "llm_judge": 600}
