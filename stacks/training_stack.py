@@ -19,13 +19,10 @@ from constructs import Construct
 from rft import names
 from rft.names import ARTIFACTS_PREFIX
 from stacks.config import EnvironmentSettings
+from stacks.constructs.bedrock_service_role import BedrockServiceRole
 from stacks.constructs.notifications import Notifications
-from stacks.constructs.training_workflow import (
-    BedrockServiceRole,
-    TrainingWorkflow,
-    WorkflowFunction,
-    WorkflowSteps,
-)
+from stacks.constructs.training_workflow import TrainingWorkflow, WorkflowSteps
+from stacks.constructs.workflow_function import WorkflowFunction
 from stacks.security import acknowledge_wildcard, arn, referenced
 
 # The Mantle (OpenAI-compatible) plane's IAM actions, as the IAM service reference (cfn-lint's copy)

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match
 
 from rft.names import ARTIFACTS_PREFIX
 from rft.workflow_state import path
-from stacks.constructs.training_workflow import MODEL_READY_DETAIL_TYPE, MODEL_READY_SOURCE
+from stacks.constructs.workflow_states import MODEL_READY_DETAIL_TYPE, MODEL_READY_SOURCE
 from tests.infra.helpers import build_stage, template
 
 

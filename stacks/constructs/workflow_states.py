@@ -1,0 +1,94 @@
+"""The training workflow's names (its states, as the console, the execution history and the tests
+read them; the "model ready" event) and the retry policies of its tasks."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_stepfunctions as sfn
+
+from rft.status import BEDROCK_DEPLOYMENT_STATES, DeploymentState, raw_status
+from rft.workflow_state import path
+
+MODEL_READY_SOURCE = "rft-stack"
+MODEL_READY_DETAIL_TYPE = "RFT Model Ready"
+# Longer than the longest time limit a request may ask for (30 days, rft.jobs.WATCH_LIMITS) plus a
+# deployment: the execution-level backstop. A run that hits it is TIMED_OUT and its job is
+# stopped by the cleanup rule.
+STATE_MACHINE_TIMEOUT = cdk.Duration.days(32)
+
+# The state names (the console, the execution history and the tests read them).
+VALIDATE = "Validate request"
+REQUEST_VALID = "Request valid?"
+REQUEST_REJECTED = "Request rejected"
+WHICH_PLANE = "Which control plane?"
+HAS_VALIDATION_DATA = "Validation data given?"
+START_BEDROCK = "Start Bedrock job"
+START_BEDROCK_WITH_VALIDATION = "Start Bedrock job with validation data"
+START_MANTLE = "Start Mantle job"
+WAIT_BEDROCK = "Wait for Bedrock job"
+GET_BEDROCK = "Get Bedrock job"
+BEDROCK_STATUS = "Bedrock job status?"
+WAIT_MANTLE = "Wait for Mantle job"
+GET_MANTLE = "Get Mantle job"
+MANTLE_STATUS = "Mantle job status?"
+STOP_BEDROCK = "Stop Bedrock job"
+CANCEL_MANTLE = "Cancel Mantle job"
+TIME_LIMIT_REACHED = "Time limit reached"
+BEDROCK_FAILED = "Bedrock job failed"
+BEDROCK_STOPPED = "Bedrock job stopped"
+MANTLE_FAILED = "Mantle job failed"
+MANTLE_STOPPED = "Mantle job stopped"
+SERVE = "Deploy the model?"
+CREATE_DEPLOYMENT = "Create deployment"
+WAIT_DEPLOYMENT = "Wait for deployment"
+GET_DEPLOYMENT = "Get deployment"
+DEPLOYMENT_STATUS = "Deployment status?"
+DEPLOYMENT_FAILED = "Deployment failed"
+DEPLOYMENT_TIME_LIMIT = "Deployment time limit reached"
+PUBLISH = "Publish model record"
+ANNOUNCE = "Announce model ready"
+NOTIFY_READY = "Notify model ready"
+SUCCEEDED = "Succeeded"
+NOTIFY_FAILURE = "Notify failure"
+FAILED = "Failed"
+DEPLOYMENT_ACTIVE = raw_status(BEDROCK_DEPLOYMENT_STATES, DeploymentState.ACTIVE)
+DEPLOYMENT_FAILED_STATUS = raw_status(BEDROCK_DEPLOYMENT_STATES, DeploymentState.FAILED)
+WAIT_SECONDS = path("watch", "wait_seconds")
+MAX_WAIT_SECONDS = path("watch", "max_wait_seconds")
+PAST_DEADLINE = ("$$.State.EnteredTime", path("watch", "deadline"))
+
+# Errors worth retrying (with full jitter): throttling and the service's own transient failures.
+BEDROCK_TRANSIENT_ERRORS = (
+    "Bedrock.ThrottlingException",
+    "Bedrock.InternalServerException",
+    "Bedrock.ServiceUnavailableException",
+)
+MANTLE_TRANSIENT_ERRORS = ("MantleRetryableError",)
+BEDROCK_RETRY = sfn.RetryProps(
+    errors=list(BEDROCK_TRANSIENT_ERRORS),
+    interval=cdk.Duration.seconds(5),
+    backoff_rate=2.0,
+    max_attempts=8,
+    max_delay=cdk.Duration.minutes(2),
+    jitter_strategy=sfn.JitterType.FULL,
+)
+MANTLE_RETRY = sfn.RetryProps(
+    errors=list(MANTLE_TRANSIENT_ERRORS),
+    interval=cdk.Duration.seconds(5),
+    backoff_rate=2.0,
+    max_attempts=6,
+    max_delay=cdk.Duration.minutes(2),
+    jitter_strategy=sfn.JitterType.FULL,
+)
+
+
+def retry_kwargs(props: sfn.RetryProps) -> dict[str, object]:
+    """`props` as the keyword arguments of `add_retry`."""
+    return {
+        "errors": props.errors,
+        "interval": props.interval,
+        "backoff_rate": props.backoff_rate,
+        "max_attempts": props.max_attempts,
+        "max_delay": props.max_delay,
+        "jitter_strategy": props.jitter_strategy,
+    }
