@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.workflow.conftest import GPT_OSS, synthesized
-from tests.workflow.offline import WorkflowHarness, dataset_lines
+from tests.workflow.conftest import GPT_OSS, NOVA, synthesized
+from tests.workflow.offline import FakeBedrock, WorkflowHarness, dataset_lines
 
 
 @pytest.fixture
@@ -31,21 +31,41 @@ def real_environment(aws_credentials: None, fake_openai: FakeOpenAIServer) -> It
         function_environment={"Mantle": {"MANTLE_BASE_URL": fake_openai.base_url}},
     )
     with harness:
-        cloudformation = harness.client("cloudformation")
-        for stack, template in templates.items():
-            outputs = {
-                key: harness.resolver.resolve(stack, o["Value"]) for key, o in template["Outputs"].items()
-            }
-            cloudformation.create_stack(
-                StackName=stack,
-                TemplateBody=json.dumps(
-                    {
-                        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-                        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-                    }
-                ),
-            )
+        _register_outputs(harness, templates)
         yield harness
+
+
+@pytest.fixture
+def real_bedrock_environment(aws_credentials: None) -> Iterator[WorkflowHarness]:
+    """The Bedrock plane (Nova, us-east-1): SDK tasks against the harness's Bedrock stand-in, the
+    job polled InProgress twice, then Completed; the deployment Creating, then Active."""
+    templates, region, training = synthesized("bedrock")
+    harness = WorkflowHarness(
+        templates,
+        region=region,
+        training_stack=training,
+        virtual_waits=True,
+        bedrock=FakeBedrock(job_statuses=["InProgress", "InProgress", "Completed"]),
+    )
+    with harness:
+        _register_outputs(harness, templates)
+        yield harness
+
+
+def _register_outputs(harness: WorkflowHarness, templates: dict[str, dict[str, Any]]) -> None:
+    """Each stack's outputs, resolved, as a CloudFormation stack the client can describe."""
+    cloudformation = harness.client("cloudformation")
+    for stack, template in templates.items():
+        outputs = {key: harness.resolver.resolve(stack, o["Value"]) for key, o in template["Outputs"].items()}
+        cloudformation.create_stack(
+            StackName=stack,
+            TemplateBody=json.dumps(
+                {
+                    "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+                    "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+                }
+            ),
+        )
 
 
 def _mantle_job_progress(
@@ -111,4 +131,49 @@ def test_watch_prints_the_real_failure_cause(rft, real_environment, fake_openai,
     assert watched.exit_code == 1
     job_id = next(iter(fake_openai.jobs))
     cause = f"Mantle job {job_id} failed: the grader returned 7 scores for 8 samples"
+    assert f"The run failed: {cause} (TrainingFailed)" in watched.stdout
+
+
+def _upload(rft, harness: WorkflowHarness, tmp_path) -> str:
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(dataset_lines(110)) + "\n")
+    uploaded = rft("data", "upload", str(data), "--region", harness.region)
+    assert uploaded.exit_code == 0, uploaded.stderr
+    return uploaded.stdout.strip()
+
+
+def test_start_and_watch_a_bedrock_run_to_its_deployed_model(rft, real_bedrock_environment, tmp_path) -> None:
+    harness = real_bedrock_environment
+    uri = _upload(rft, harness, tmp_path)
+    region = ("--region", harness.region)
+
+    started = rft("train", "start", "-n", "nova-1", "-m", NOVA, "-d", uri, "-r", "math_answer", *region)
+    assert started.exit_code == 0, started.stderr
+    watched = rft("train", "watch", "nova-1", "--interval", "0.1", *region)
+    assert watched.exit_code == 0, watched.stdout + watched.stderr
+    assert "Run nova-1: SUCCEEDED · Succeeded · job Completed" in watched.stdout
+
+    job = harness.bedrock_job("nova-1")
+    (deployment_arn,) = harness.bedrock.deployments
+    run = rft("train", "watch", "nova-1", "--json", *region).json()
+    assert run["provider"] == "bedrock" and run["job_id"] == job.job_arn and run["job_status"] == "Completed"
+    assert run["model"]["provider"] == "bedrock" and run["model"]["model_id"] == deployment_arn
+    assert run["model"]["custom_model_arn"] == job.output_model_arn
+    assert f"Model nova-1 is ready: {deployment_arn} (bedrock)" in watched.stdout
+
+
+def test_watch_prints_the_bedrock_jobs_failure_message(rft, real_bedrock_environment, tmp_path) -> None:
+    harness = real_bedrock_environment
+    harness.bedrock.job_statuses = ["InProgress", "Failed"]
+    harness.bedrock.failure_message = "The reward function returned 7 scores for 8 samples."
+    uri = _upload(rft, harness, tmp_path)
+    region = ("--region", harness.region)
+
+    assert (
+        rft("train", "start", "-n", "nova-2", "-m", NOVA, "-d", uri, "-r", "math_answer", *region).exit_code
+        == 0
+    )
+    watched = rft("train", "watch", "nova-2", "--interval", "0.1", *region)
+    assert watched.exit_code == 1
+    cause = f"Bedrock job {harness.bedrock_job('nova-2').job_arn} failed: {harness.bedrock.failure_message}"
     assert f"The run failed: {cause} (TrainingFailed)" in watched.stdout
