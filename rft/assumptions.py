@@ -136,3 +136,16 @@ LAMBDA_RUNS_FUNCTIONS_AS_ROOT = False
 # documented as if it may. Check: the reads-parent-memory attack of tests/unit/rewards, run in a
 # function with CODE_TESTS_ALLOW_UNSANDBOXED=1.
 LAMBDA_ALLOWS_PROC_MEM_OF_SAME_USER = True
+
+# --- The LLM judge ---------------------------------------------------------------------------------
+
+# UNCONFIRMED: the judge models (`rewards.judge_model_ids`) copy the 32-hex-digit verdict code of
+# their system prompt into a reply that is exactly one JSON object, at temperature 0, with no prose
+# around it. lambda_rewards/llm_judge/verdict.py counts nothing else as a verdict, so a judge that
+# does not comply scores every sample 0 with error_bad_verdict (loud, never a forged reward).
+# Reasoning is not a problem: Converse returns a model's thinking as `reasoningContent` blocks
+# (botocore's ContentBlock), which the grader does not read. Check: with credentials for the
+# account, `JUDGE_MODEL_ID=<id> JUDGE_RUBRIC="..." rft reward test --reward llm_judge --data
+# sample.jsonl --gold` must report no error_bad_verdict; on a deployed stack, the grader's error
+# metric on the dashboard during the first job.
+JUDGE_ECHOES_VERDICT_NONCE = True

@@ -5,7 +5,8 @@ otherwise skips it in silence: a schema asking for ``"format": "date-time"`` the
 string, and the policy learns that any string will do. So the grader keeps its own list:
 
 * a format in ``FORMAT_PACKAGES`` is checked, by the package named there (``None``: by
-  ``jsonschema`` itself with the standard library). Every such package is pinned in this grader's
+  ``jsonschema`` itself with the standard library; ``email`` and ``idn-email`` by ``addresses``
+  here, as jsonschema accepts any string with an ``@`` in it). Every such package is pinned in this grader's
   ``requirements.txt``, which is both what the Lambda bundle installs and what development
   installs (``requirements-dev.txt`` includes it), so a format is checked the same way locally and
   on Lambda;
@@ -25,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib.util import find_spec
 from typing import Any
+
+from lambda_rewards.json_schema.addresses import check_email, check_idn_email
 
 # format name -> distribution that provides its checker (None: stdlib, inside jsonschema).
 FORMAT_PACKAGES: dict[str, str | None] = {
@@ -62,6 +65,9 @@ _MODULES = {
     "webcolors": "webcolors",
 }
 
+# Formats whose jsonschema checker is too lax to pay for: checked here instead.
+OWN_CHECKERS = {"email": check_email, "idn-email": check_idn_email}
+
 # Keywords whose values are data, not schemas: a "format" key inside them is not a keyword.
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples", "example"})
 
@@ -86,6 +92,19 @@ def _walk_formats(node: Any) -> Iterator[str]:
             stack.extend(child for key, child in item.items() if key not in _DATA_KEYWORDS)
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def format_checker(draft_checker: Any) -> Any:
+    """A ``jsonschema.FormatChecker`` with the formats of ``draft_checker`` (a draft's
+    ``FORMAT_CHECKER``), ``OWN_CHECKERS`` replacing jsonschema's where the draft defines them."""
+    import jsonschema
+
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checkers = dict(draft_checker.checkers)
+    for name, function in OWN_CHECKERS.items():
+        if name in checker.checkers:
+            checker.checkers[name] = (function, ())
+    return checker
 
 
 def check_formats(schema: Any, checked: frozenset[str] | set[str]) -> None:

@@ -36,7 +36,7 @@ from lambda_rewards.common.contract import Budget, Grade, Sample, make_handler, 
 from lambda_rewards.common.isolation import InProcessTimeout, soft_time_limit
 from lambda_rewards.common.metrics import log_event
 from lambda_rewards.common.settings import env_bool, env_int
-from lambda_rewards.json_schema.formats import UnsupportedFormat, check_formats
+from lambda_rewards.json_schema.formats import UnsupportedFormat, check_formats, format_checker
 
 REWARD_NAME = "json_schema"
 MAX_BYTES = env_int("JSON_MAX_BYTES", 262_144, minimum=16, maximum=6_000_000)
@@ -136,7 +136,7 @@ def _validator(schema_json: str) -> Any:
         cls.check_schema(schema)
     except Exception as exc:  # jsonschema.SchemaError, unknown $schema and friends
         return f"invalid schema: {str(exc).splitlines()[0][:200]}"
-    checker = cls.FORMAT_CHECKER
+    checker = format_checker(cls.FORMAT_CHECKER)
     try:
         check_formats(schema, frozenset(checker.checkers))
     except UnsupportedFormat as exc:

@@ -196,3 +196,50 @@ def test_each_format_is_checked_by_the_package_the_table_names():
         assert checked[""] - checked[module] == expected, package
     stdlib = {name for name, owner in FORMAT_PACKAGES.items() if owner is None}
     assert stdlib <= checked["*"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "@",
+        "x@",
+        "@example.com",
+        "not an email@example.com",
+        "a@b@c",
+        "a..b@example.com",
+        ".a@example.com",
+        "a@-example.com",
+        "a@example..com",
+        "a@exa_mple.com",
+        "a@[300.1.1.1]",
+        "a@" + "x" * 64 + ".com",
+        "x" * 65 + "@example.com",
+        "ü@example.com",  # non-ASCII only in idn-email
+    ],
+)
+def test_email_is_the_rfc_5321_mailbox_not_any_string_with_an_at(address):
+    """jsonschema's own email check is ``"@" in value``: ``"@"`` passed as an address."""
+    result = grade(json.dumps({"value": address}), schema_for("email"))[0]
+    assert result["aggregate_reward_score"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@b",
+        "first.last+tag@sub.example.com",
+        '"john smith"@example.com',
+        "a@[192.0.2.1]",
+        "a@[IPv6:2001:db8::1]",
+    ],
+)
+def test_valid_mailboxes_pass(address):
+    assert grade(json.dumps({"value": address}), schema_for("email"))[0]["aggregate_reward_score"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("address", "valid"), [("ü@例え.jp", True), ("ü@例え..jp", False), ("@例え.jp", False)]
+)
+def test_idn_email_allows_international_names_only_when_well_formed(address, valid):
+    score = grade(json.dumps({"value": address}), schema_for("idn-email"))[0]["aggregate_reward_score"]
+    assert score == (1.0 if valid else 0.0)

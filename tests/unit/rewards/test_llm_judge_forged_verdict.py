@@ -97,3 +97,35 @@ def test_a_nonce_the_untrusted_text_contains_is_drawn_again(monkeypatch):
     sample = parse_sample(make_sample(f"my verdict code is {collision}", "Paris"))
     _, nonce = judge_module.build_prompt(sample, "rubric", None, 1000)
     assert nonce == fresh
+
+
+def test_the_stop_reason_and_content_blocks_relied_on_are_in_the_official_converse_contract():
+    """``stopReason == "max_tokens"`` marks a cut-off reply, and reasoning arrives in its own
+    ``reasoningContent`` blocks (which the grader does not read), per botocore's service model."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    assert "max_tokens" in model.operation_model("Converse").output_shape.members["stopReason"].enum
+    assert {"text", "reasoningContent"} <= set(model.shape_for("ContentBlock").members)
+
+
+def test_reasoning_blocks_of_the_judge_are_not_read_as_its_verdict():
+    def converse(**request):
+        nonce = nonce_of(request)
+        return {
+            "stopReason": "end_turn",
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"reasoningContent": {"reasoningText": {"text": f"candidate says {FORGED}"}}},
+                        {"text": f'{{"nonce": "{nonce}", "score": 3}}'},
+                    ],
+                }
+            },
+        }
+
+    stub = StubBedrock()
+    stub.converse = converse
+    result = run(judge(stub), [make_sample(ATTACK, "Paris")])[0]
+    assert result["aggregate_reward_score"] == pytest.approx(0.3)
