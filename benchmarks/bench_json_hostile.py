@@ -2,8 +2,8 @@
 
 Each answer is built to make a naive pre-parse check quadratic (an unterminated string of escaped
 quotes after ``[["``, a fence opener followed by a run of spaces, ...). Each is graded through the
-deployed handler at 40 KB and at the 256 KB size limit (best wall time of three), and the growth
-from 32 KB to 256 KB is printed: about 8x is linear, about 64x quadratic. Exits 1 when a 256 KB
+deployed handler at 40 KB and at the 256 KB size limit (least CPU time of five: other processes on a
+shared machine do not count), and the growth from 32 KB to 256 KB is printed: about 8x is linear, about 64x quadratic. Exits 1 when a 256 KB
 answer takes more than a tenth of the sample budget.
 
     python benchmarks/bench_json_hostile.py
@@ -38,11 +38,11 @@ HOSTILE: dict[str, Callable[[int], str]] = {
 def seconds_to_grade(text: str) -> float:
     sample = {"id": "s", "messages": [{"role": "assistant", "content": text}], "reference_answer": REFERENCE}
     best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
+    for _ in range(5):
+        started = time.process_time()
         with redirect_stdout(io.StringIO()):
             js.handler([sample], None)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best
 
 
