@@ -2,9 +2,10 @@
 
 Each answer is built to make a naive pre-parse check quadratic (an unterminated string of escaped
 quotes after ``[["``, a fence opener followed by a run of spaces, ...). Each is graded through the
-deployed handler at 40 KB and at the 256 KB size limit (least CPU time of five: other processes on a
-shared machine do not count), and the growth from 32 KB to 256 KB is printed: about 8x is linear, about 64x quadratic. Exits 1 when a 256 KB
-answer takes more than a tenth of the sample budget.
+deployed handler at 40 KB and at the 256 KB size limit (least CPU time of five: other processes
+on a shared machine do not count), and the growth from 32 KB to 256 KB is printed: about 8x is
+linear, about 64x quadratic. Exits 1 when a 256 KB answer takes more than a tenth of the sample
+budget.
 
     python benchmarks/bench_json_hostile.py
 """
