@@ -8,7 +8,7 @@ at full precision, by kind:
     ``\\frac{1}{2006!}``), expressions with variables at random rational points;
   * tuples element by element in order; finite sets and unions as multisets (any order);
   * intervals: both ends, and whether each end is open or closed;
-  * matrices: the same shape, every entry;
+  * matrices: the same shape, every entry (a sum or product of explicit matrices is evaluated);
   * equations proportional (``x+y=1`` vs ``2x+2y=2``), identities (``1=1``) only themselves;
     inequalities as ``expression > 0`` with a positive factor between them (``x \\geq 5``,
     ``5 \\leq x``, ``-x \\leq -5``); ``x \\in S`` by its set;
@@ -175,9 +175,25 @@ def _matched(gold_items: list, pred_items: list) -> bool:
     return True
 
 
+def _explicit(value: Any) -> Any:
+    """A sum or product of explicit matrices as the matrix it is; anything else unchanged."""
+    from sympy.matrices import MatrixBase
+    from sympy.matrices.expressions import MatrixExpr
+
+    if isinstance(value, MatrixExpr) and not isinstance(value, MatrixBase):
+        try:
+            done = value.doit()
+            return done if isinstance(done, MatrixBase) else value
+        except Exception:
+            return value
+    return value
+
+
 def _structures_equal(gold: Any, pred: Any) -> bool:
     import sympy
     from sympy.matrices import MatrixBase
+
+    gold, pred = _explicit(gold), _explicit(pred)
 
     if isinstance(gold, MatrixBase) or isinstance(pred, MatrixBase):
         if not (isinstance(gold, MatrixBase) and isinstance(pred, MatrixBase)) or gold.shape != pred.shape:

@@ -66,7 +66,12 @@ def _phrase_answer(text: str) -> str:
     if math and math.group(1).strip():
         return math.group(1).strip()
     end = _SENTENCE_END.search(text)
-    return (text[: end.start()] if end else text).strip().strip("*").strip()
+    answer = (text[: end.start()] if end else text).strip().strip("*").strip()
+    if answer[:1].isalpha() and parse_number(answer) is None:  # "The largest $n$ is 34"
+        copulas = list(_COPULA.finditer(answer))
+        if copulas:
+            return answer[copulas[-1].end() :].strip()
+    return answer
 
 
 def _key(answer: str) -> tuple[str, object]:
@@ -207,7 +212,7 @@ _MATH_SEGMENT = re.compile(
 )
 _ALTERNATIVES = re.compile(r"\b(?:or|either|maybe|perhaps|possibly|alternatively)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_COPULA = re.compile(r"\b(?:is|are|was|were|equals|be)\b\s*:?\s*|=\s*|:\s+", re.IGNORECASE)
+_COPULA = re.compile(r"\b(?:is|are|was|were|equals|be)\b\s*:?\s*|'s\s+|=\s*|:\s+", re.IGNORECASE)
 SCANNED_TAIL = 1500
 
 

@@ -131,6 +131,7 @@ _LABEL = re.compile(
     rf"|{_NAME}(?:\s*:\s*{_NAME})+"  # V_1:V_2
     rf"|\\frac\{{\s*{_NAME}\s*\}}\{{\s*{_NAME}\s*\}})\s*"  # \frac{NO}{BO}
 )
+_MEMBERSHIP = re.compile(r"\\in(?![A-Za-z])")
 _LEADING_SPACE = re.compile(r"^(?:\s|\\q?quad|\\[ ,;:!]|~)+")
 _REFERENCE_JOINERS = re.compile(r"\s+(?:and|or)\s+|(?<=[)\]}0-9])\s*or\s*(?=[(\[{0-9-])")
 
@@ -141,6 +142,8 @@ def _split_label(item: str) -> tuple[str | None, str]:
 
     item = _LEADING_SPACE.sub("", item)
     sides = top_level_split(item, "=") if "=" in item else [item]
+    if len(sides) == 1 and "\\in" in item:  # x \in [-2, 7]: the set is the value
+        sides = _MEMBERSHIP.split(item, maxsplit=1)
     if len(sides) < 2 or _LABEL.fullmatch(sides[0]) is None or not sides[1].strip():
         return None, item
     return " ".join(sides[0].split()), "=".join(sides[1:]).strip()
@@ -157,7 +160,7 @@ def unlabel(text: str, *, reference: bool = False) -> tuple[list[str] | None, st
 
     if reference:
         text = _REFERENCE_JOINERS.sub(", ", text)
-    if "=" not in text and ";" not in text:
+    if "=" not in text and ";" not in text and "\\in" not in text:
         return None, text
     groups = [
         [_split_label(item) for item in top_level_split(group, ",")] for group in top_level_split(text, ";")

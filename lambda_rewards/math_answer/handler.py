@@ -165,24 +165,57 @@ def _symbolic(gold: str, answer: str, budget: Budget) -> Grade:
 # --------------------------------------------------------------------------- grading
 
 
+def _items(value: str) -> list[str]:
+    """The distinct elements of a list or set answer (``1, 2, 3``, ``\\{1, 2, 3\\}``); one
+    element for anything else. A solution written twice is one candidate, not two."""
+    inner = value.strip()
+    for opening, closing in (("\\{", "\\}"), ("{", "}")):
+        if inner.startswith(opening) and inner.endswith(closing):
+            inner = inner[len(opening) : -len(closing)]
+            break
+    return list(dict.fromkeys(canonical_latex(item) for item in top_level_split(inner, ",")))
+
+
+def _in_gold_order(gold_labels: list[str], answer_labels: list[str], answer: str) -> str | None:
+    """The answer's values in the order of the gold's labels (``a_{37} = 19, a_3 = 2`` for
+    ``a_3 = 2, a_{37} = 19``), or None when the labels are not the same."""
+    gold_keys = [canonical_latex(label) for label in gold_labels]
+    answer_keys = [canonical_latex(label) for label in answer_labels]
+    if gold_keys == answer_keys:
+        return answer
+    values = top_level_split(answer, ",")
+    if (
+        sorted(gold_keys) != sorted(answer_keys)
+        or len(set(gold_keys)) != len(gold_keys)
+        or len(values) != len(answer_keys)
+    ):
+        return None
+    by_label = dict(zip(answer_keys, values, strict=True))
+    return ", ".join(by_label[key].strip() for key in gold_keys)
+
+
 def _grade_latex(gold: str, answer: str, budget: Budget) -> Grade:
     answer, qualifier = join_text_lists(answer)
     if qualifier is not None:  # "\sqrt2 \text{ else } \sqrt3": words math-verify would drop
         return Grade(0.0, {"hedged": 1.0})
-    gold = join_text_lists(gold)[0]
-    gold, answer = respell(gold), respell(answer)
+    gold, answer = respell(join_text_lists(gold)[0]), respell(answer)
+    labelled_answer = answer
     gold_labels, gold = unlabel(gold, reference=True)
     answer_labels, answer = unlabel(answer)
-    if (
-        gold_labels
-        and answer_labels
-        and [canonical_latex(label) for label in gold_labels]
-        != [canonical_latex(label) for label in answer_labels]
-    ):
-        return Grade(0.0)  # y = 5 is not x = 5
+    if gold_labels and answer_labels:
+        reordered = _in_gold_order(gold_labels, answer_labels, answer)
+        if reordered is None:
+            return Grade(0.0)  # y = 5 is not x = 5
+        answer = reordered
+    if gold_labels and len(set(gold_labels)) == len(gold_labels) > 1:
+        # distinct labels (x_1 = 2, x_2 = 5) name an ordered tuple of values, not a set
+        gold = f"({gold})"
+        answer = f"({answer})" if len(top_level_split(answer, ",")) > 1 else answer
     gold_var, gold_value, gold_is_equation = split_equation(gold)
     answer_var, answer_value, answer_is_equation = split_equation(answer)
     if gold_is_equation and gold_var is None:
+        if answer_labels and not answer_is_equation:  # y = -x/2 + 3/4 for 2x + 4y - 3 = 0
+            answer, answer_is_equation = labelled_answer, True
         if not answer_is_equation:
             return Grade(0.0)
         gold_value, answer_value = gold, answer  # compared as equations
@@ -193,8 +226,8 @@ def _grade_latex(gold: str, answer: str, budget: Budget) -> Grade:
 
     if has_or(answer_value) and not has_or(gold_value):
         return Grade(0.0, {"hedged": 1.0})
-    if len(top_level_split(answer_value, ",")) > len(top_level_split(gold_value, ",")):
-        return Grade(0.0, {"hedged": 1.0})
+    if len(_items(answer_value)) > len(_items(gold_value)):
+        return Grade(0.0, {"hedged": 1.0})  # more candidates than the gold has values
 
     gold_number = parse_number(gold_value)
     if gold_number is not None:

@@ -44,7 +44,7 @@ _HEDGE_WORDS = re.compile(r"\b(?:or|either|nor|not|between|maybe|perhaps|possibl
 _LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _REMOVE = re.compile(
     r"\\left|\\right|\\displaystyle|\\[,;:! ]|~|\\\$|\$|\\%|%|\\\(|\\\)|\\\[|\\\]"
-    r"|\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree|\*\*"
+    r"|\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree|\*\*|[€£¥]|\\euro"
 )
 
 

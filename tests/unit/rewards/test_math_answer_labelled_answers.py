@@ -55,3 +55,16 @@ def test_unlabel_reads_labels_groups_and_one_label_over_a_list():
     assert unlabel("n = 1, 2, 3") == (["n"], "1, 2, 3")
     assert unlabel("2x + 1 = 7") == (None, "2x + 1 = 7")
     assert unlabel("x = 1, y + 1 = 2")[0] is None  # labels on some values only
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold", "expected"),
+    [
+        ("3, 8", "PQ=3,RS=8", 1.0),
+        ("8, 3", "PQ=3,RS=8", 0.0),  # distinct labels name values in order
+        ("RS=8, PQ=3", "PQ=3,RS=8", 1.0),  # unless the answer labels them
+        ("RS=3, PQ=8", "PQ=3,RS=8", 0.0),
+    ],
+)
+def test_distinct_labels_make_an_ordered_tuple(answer, gold, expected):
+    assert scores(grade_all([make_sample(f"\\boxed{{{answer}}}", gold)])) == [expected]
