@@ -269,7 +269,8 @@ class _Run:
         return True
 
     def __exit__(self, *exc_info: object) -> None:
-        running = [pid for pid in self._pids if pid not in self.pump.exited]
+        # Still running, or status unknown (the launcher died: its children live on, orphaned).
+        running = [pid for pid in self._pids if self.pump.exited.get(pid) is None]
         for pid in running:  # its own session: pgid == pid; the launcher reaps it
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)

@@ -110,3 +110,46 @@ def test_the_complete_sandbox_holds_here():
 
     assert hardening_flags() == COMPLETE
     assert LAUNCHER.grader_undumpable
+
+
+@pytest.mark.slow
+def test_a_launcher_that_died_is_replaced_by_a_fresh_one():
+    # Killed by the system (memory) or by a candidate in the degraded mode: the next run starts a
+    # new launcher, exec'd like the first, so it still holds nothing.
+    LAUNCHER.start()
+    assert LAUNCHER._process is not None
+    LAUNCHER._process.kill()
+    LAUNCHER._process.wait()
+    reference = {"entry_point": "f", "test": "def check(candidate):\n    assert candidate() == 1\n"}
+    assert grade(fenced("def f():\n    return 1\n"), reference).score == 1.0
+    assert LAUNCHER._process is not None and LAUNCHER._process.poll() is None
+
+
+@pytest.mark.slow
+def test_children_of_a_launcher_killed_mid_run_do_not_survive_the_run():
+    # The test kills the launcher while the candidate sleeps: its children become orphans, which the
+    # run must still kill (their exit status will never come).
+    import threading
+
+    code = "import time\ndef f():\n    time.sleep(5)\n    return 1\n"
+    LAUNCHER.start()
+    assert LAUNCHER._process is not None
+    victim = LAUNCHER._process
+    threading.Timer(0.5, victim.kill).start()
+    reference = {"entry_point": "f", "test": "def check(candidate):\n    assert candidate() == 1\n"}
+    before = {int(p) for p in os.listdir("/proc") if p.isdigit()}
+    grade(fenced(code), reference, seconds=1.0)
+    victim.wait()
+    time.sleep(0.2)
+    survivors = []
+    for pid in {int(p) for p in os.listdir("/proc") if p.isdigit()} - before:
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                status = handle.read()
+        except OSError:
+            continue
+        # Ours: the sandbox user, orphaned (other sessions' children have a live launcher).
+        orphan = any(line == f"PPid:\t{ppid}" for line in status.splitlines() for ppid in (1, victim.pid))
+        if "\nUid:\t65534" in status and "State:\tZ" not in status and orphan:
+            survivors.append(pid)
+    assert survivors == []
