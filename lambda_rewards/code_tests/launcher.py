@@ -59,6 +59,10 @@ class SandboxError(RuntimeError):
     """The sandbox itself could not run (no interpreter, no launcher, fork failed)."""
 
 
+class _LauncherGone(Exception):
+    """The launcher died or stopped answering (replaced on the next request)."""
+
+
 # --------------------------------------------------------------------------- launcher process
 
 
@@ -220,32 +224,36 @@ class Launcher:
             self._ensure()
 
     def spawn(self, request: dict, fds: list[int]) -> tuple[int, int]:
-        """A new child: (pid, read end of its status pipe). The fds stay the caller's to close."""
+        """A new child: (pid, read end of its status pipe). The fds stay the caller's to close.
+        A launcher that died is replaced once."""
         with self._lock:
-            for attempt in (1, 2):
-                self._ensure()
-                assert self._sock is not None
-                try:
-                    socket.send_fds(self._sock, [marshal.dumps(request)], fds)
-                    message, received, _, _ = socket.recv_fds(self._sock, 64, 1)
-                except OSError as exc:
-                    self._stop()
-                    if attempt == 2:
-                        raise SandboxError(f"the launcher does not answer: {exc}") from exc
-                    continue
-                if not message or len(received) != 1:
-                    for fd in received:
-                        os.close(fd)
-                    self._stop()
-                    if attempt == 2:
-                        raise SandboxError("the launcher closed its socket")
-                    continue
-                pid = marshal.loads(message)
-                if pid < 0:
-                    os.close(received[0])
-                    raise SandboxError("the launcher could not fork")
-                return pid, received[0]
-        raise SandboxError("unreachable")
+            try:
+                return self._ask(request, fds)
+            except _LauncherGone:
+                self._stop()
+            try:
+                return self._ask(request, fds)
+            except _LauncherGone as exc:
+                self._stop()
+                raise SandboxError(f"the launcher does not answer: {exc}") from exc
+
+    def _ask(self, request: dict, fds: list[int]) -> tuple[int, int]:
+        self._ensure()
+        assert self._sock is not None
+        try:
+            socket.send_fds(self._sock, [marshal.dumps(request)], fds)
+            message, received, _, _ = socket.recv_fds(self._sock, 64, 1)
+        except OSError as exc:
+            raise _LauncherGone(str(exc)) from exc
+        if not message or len(received) != 1:
+            for fd in received:
+                os.close(fd)
+            raise _LauncherGone("it closed its socket")
+        pid = marshal.loads(message)
+        if pid < 0:
+            os.close(received[0])
+            raise SandboxError("the launcher could not fork")
+        return pid, received[0]
 
     def _ensure(self) -> None:
         if self._owner != os.getpid():  # a fork of the grader: that socket is its parent's
