@@ -20,6 +20,7 @@ mpmath are imported inside the functions.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 _CONFIRM_DIGITS = 60
@@ -136,15 +137,49 @@ def _as_positive(relation: Any) -> tuple[Any, bool] | None:
     return None
 
 
-def _solution_set(condition: Any) -> Any:
-    """The set of a condition in one real variable (``-2 \\le x \\le 7``), or None."""
-    symbols = condition.free_symbols
-    if len(symbols) != 1:
+def _chain_interval(condition: Any) -> Any:
+    """The interval of a chain ``a < E \\le b`` around one expression E (``0 < f(x) < 1``), or
+    None: the values E may take, whatever E is."""
+    import sympy
+
+    if not isinstance(condition, sympy.And) or len(condition.args) != 2:
         return None
-    try:
-        return condition.as_set()
-    except Exception:
+    bounds: dict[str, tuple[Any, bool]] = {}
+    middles = set()
+    for relation in condition.args:
+        form = _as_positive(relation)  # big - small > 0 (or >= 0)
+        if form is None:
+            return None
+        big, small = (
+            (relation.lhs, relation.rhs)
+            if relation.lhs - relation.rhs == form[0]
+            else (relation.rhs, relation.lhs)
+        )
+        if small.is_number and not big.is_number:
+            bounds["lower"], middle = (small, form[1]), big
+        elif big.is_number and not small.is_number:
+            bounds["upper"], middle = (big, form[1]), small
+        else:
+            return None
+        middles.add(middle)
+    if len(middles) != 1 or len(bounds) != 2:
         return None
+    (lower, left_open), (upper, right_open) = bounds["lower"], bounds["upper"]
+    return sympy.Interval(lower, upper, left_open, right_open)
+
+
+def _solution_sets(condition: Any) -> list:
+    """The sets a condition can mean: the solutions of a condition in one real variable
+    (``-2 \\le x \\le 7``, ``1 \\le |z| \\le 2``) and the values of the middle of a chain
+    (``0 < f(x) < 1`` means f(x) in (0, 1))."""
+    sets = []
+    if len(condition.free_symbols) == 1:
+        with contextlib.suppress(Exception):  # not solvable as a set: the chain reading remains
+            sets.append(condition.as_set())
+    chain = _chain_interval(condition)
+    if chain is not None:
+        sets.append(chain)
+    return sets
 
 
 def _membership_set(value: Any) -> Any:
@@ -220,6 +255,20 @@ def _structures_equal(gold: Any, pred: Any) -> bool:
     return bool(gold == pred)
 
 
+def condition_answered_by_set(gold: Any, pred: Any) -> bool:
+    """True for a gold condition (``-2 \\le x \\le 7``) answered by a set (``x \\in [-2, 7]``):
+    ``confirm`` compares the exact sets, and math-verify (which by default refuses this reading
+    in the other direction) would only repeat the slow ``as_set`` work."""
+    import sympy
+    from sympy.core.relational import Relational
+
+    return (
+        isinstance(gold, sympy.And | Relational)
+        and not isinstance(gold, sympy.Eq)
+        and _membership_set(pred) is not None
+    )
+
+
 def confirm(gold: Any, pred: Any) -> bool:
     """True when ``pred`` is ``gold`` at full precision, element by element (module docstring)."""
     import sympy
@@ -236,8 +285,7 @@ def confirm(gold: Any, pred: Any) -> bool:
     if isinstance(gold, sympy.And | Relational) and not isinstance(gold, sympy.Eq):
         answer_set = _membership_set(pred)
         if answer_set is not None:  # -2 <= x <= 7 answered as x \in [-2, 7]
-            gold_set = _solution_set(gold)
-            return gold_set is not None and confirm(gold_set, answer_set)
+            return any(confirm(gold_set, answer_set) for gold_set in _solution_sets(gold))
     if isinstance(gold, Relational) and isinstance(pred, Relational):
         return _relations_equal(gold, pred)
     if isinstance(gold, Relational) != isinstance(pred, Relational):

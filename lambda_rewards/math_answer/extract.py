@@ -126,6 +126,7 @@ MAX_LISTED_BOXES = 50
 # What may stand between the boxes of one list answer: spacing, math delimiters, commas, "and".
 _BOX_CONNECTOR = re.compile(
     r"(?:\s|\$|\\[\[\]()]|\\q?quad|\\[,;:! ]|~|[,;&]|\band\b|\\text\s*\{\s*(?:and|,)?\s*\})*"
+    r"(?:[A-Za-z](?:_\{?[A-Za-z0-9]{1,4}\}?)?\s*=\s*)?"  # the next box's label: "and \( y_2 = \boxed{"
 )
 
 

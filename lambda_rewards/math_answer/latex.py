@@ -266,7 +266,7 @@ def compare(payload: dict) -> dict:
     ``simplify``), so it runs first and a wrong answer never reaches math-verify."""
     from math_verify import verify
 
-    from lambda_rewards.math_answer.confirm import confirm
+    from lambda_rewards.math_answer.confirm import condition_answered_by_set, confirm
 
     gold = _parse(payload["gold"])
     pred = _parse(payload["pred"])
@@ -278,6 +278,8 @@ def compare(payload: dict) -> dict:
         confirmed = False
     if not confirmed:
         return {"equal": False, "why": "different"}
+    if condition_answered_by_set(gold, pred):
+        return {"equal": True, "why": "same_solution_set"}  # exact sets compared: nothing to add
     if not verify(gold, pred, timeout_seconds=None, raise_on_error=False):
         return {"equal": False, "why": "different_for_math_verify"}
     return {"equal": True, "why": "equivalent"}

@@ -48,3 +48,25 @@ def test_the_same_solutions_in_another_notation_score_one(answer, gold):
 def test_different_solutions_score_zero(answer, gold):
     result = grade_all([make_sample(f"\\boxed{{{answer}}}", gold)])[0]
     assert result["aggregate_reward_score"] == 0.0, metric_names(result)
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold", "expected"),
+    [
+        ("(0, 1)", "0 < g(t) < 1", 1.0),  # the values of the middle of a chain
+        ("[0, 1)", "0 < g(t) < 1", 0.0),
+        ("w \\in [-3, -2] \\cup [2, 3]", "2 \\le |w| \\le 3", 1.0),  # the solutions of |w|
+        ("w \\in [-3, -2] \\cup [2, 4]", "2 \\le |w| \\le 3", 0.0),
+        ("-1 \\le t \\le 4", "t \\in [-1, 4]", 0.0),  # a condition does not answer a set
+    ],
+)
+def test_a_condition_is_answered_by_its_solution_set(answer, gold, expected):
+    assert scores(grade_all([make_sample(f"\\boxed{{{answer}}}", gold)])) == [expected]
+
+
+def test_labelled_boxes_joined_by_and_are_one_list():
+    response = "\\( p_1 = \\boxed{(x-1)^2 + 2} \\) and \\( p_2 = \\boxed{2(x+3)^2 - 1} \\)"
+    gold = "p_{1} = x^{2} - 2x + 3, p_{2} = 2x^{2} + 12x + 17"
+    assert scores(grade_all([make_sample(response, gold)])) == [1.0]
+    swapped = "\\( p_1 = \\boxed{2(x+3)^2 - 1} \\) and \\( p_2 = \\boxed{(x-1)^2 + 2} \\)"
+    assert scores(grade_all([make_sample(swapped, gold)])) == [0.0]
