@@ -149,3 +149,15 @@ LAMBDA_ALLOWS_PROC_MEM_OF_SAME_USER = True
 # sample.jsonl --gold` must report no error_bad_verdict; on a deployed stack, the grader's error
 # metric on the dashboard during the first job.
 JUDGE_ECHOES_VERDICT_NONCE = True
+
+# --- Infrastructure --------------------------------------------------------------------------------
+
+# UNCONFIRMED: a log group CloudFormation names itself (no LogGroupName) is called
+# `<stack name>-<logical id>-<random suffix>`, as CloudFormation's generated physical names are. The
+# data key's policy lets CloudWatch Logs use the key only for log groups whose ARN starts with one
+# of the environment's stack names (stacks.data_stack.DataStack.allow_log_groups_of); if the names
+# were different, creating a log group would fail with an access-denied error on the key. Check:
+# `aws logs describe-log-groups --log-group-name-prefix <env>-Rewards-` after the first deploy; if
+# they differ, change this pattern (an ARN-like pattern of the log group name; `{stack}` is the
+# stack's name).
+GENERATED_LOG_GROUP_NAMES = "{stack}-*"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rft import names
+from rft.assumptions import GENERATED_LOG_GROUP_NAMES
 from stacks.config import EnvironmentSettings
 from stacks.constructs.hardened_bucket import HardenedBucket
 
@@ -44,6 +49,42 @@ class DataStack(cdk.Stack):
         cdk.CfnOutput(self, names.ARTIFACTS_BUCKET_OUTPUT, value=self.artifacts_bucket.bucket_name)
         cdk.CfnOutput(self, names.DATA_KEY_OUTPUT, value=self.data_key.key_arn)
 
+    def allow_log_groups_of(self, stacks: Iterable[cdk.Stack]) -> None:
+        """Lets CloudWatch Logs use the data key for the log groups of `stacks`, and no others.
+
+        The log groups have generated names, which CloudFormation starts with the stack's name
+        (`<stack name>-<logical id>-<suffix>`, `rft.assumptions.GENERATED_LOG_GROUP_NAMES`),
+        so the key policy can name them by that prefix without a reference back into the stacks
+        that own them (which would make the data stack depend on every other stack).
+        """
+        stack_names = sorted({stack.stack_name for stack in stacks if creates_log_groups(stack)})
+        if not stack_names:
+            return
+        self.data_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsEncryptsThisEnvironmentsLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                # The actions CloudWatch Logs documents for a log group's KMS key.
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:"
+                            + GENERATED_LOG_GROUP_NAMES.format(stack=name)
+                            for name in stack_names
+                        ]
+                    }
+                },
+            )
+        )
+
     def _data_bucket(self, construct_id: str, settings: EnvironmentSettings) -> s3.IBucket:
         return HardenedBucket(
             self,
@@ -54,3 +95,7 @@ class DataStack(cdk.Stack):
             access_logs=self.access_logs_bucket,
             access_logs_prefix=f"{construct_id.lower()}/",
         ).bucket
+
+
+def creates_log_groups(stack: cdk.Stack) -> bool:
+    return any(isinstance(child, logs.CfnLogGroup) for child in stack.node.find_all())

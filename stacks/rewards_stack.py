@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -84,6 +85,7 @@ class RewardsStack(cdk.Stack):
         construct_id: str,
         *,
         settings: EnvironmentSettings,
+        data_key: kms.IKey,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -107,6 +109,7 @@ class RewardsStack(cdk.Stack):
                 reserved_concurrent_executions=rewards.reserved_concurrency,
                 log_retention_days=settings.log_retention_days,
                 retain_logs=settings.retain_data,
+                log_key=data_key,
                 environment=environment,
             )
         self._graders = types.MappingProxyType(graders)

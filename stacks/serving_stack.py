@@ -26,6 +26,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -33,7 +34,7 @@ from constructs import Construct
 from rft import names
 from stacks.config import ConfigError, EnvironmentSettings, GatewaySettings
 from stacks.constructs.bundle_manifest import package_manifest
-from stacks.constructs.log_retention import retention_days
+from stacks.constructs.log_retention import encrypted_log_group
 from stacks.constructs.python_function import BundledPythonFunction
 from stacks.security import acknowledge_wildcard, arn
 
@@ -110,13 +111,18 @@ class ServingStack(cdk.Stack):
     """The gateway function, its least-privilege role, and the HTTP API that fronts it."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: EnvironmentSettings, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        data_key: kms.IKey,
+        **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         gateway = settings.gateway
         check_gateway_settings(settings.name, gateway)
         self.environment_name = settings.name
-        removal = cdk.RemovalPolicy.RETAIN if settings.retain_data else cdk.RemovalPolicy.DESTROY
 
         bundled = BundledPythonFunction(
             self,
@@ -127,6 +133,7 @@ class ServingStack(cdk.Stack):
             description=f"rft-stack {settings.name}: OpenAI-compatible gateway to the trained models",
             log_retention_days=settings.log_retention_days,
             retain_logs=settings.retain_data,
+            log_key=data_key,
             memory_size=1024,
             timeout=FUNCTION_TIMEOUT,
             environment={
@@ -141,8 +148,12 @@ class ServingStack(cdk.Stack):
         self.role = bundled.role
         self.policy = self._model_access_policy(settings.name)
 
-        self.access_log_group = logs.LogGroup(
-            self, "AccessLogs", retention=retention_days(settings.log_retention_days), removal_policy=removal
+        self.access_log_group = encrypted_log_group(
+            self,
+            "AccessLogs",
+            retention=settings.log_retention_days,
+            retain=settings.retain_data,
+            key=data_key,
         )
         self.authorization = "JWT" if gateway.jwt_issuer else "AWS_IAM"
         self.api = apigwv2.HttpApi(

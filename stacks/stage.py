@@ -35,6 +35,7 @@ class RftStage(cdk.Stage):
             self,
             names.REWARDS_STACK,
             settings=settings,
+            data_key=self.data.data_key,
             description=f"{PROJECT} {settings.name}: reward functions",
         )
         self.training = TrainingStack(
@@ -51,6 +52,7 @@ class RftStage(cdk.Stage):
             self,
             names.SERVING_STACK,
             settings=settings,
+            data_key=self.data.data_key,
             description=f"{PROJECT} {settings.name}: OpenAI-compatible gateway",
         )
         self.operations = OperationsStack(
@@ -69,6 +71,9 @@ class RftStage(cdk.Stage):
             doctor_trusted_account=doctor_trusted_account,
             description=f"{PROJECT} {settings.name}: dashboard, alarms and budget",
         )
+
+        # Last, so every log group of every stack is covered by the data key's policy.
+        self.data.allow_log_groups_of(c for c in self.node.children if isinstance(c, cdk.Stack))
 
         # "project" is also the cost-allocation tag the budget filters on.
         cdk.Tags.of(self).add("project", PROJECT)

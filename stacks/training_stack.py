@@ -78,6 +78,7 @@ class TrainingStack(cdk.Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self._data_key = data_key
         grader_arns = {name: grader.alias.function_arn for name, grader in sorted(graders.items())}
         self.notifications = Notifications(
             self,
@@ -262,6 +263,7 @@ class TrainingStack(cdk.Stack):
             description=description,
             log_retention_days=settings.log_retention_days,
             retain_logs=settings.retain_data,
+            log_key=self._data_key,
             environment=environment,
             timeout=timeout,
             memory_size=memory_size,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -49,6 +50,7 @@ class Grader(Construct):
         timeout: cdk.Duration,
         log_retention_days: int,
         retain_logs: bool,
+        log_key: kms.IKey,
         reserved_concurrent_executions: int | None = None,
         environment: Mapping[str, str] | None = None,
     ) -> None:
@@ -65,6 +67,7 @@ class Grader(Construct):
             description=f"rft-stack reward function '{name}'",
             log_retention_days=log_retention_days,
             retain_logs=retain_logs,
+            log_key=log_key,
             memory_size=memory_size,
             timeout=timeout,
             environment=environment,

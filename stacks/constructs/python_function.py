@@ -18,11 +18,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.constructs.log_retention import retention_days
+from stacks.constructs.log_retention import encrypted_log_group
 from stacks.security import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ class BundledPythonFunction(Construct):
 
     `sources` are repository paths copied into the asset as they are (packages keep their
     place); `requirements` is a pip requirements file whose packages are installed for the
-    Lambda platform.
+    Lambda platform. The log group is encrypted with `log_key`.
     """
 
     def __init__(
@@ -134,6 +134,7 @@ class BundledPythonFunction(Construct):
         handler: str,
         log_retention_days: int,
         retain_logs: bool,
+        log_key: kms.IKey,
         requirements: str | None = None,
         description: str | None = None,
         memory_size: int = 512,
@@ -151,11 +152,8 @@ class BundledPythonFunction(Construct):
         hashed = [*source_paths, *([requirements_path] if requirements_path else [])]
         architecture = ARCHITECTURE.name
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=retention_days(log_retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN if retain_logs else cdk.RemovalPolicy.DESTROY,
+        self.log_group = encrypted_log_group(
+            self, "Logs", retention=log_retention_days, retain=retain_logs, key=log_key
         )
         self.function = lambda_.Function(
             self,

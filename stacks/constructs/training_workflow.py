@@ -24,10 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -36,7 +34,7 @@ from constructs import Construct
 from rft.status import BEDROCK_JOB_STATES, JobState, raw_status
 from rft.workflow_state import MANTLE_JOB_FIELDS, path
 from stacks.constructs.bedrock_service_role import allow_to_start_jobs
-from stacks.constructs.log_retention import retention_days
+from stacks.constructs.log_retention import encrypted_log_group
 from stacks.constructs.workflow_failures import WorkflowFailures
 from stacks.constructs.workflow_function import WorkflowFunction
 from stacks.constructs.workflow_polling import poll_until
@@ -121,11 +119,8 @@ class TrainingWorkflow(Construct):
         self._custom_model_arns = arn(self, "bedrock", "custom-model/*")
         self._deployment_arns = arn(self, "bedrock", "custom-model-deployment/*")
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=retention_days(log_retention_days),
-            removal_policy=cdk.RemovalPolicy.RETAIN if retain_logs else cdk.RemovalPolicy.DESTROY,
+        self.log_group = encrypted_log_group(
+            self, "Logs", retention=log_retention_days, retain=retain_logs, key=data_key
         )
         self._failures = WorkflowFailures(self, topic)
         self.state_machine = sfn.StateMachine(

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -39,6 +40,7 @@ class WorkflowFunction(Construct):
         description: str,
         log_retention_days: int,
         retain_logs: bool,
+        log_key: kms.IKey,
         environment: Mapping[str, str],
         timeout: cdk.Duration,
         memory_size: int = 512,
@@ -53,6 +55,7 @@ class WorkflowFunction(Construct):
             description=description,
             log_retention_days=log_retention_days,
             retain_logs=retain_logs,
+            log_key=log_key,
             memory_size=memory_size,
             timeout=timeout,
             environment=environment,

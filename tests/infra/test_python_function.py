@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 
 from stacks.constructs.python_function import BundledPythonFunction
 from tests.infra.helpers import cdk_context
@@ -19,6 +20,7 @@ def test_local_bundling_lays_out_the_sources_like_the_repository(tmp_path):
         requirements="lambda_rewards/code_tests/requirements.txt",  # comments only: no pip run
         log_retention_days=7,
         retain_logs=False,
+        log_key=kms.Key(stack, "Key"),
     )
     app.synth()
     (asset,) = [p for p in Path(tmp_path).glob("asset.*") if p.is_dir()]

@@ -6,6 +6,7 @@ import json
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from rft.names import GATEWAY_URL_OUTPUT, OPENAI_BASE_URL_OUTPUT
@@ -20,7 +21,8 @@ ROUTES = {"POST /v1/chat/completions", "GET /v1/models"}
 def serving(name: str = "staging", **overrides) -> tuple[cdk.App, ServingStack]:
     app = new_app()
     stage = cdk.Stage(app, name, env=cdk.Environment(region="us-west-2"))
-    stack = ServingStack(stage, "Serving", settings=settings(name, **overrides))
+    key = kms.Key(cdk.Stack(stage, "Data"), "DataKey", enable_key_rotation=True)
+    stack = ServingStack(stage, "Serving", settings=settings(name, **overrides), data_key=key)
     add_security_checks(stage)
     return app, stack
 
