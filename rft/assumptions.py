@@ -152,12 +152,14 @@ JUDGE_ECHOES_VERDICT_NONCE = True
 
 # --- Infrastructure --------------------------------------------------------------------------------
 
-# UNCONFIRMED: a log group CloudFormation names itself (no LogGroupName) is called
-# `<stack name>-<logical id>-<random suffix>`, as CloudFormation's generated physical names are. The
-# data key's policy lets CloudWatch Logs use the key only for log groups whose ARN starts with one
-# of the environment's stack names (stacks.data_stack.DataStack.allow_log_groups_of); if the names
-# were different, creating a log group would fail with an access-denied error on the key. Check:
-# `aws logs describe-log-groups --log-group-name-prefix <env>-Rewards-` after the first deploy; if
-# they differ, change this pattern (an ARN-like pattern of the log group name; `{stack}` is the
-# stack's name).
-GENERATED_LOG_GROUP_NAMES = "{stack}-*"
+# UNCONFIRMED: a log group or an EventBridge rule that CloudFormation names itself (no explicit
+# name) is called `<stack name>-<logical id>-<random suffix>`, as CloudFormation's generated physical
+# names are. The data key's policy lets CloudWatch Logs use the key only for log groups whose name
+# starts with one of the environment's stack names (stacks.data_stack.DataStack.allow_log_groups_of),
+# and EventBridge only for the training stack's rules (stacks.constructs.dead_letters); naming them by
+# reference instead would make the data stack depend on every other stack. If the names differ,
+# creating a log group fails with an access-denied error on the key. Check after the first deploy:
+# `aws logs describe-log-groups --log-group-name-prefix <env>-Rewards-` and
+# `aws events list-rules --name-prefix <env>-Training-`; if they differ, change this pattern (an
+# ARN-like pattern of the name; `{stack}` is the stack's name).
+GENERATED_NAMES = "{stack}-*"

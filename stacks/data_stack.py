@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rft import names
-from rft.assumptions import GENERATED_LOG_GROUP_NAMES
+from rft.assumptions import GENERATED_NAMES
 from stacks.config import EnvironmentSettings
 from stacks.constructs.hardened_bucket import HardenedBucket
 
@@ -53,7 +53,7 @@ class DataStack(cdk.Stack):
         """Lets CloudWatch Logs use the data key for the log groups of `stacks`, and no others.
 
         The log groups have generated names, which CloudFormation starts with the stack's name
-        (`<stack name>-<logical id>-<suffix>`, `rft.assumptions.GENERATED_LOG_GROUP_NAMES`),
+        (`<stack name>-<logical id>-<suffix>`, `rft.assumptions.GENERATED_NAMES`),
         so the key policy can name them by that prefix without a reference back into the stacks
         that own them (which would make the data stack depend on every other stack).
         """
@@ -77,7 +77,7 @@ class DataStack(cdk.Stack):
                     "ArnLike": {
                         "kms:EncryptionContext:aws:logs:arn": [
                             f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:"
-                            + GENERATED_LOG_GROUP_NAMES.format(stack=name)
+                            + GENERATED_NAMES.format(stack=name)
                             for name in stack_names
                         ]
                     }

@@ -20,6 +20,7 @@ from rft import names
 from rft.names import ARTIFACTS_PREFIX
 from stacks.config import EnvironmentSettings
 from stacks.constructs.bedrock_service_role import BedrockServiceRole
+from stacks.constructs.dead_letters import DeadLetters
 from stacks.constructs.notifications import Notifications
 from stacks.constructs.training_workflow import TrainingWorkflow, WorkflowSteps
 from stacks.constructs.workflow_function import WorkflowFunction
@@ -53,6 +54,12 @@ MANTLE_BEARER_REASON = (
 )
 # States that make a run stop spending: the cleanup rule fires on these.
 CLEANUP_STATUSES = ("ABORTED", "TIMED_OUT")
+# Lambda's most retries of an asynchronous invocation and its longest event age (stopping a job is
+# idempotent), and EventBridge's delivery retries and event age: a job left running costs by the hour.
+CLEANUP_RETRIES = 2
+CLEANUP_MAX_EVENT_AGE = cdk.Duration.hours(6)
+EVENT_DELIVERY_RETRIES = 8
+EVENT_MAX_AGE = cdk.Duration.hours(12)
 
 
 class HasLiveAlias(Protocol):
@@ -198,6 +205,20 @@ class TrainingStack(cdk.Stack):
             memory_size=512,
             environment={**common, "TOPIC_ARN": self.topic.topic_arn},
         )
+        # EventBridge invokes the cleanup asynchronously: a cleanup that fails every retry, or an
+        # event EventBridge cannot deliver, is kept in an encrypted queue that raises an alarm.
+        self.cleanup_failures = DeadLetters(
+            self,
+            "CleanupFailures",
+            key=data_key,
+            topic=self.topic,
+            what="Stopping the job of an aborted or timed-out run (the cleanup function)",
+            alarm=settings.operations.alarms_enabled,
+        )
+        self.cleanup_failures.receive_failures_of(self.cleanup.function, self.cleanup.role)
+        self.cleanup.alias.configure_async_invoke(
+            retry_attempts=CLEANUP_RETRIES, max_event_age=CLEANUP_MAX_EVENT_AGE
+        )
         state_machine_name, state_machine_name_nag = referenced(
             self, self.state_machine, self.state_machine.state_machine_name
         )
@@ -237,10 +258,14 @@ class TrainingStack(cdk.Stack):
             ),
             targets=[
                 targets.LambdaFunction(
-                    self.cleanup.alias, retry_attempts=8, max_event_age=cdk.Duration.hours(12)
+                    self.cleanup.alias,
+                    retry_attempts=EVENT_DELIVERY_RETRIES,
+                    max_event_age=EVENT_MAX_AGE,
+                    dead_letter_queue=self.cleanup_failures.queue,
                 )
             ],
         )
+        self.cleanup_failures.allow_eventbridge_rules_of(self)
 
         cdk.CfnOutput(self, names.STATE_MACHINE_OUTPUT, value=self.state_machine.state_machine_arn)
         cdk.CfnOutput(self, names.TOPIC_OUTPUT, value=self.topic.topic_arn)

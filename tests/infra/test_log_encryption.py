@@ -10,7 +10,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from rft.assumptions import GENERATED_LOG_GROUP_NAMES
+from rft.assumptions import GENERATED_NAMES
 from stacks.constructs.log_retention import encrypted_log_group
 from stacks.data_stack import creates_log_groups
 from stacks.stage import RftStage
@@ -50,11 +50,15 @@ def logs_patterns(rft_stage: RftStage) -> list[str]:
 
 
 def resolve_join(value: Any) -> str:
+    """A string, a pseudo parameter or a join of both, with this test's account and region."""
     if isinstance(value, str):
         return value
+    if "Ref" in value:
+        return {"AWS::Partition": "aws", "AWS::AccountId": "111122223333", "AWS::Region": "us-west-2"}[
+            value["Ref"]
+        ]
     separator, parts = value["Fn::Join"]
-    pseudo = {"AWS::Partition": "aws", "AWS::AccountId": "111122223333", "AWS::Region": "us-west-2"}
-    return separator.join(p if isinstance(p, str) else pseudo[p["Ref"]] for p in parts)
+    return separator.join(resolve_join(p) for p in parts)
 
 
 def log_group_arn(rft_stage: RftStage, name: str) -> str:
@@ -83,9 +87,7 @@ def test_the_key_policy_names_exactly_the_stacks_that_create_log_groups(name):
     rft_stage = stage(name)
     with_logs = {s.stack_name for s in stacks_of(rft_stage) if creates_log_groups(s)}
     assert with_logs == {f"{name}-Rewards", f"{name}-Training", f"{name}-Serving"}
-    expected = {
-        log_group_arn(rft_stage, GENERATED_LOG_GROUP_NAMES.format(stack=stack)) for stack in with_logs
-    }
+    expected = {log_group_arn(rft_stage, GENERATED_NAMES.format(stack=stack)) for stack in with_logs}
     assert set(logs_patterns(rft_stage)) == expected
 
 
