@@ -72,6 +72,10 @@ class RewardSettings:
     reserved_concurrency: int | None = field(
         default=None, metadata=_check(lambda v: v is None or v >= 1, "must be at least 1 or null")
     )
+    # The code_tests grader runs model-written code: true puts it in a VPC with no way out (no
+    # internet, no NAT, no endpoints, a security group without egress). False lets that code reach
+    # the internet and AWS APIs with the grader's role if it escapes the sandbox.
+    isolate_code_grader: bool = True
     # Models the llm_judge grader may call (the first is its default).
     judge_model_ids: tuple[str, ...] = field(
         default=("amazon.nova-lite-v1:0",), metadata=_check(lambda v: len(v) >= 1, "must name a model")

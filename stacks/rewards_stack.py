@@ -19,9 +19,12 @@ from constructs import Construct
 from rft import names
 from stacks.config import EnvironmentSettings
 from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, grader_construct_id
+from stacks.constructs.isolated_network import IsolatedNetwork
 from stacks.security import acknowledge_wildcard
 
 JUDGE_GRADER = "llm_judge"
+# The grader that runs model-written code: with `rewards.isolate_code_grader`, it runs in a network
+# with no way out (stacks.constructs.isolated_network).
 CODE_GRADER = "code_tests"
 # The namespace of the graders' embedded-metric-format figures (set explicitly, so the dashboard
 # and the alarms read the same name the graders write).
@@ -92,7 +95,17 @@ class RewardsStack(cdk.Stack):
         rewards = settings.rewards
         judge_models = rewards.judge_model_ids
         graders: dict[str, Grader] = {}
-        for name in discover_graders(REWARDS_ROOT):
+        grader_names = discover_graders(REWARDS_ROOT)
+        self.code_grader_network: IsolatedNetwork | None = None
+        if rewards.isolate_code_grader and CODE_GRADER in grader_names:
+            self.code_grader_network = IsolatedNetwork(
+                self,
+                "CodeGraderNetwork",
+                log_key=data_key,
+                log_retention_days=settings.log_retention_days,
+                retain_logs=settings.retain_data,
+            )
+        for name in grader_names:
             environment = {"REWARD_METRICS_NAMESPACE": METRICS_NAMESPACE}
             if name == JUDGE_GRADER:
                 environment["JUDGE_MODEL_ID"] = judge_models[0]
@@ -111,6 +124,7 @@ class RewardsStack(cdk.Stack):
                 retain_logs=settings.retain_data,
                 log_key=data_key,
                 environment=environment,
+                network=self.code_grader_network if name == CODE_GRADER else None,
             )
         self._graders = types.MappingProxyType(graders)
         if JUDGE_GRADER in graders:

@@ -21,6 +21,7 @@ from constructs import Construct
 
 from rft import names
 from rft.names import LIVE_ALIAS, REWARDS_PACKAGE
+from stacks.constructs.isolated_network import IsolatedNetwork
 from stacks.constructs.python_function import REPO_ROOT, BundledPythonFunction
 
 REWARDS_ROOT = REPO_ROOT / REWARDS_PACKAGE
@@ -53,6 +54,7 @@ class Grader(Construct):
         log_key: kms.IKey,
         reserved_concurrent_executions: int | None = None,
         environment: Mapping[str, str] | None = None,
+        network: IsolatedNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = name
@@ -72,6 +74,7 @@ class Grader(Construct):
             timeout=timeout,
             environment=environment,
             reserved_concurrent_executions=reserved_concurrent_executions,
+            network=network,
         )
         self.function: lambda_.Function = bundled.function
         self.log_group: logs.ILogGroup = bundled.log_group

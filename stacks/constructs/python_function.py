@@ -22,6 +22,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from stacks.constructs.isolated_network import IsolatedNetwork
 from stacks.constructs.log_retention import encrypted_log_group
 from stacks.security import acknowledge
 
@@ -122,7 +123,8 @@ class BundledPythonFunction(Construct):
 
     `sources` are repository paths copied into the asset as they are (packages keep their
     place); `requirements` is a pip requirements file whose packages are installed for the
-    Lambda platform. The log group is encrypted with `log_key`.
+    Lambda platform. The log group is encrypted with `log_key`; with `network`, the function runs
+    in that isolated network.
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class BundledPythonFunction(Construct):
         timeout: cdk.Duration | None = None,
         environment: Mapping[str, str] | None = None,
         reserved_concurrent_executions: int | None = None,
+        network: IsolatedNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.sources: tuple[str, ...] = tuple(sources)  # what the asset holds (tests read it)
@@ -177,8 +180,17 @@ class BundledPythonFunction(Construct):
             reserved_concurrent_executions=reserved_concurrent_executions,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.subnets if network else None,
+            security_groups=[network.security_group] if network else None,
         )
         self.role: iam.IRole = self._own_log_group_role()
+        if network:
+            # In place of the managed AWSLambdaVPCAccessExecutionRole, removed with the others above;
+            # deployed first, since Lambda attaches the network interfaces when it creates the function.
+            cfn_function = self.function.node.default_child
+            assert cfn_function is not None
+            cfn_function.node.add_dependency(network.allow_attaching(self.role))
 
     def _own_log_group_role(self) -> iam.IRole:
         """Swaps the managed AWSLambdaBasicExecutionRole (writes to every log group, cdk-nag IAM4)

@@ -188,7 +188,8 @@ def test_prod_reserves_concurrency_and_staging_does_not(staging_stack, staging, 
 def test_each_function_logs_to_its_own_log_group_with_the_configured_retention(env, days, deletion, request):
     stack, t = request.getfixturevalue(f"{env}_stack"), request.getfixturevalue(env)
     log_groups = t.find_resources("AWS::Logs::LogGroup")
-    assert len(log_groups) == len(stack.graders)
+    flow_logs = [_logical_id(stack, stack.code_grader_network.flow_log_group)]  # the code grader's VPC
+    assert len(log_groups) == len(stack.graders) + len(flow_logs)
     for name, grader in stack.graders.items():
         group_id = _logical_id(stack, grader.log_group)
         props = _function(stack, t, name)["Properties"]
@@ -246,9 +247,12 @@ def test_graders_other_than_the_judge_get_no_bedrock_permission_and_no_judge_set
     assert others
     for name, grader in others.items():
         statements = _role_statements(staging_stack, staging, grader)
-        actions = {a for s in statements for a in _as_list(s["Action"])}
+        actions = {a for s in statements for a in _as_list(s["Action"]) if not a.startswith("ec2:")}
         assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTelemetryRecords",
                            "xray:PutTraceSegments"}  # fmt: skip
+        # Only the isolated code grader manages network interfaces (test_code_grader_isolation.py).
+        attaches = any(a.startswith("ec2:") for s in statements for a in _as_list(s["Action"]))
+        assert attaches is (name == "code_tests")
         variables = _function(staging_stack, staging, name)["Properties"]["Environment"]["Variables"]
         assert not any(key.startswith("JUDGE_") for key in variables)
 
