@@ -176,6 +176,14 @@ def load_environment(name: str, values: Any) -> EnvironmentSettings:
     if not isinstance(values, Mapping):
         raise ConfigError(name, "*", f"must be an object, got {type(values).__name__}")
     settings = _build(EnvironmentSettings, {**values, "name": name}, name, prefix="")
+    if settings.rewards.code_tests_allow_unsandboxed and not settings.rewards.isolate_code_grader:
+        # Model-written code with neither a sandbox nor a closed network could take the data out.
+        raise ConfigError(
+            name,
+            "rewards.code_tests_allow_unsandboxed",
+            "true requires rewards.isolate_code_grader to stay true (the grader's closed network is "
+            "then the only thing between model-written code and the internet)",
+        )
     for index, model_id in enumerate(settings.allowed_base_models):
         try:
             get_model(model_id, settings.region)  # the catalog in rft/ is the one list of models

@@ -150,6 +150,15 @@ def test_the_setting_must_be_a_boolean():
         settings("staging", rewards={"isolate_code_grader": "no"})
 
 
+def test_running_unsandboxed_code_requires_the_closed_network():
+    with pytest.raises(
+        ConfigError,
+        match=r"setting 'rewards\.code_tests_allow_unsandboxed': true requires rewards\.isolate_code_grader",
+    ):
+        settings("staging", rewards={"code_tests_allow_unsandboxed": True, "isolate_code_grader": False})
+    assert settings("staging", rewards={"code_tests_allow_unsandboxed": True}).rewards.isolate_code_grader
+
+
 def test_isolation_is_on_unless_turned_off():
     assert settings("staging").rewards.isolate_code_grader is True
     assert settings("prod").rewards.isolate_code_grader is True
