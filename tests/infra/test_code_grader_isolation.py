@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -216,17 +217,22 @@ def _sample(sample_id: str, code: str) -> dict[str, Any]:
     }
 
 
-def _network_free_prefix() -> tuple[list[str], str]:
-    """A command prefix that removes every network interface but loopback, when possible."""
+def _network_free_prefix() -> tuple[list[str], str, dict[str, str]]:
+    """A command prefix that removes every network interface but loopback, when possible.
+
+    In a user namespace the grader cannot switch users, so its sandbox is incomplete, as on
+    Lambda (rft/assumptions.py): the run then allows unsandboxed grading, the configuration in
+    which the closed network is all that contains the model's code.
+    """
     unshare = shutil.which("unshare")
     if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
-        return [unshare, "-rn"], "no-network-namespace-check"
-    return [], "refuse-sockets"
+        return [unshare, "-rn"], "network-namespace", {"CODE_TESTS_ALLOW_UNSANDBOXED": "true"}
+    return [], "refuse-sockets", {}
 
 
 @pytest.mark.slow
 def test_the_code_grader_grades_a_batch_without_any_network(tmp_path: Path):
-    prefix, mode = _network_free_prefix()
+    prefix, mode, environment = _network_free_prefix()
     event = {
         "trajectories": [
             _sample("right", "def add(a, b):\n    return a + b\n"),
@@ -248,6 +254,7 @@ def test_the_code_grader_grades_a_batch_without_any_network(tmp_path: Path):
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
+        env={**os.environ, **environment},
         timeout=120,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
