@@ -292,32 +292,31 @@ class EnvironmentAlarms:
         )
 
     def add_workflow(self, state_machine: sfn.IStateMachine) -> None:
-        self._alarm(
-            "WorkflowFailed",
-            "WorkflowFailed",
-            metric=state_machine.metric_failed(period=ALARM_PERIOD, statistic="Sum"),
-            threshold=1,
-            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            notify_recovery=False,
-            description=(
+        """One alarm per run that ends badly: each is its own event, so one is enough to notify."""
+        for key, metric, description in (
+            (
+                "WorkflowFailed",
+                state_machine.metric_failed(period=ALARM_PERIOD, statistic="Sum"),
                 "a training run failed. The run's own notification carries the cause; open the "
-                "execution in the Step Functions console for the failed step."
+                "execution in the Step Functions console for the failed step.",
             ),
-        )
-        self._alarm(
-            "WorkflowTimedOut",
-            "WorkflowTimedOut",
-            metric=state_machine.metric_timed_out(period=ALARM_PERIOD, statistic="Sum"),
-            threshold=1,
-            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            notify_recovery=False,
-            description=(
+            (
+                "WorkflowTimedOut",
+                state_machine.metric_timed_out(period=ALARM_PERIOD, statistic="Sum"),
                 "a training run hit the workflow's hard timeout. Check that its Bedrock job was "
-                "stopped (a job left running keeps costing money)."
+                "stopped (a job left running keeps costing money).",
             ),
-        )
+        ):
+            self._alarm(
+                key,
+                key,
+                metric=metric,
+                threshold=1,
+                comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                notify_recovery=False,
+                description=description,
+            )
 
     def add_gateway(self, gateway: MonitoredGateway) -> None:
         s = self._settings

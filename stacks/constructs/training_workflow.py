@@ -21,7 +21,7 @@ is needed: validation, the Mantle (OpenAI-compatible) plane and the model record
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import aws_iam as iam
@@ -192,32 +192,23 @@ class TrainingWorkflow(Construct):
         start_plain.next(wait)
         start_validated.next(wait)
 
-        get = tasks.CallAwsService(
-            self,
+        job = {"JobIdentifier": sfn.JsonPath.string_at(path("training", "job_id"))}
+        get = self._bedrock_call(
             GET_BEDROCK,
-            service="bedrock",
-            action="getModelCustomizationJob",
-            parameters={"JobIdentifier": sfn.JsonPath.string_at(path("training", "job_id"))},
-            iam_action="bedrock:GetModelCustomizationJob",
-            iam_resources=[self._job_arns],
+            "getModelCustomizationJob",
+            job,
+            "Watch",
+            [self._job_arns],
             result_path=path("bedrock_job"),
         )
-        get.add_retry(**retry_kwargs(BEDROCK_RETRY))
-        self._failures.catch(get, "Watch")
-
-        stop = tasks.CallAwsService(
-            self,
+        stop = self._bedrock_call(
             STOP_BEDROCK,
+            "stopModelCustomizationJob",
+            job,
+            "Watch",
+            [self._job_arns],
             comment="The overall time limit passed: stop the job so it stops spending",
-            service="bedrock",
-            action="stopModelCustomizationJob",
-            parameters={"JobIdentifier": sfn.JsonPath.string_at(path("training", "job_id"))},
-            iam_action="bedrock:StopModelCustomizationJob",
-            iam_resources=[self._job_arns],
-            result_path=sfn.JsonPath.DISCARD,
         )
-        stop.add_retry(**retry_kwargs(BEDROCK_RETRY))
-        self._failures.catch(stop, "Watch")
         stop.next(self._failures.time_limit_reached())
 
         failed = self._failures.failure_with_message(
@@ -283,85 +274,46 @@ class TrainingWorkflow(Construct):
             parameters["ValidationDataConfig"] = {
                 "Validators": [{"S3Uri": sfn.JsonPath.string_at(path("plan", "validation_data"))}]
             }
-        start = tasks.CallAwsService(
-            self,
+        return self._bedrock_call(
             name,
+            "createModelCustomizationJob",
+            parameters,
+            "Start",
+            [self._job_arns, self._custom_model_arns, *self._foundation_models],
             comment="CreateModelCustomizationJob (RFT); the request token makes a retried call idempotent",
-            service="bedrock",
-            action="createModelCustomizationJob",
-            parameters=parameters,
-            iam_action="bedrock:CreateModelCustomizationJob",
-            iam_resources=[self._job_arns, self._custom_model_arns, *self._foundation_models],
-            additional_iam_statements=[
-                iam.PolicyStatement(
-                    actions=["bedrock:TagResource"], resources=[self._job_arns, self._custom_model_arns]
-                )
-            ],
+            tags=[self._job_arns, self._custom_model_arns],
             result_selector={"job_id": sfn.JsonPath.string_at("$.JobArn"), "provider": "bedrock"},
             result_path=path("training"),
         )
-        start.add_retry(**retry_kwargs(BEDROCK_RETRY))
-        self._failures.catch(start, "Start")
-        return start
 
     def _mantle_branch(self) -> sfn.IChainable:
-        mantle = self._steps.mantle
-        start = tasks.LambdaInvoke(
-            self,
+        start = self._mantle_call(
             START_MANTLE,
+            "start",
+            "Start",
             comment="Uploads the training file, creates the reinforcement job (openai SDK, no stored secret)",
-            lambda_function=mantle.alias,
-            payload=sfn.TaskInput.from_object(
-                {"action": "start", "plan": sfn.JsonPath.object_at(path("plan"))}
-            ),
             result_selector={
                 "job_id": sfn.JsonPath.string_at("$.Payload.id"),
                 "status": sfn.JsonPath.string_at("$.Payload.status"),
                 "provider": "mantle",
             },
             result_path=path("training"),
-            task_timeout=mantle.task_timeout,
         )
-        start.add_retry(**retry_kwargs(MANTLE_RETRY))
-        self._failures.catch(start, "Start")
-
         wait = sfn.Wait(self, WAIT_MANTLE, time=sfn.WaitTime.seconds_path(WAIT_SECONDS))
-        get = tasks.LambdaInvoke(
-            self,
+        get = self._mantle_call(
             GET_MANTLE,
+            "status",
+            "Watch",
             comment="Job status; appends the per-step training metrics to the artifacts bucket",
-            lambda_function=mantle.alias,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "action": "status",
-                    "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
-                    "plan": sfn.JsonPath.object_at(path("plan")),
-                }
-            ),
             result_selector={key: sfn.JsonPath.string_at(f"$.Payload.{key}") for key in MANTLE_JOB_FIELDS},
             result_path=path("mantle_job"),
-            task_timeout=mantle.task_timeout,
         )
-        get.add_retry(**retry_kwargs(MANTLE_RETRY))
-        self._failures.catch(get, "Watch")
-
-        cancel = tasks.LambdaInvoke(
-            self,
+        cancel = self._mantle_call(
             CANCEL_MANTLE,
+            "cancel",
+            "Watch",
             comment="The overall time limit passed: cancel the job so it stops spending",
-            lambda_function=mantle.alias,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "action": "cancel",
-                    "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
-                    "plan": sfn.JsonPath.object_at(path("plan")),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=mantle.task_timeout,
         )
-        cancel.add_retry(**retry_kwargs(MANTLE_RETRY))
-        self._failures.catch(cancel, "Watch")
         cancel.next(self._failures.time_limit_reached())
 
         failed = self._failures.failure(
@@ -401,50 +353,35 @@ class TrainingWorkflow(Construct):
         return start
 
     def _serve(self) -> sfn.IChainable:
-        create = tasks.CallAwsService(
-            self,
+        deployment = path("plan", "bedrock", "create_deployment")
+        create = self._bedrock_call(
             CREATE_DEPLOYMENT,
-            comment="An on-demand custom model deployment: its ARN is the model id to invoke",
-            service="bedrock",
-            action="createCustomModelDeployment",
-            parameters={
-                "ModelDeploymentName": sfn.JsonPath.string_at(
-                    path("plan", "bedrock", "create_deployment", "ModelDeploymentName")
-                ),
+            "createCustomModelDeployment",
+            {
+                "ModelDeploymentName": sfn.JsonPath.string_at(f"{deployment}.ModelDeploymentName"),
                 "ModelArn": sfn.JsonPath.string_at(path("bedrock_job", "OutputModelArn")),
-                "Description": sfn.JsonPath.string_at(
-                    path("plan", "bedrock", "create_deployment", "Description")
-                ),
-                "Tags": sfn.JsonPath.list_at(path("plan", "bedrock", "create_deployment", "Tags")),
-                "ClientRequestToken": sfn.JsonPath.string_at(
-                    path("plan", "bedrock", "create_deployment", "ClientRequestToken")
-                ),
+                "Description": sfn.JsonPath.string_at(f"{deployment}.Description"),
+                "Tags": sfn.JsonPath.list_at(f"{deployment}.Tags"),
+                "ClientRequestToken": sfn.JsonPath.string_at(f"{deployment}.ClientRequestToken"),
             },
-            iam_action="bedrock:CreateCustomModelDeployment",
-            iam_resources=[self._deployment_arns, self._custom_model_arns],
-            additional_iam_statements=[
-                iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[self._deployment_arns])
-            ],
+            "Serve",
+            [self._deployment_arns, self._custom_model_arns],
+            comment="An on-demand custom model deployment: its ARN is the model id to invoke",
+            tags=[self._deployment_arns],
             result_selector={"arn": sfn.JsonPath.string_at("$.CustomModelDeploymentArn")},
             result_path=path("deployment"),
         )
-        create.add_retry(**retry_kwargs(BEDROCK_RETRY))
-        self._failures.catch(create, "Serve")
         wait = sfn.Wait(
             self, WAIT_DEPLOYMENT, time=sfn.WaitTime.seconds_path(path("plan", "watch", "first_wait_seconds"))
         )
-        get = tasks.CallAwsService(
-            self,
+        get = self._bedrock_call(
             GET_DEPLOYMENT,
-            service="bedrock",
-            action="getCustomModelDeployment",
-            parameters={"CustomModelDeploymentIdentifier": sfn.JsonPath.string_at(path("deployment", "arn"))},
-            iam_action="bedrock:GetCustomModelDeployment",
-            iam_resources=[self._deployment_arns],
+            "getCustomModelDeployment",
+            {"CustomModelDeploymentIdentifier": sfn.JsonPath.string_at(path("deployment", "arn"))},
+            "Serve",
+            [self._deployment_arns],
             result_path=path("deployment_status"),
         )
-        get.add_retry(**retry_kwargs(BEDROCK_RETRY))
-        self._failures.catch(get, "Serve")
         failed = self._failures.failure_with_message(
             DEPLOYMENT_FAILED,
             "Serve",
@@ -478,6 +415,76 @@ class TrainingWorkflow(Construct):
             .when(sfn.Condition.boolean_equals(path("plan", "deploy"), True), create)
             .otherwise(self._publish())
         )
+
+    # --- tasks -----------------------------------------------------------------------------------
+
+    def _bedrock_call(
+        self,
+        name: str,
+        action: str,
+        parameters: Mapping[str, object],
+        step: str,
+        resources: Sequence[str],
+        *,
+        comment: str | None = None,
+        tags: Sequence[str] = (),
+        result_selector: Mapping[str, object] | None = None,
+        result_path: str = sfn.JsonPath.DISCARD,
+    ) -> tasks.CallAwsService:
+        """An AWS SDK task of the Bedrock API, retried on Bedrock's transient errors and caught as a
+        failure of `step`; `tags` are the resources the call may tag on creation."""
+        task = tasks.CallAwsService(
+            self,
+            name,
+            comment=comment,
+            service="bedrock",
+            action=action,
+            parameters=dict(parameters),
+            iam_action=f"bedrock:{action[:1].upper()}{action[1:]}",
+            iam_resources=list(resources),
+            additional_iam_statements=(
+                [iam.PolicyStatement(actions=["bedrock:TagResource"], resources=list(tags))] if tags else None
+            ),
+            result_selector=dict(result_selector) if result_selector else None,
+            result_path=result_path,
+        )
+        task.add_retry(**retry_kwargs(BEDROCK_RETRY))
+        self._failures.catch(task, step)
+        return task
+
+    def _mantle_call(
+        self,
+        name: str,
+        action: str,
+        step: str,
+        *,
+        comment: str,
+        result_selector: Mapping[str, object] | None = None,
+        result_path: str = sfn.JsonPath.DISCARD,
+    ) -> tasks.LambdaInvoke:
+        """An action of the Mantle step (start, status, cancel) on this run's plan and job,
+        retried on Mantle's transient errors and caught as a failure of `step`."""
+        payload: dict[str, object] = {"action": action, "plan": sfn.JsonPath.object_at(path("plan"))}
+        if action != "start":
+            payload = {
+                "action": action,
+                "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
+                "plan": payload["plan"],
+            }
+        mantle = self._steps.mantle
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            comment=comment,
+            lambda_function=mantle.alias,
+            payload=sfn.TaskInput.from_object(payload),
+            result_selector=dict(result_selector) if result_selector else None,
+            result_path=result_path,
+            task_timeout=mantle.task_timeout,
+        )
+        task.add_retry(**retry_kwargs(MANTLE_RETRY))
+        self._failures.catch(task, step)
+        return task
 
     def _publish(self) -> sfn.IChainable:
         """Step 5, reached from both planes: created once."""

@@ -64,22 +64,22 @@ BEDROCK_TRANSIENT_ERRORS = (
     "Bedrock.ServiceUnavailableException",
 )
 MANTLE_TRANSIENT_ERRORS = ("MantleRetryableError",)
-BEDROCK_RETRY = sfn.RetryProps(
-    errors=list(BEDROCK_TRANSIENT_ERRORS),
-    interval=cdk.Duration.seconds(5),
-    backoff_rate=2.0,
-    max_attempts=8,
-    max_delay=cdk.Duration.minutes(2),
-    jitter_strategy=sfn.JitterType.FULL,
-)
-MANTLE_RETRY = sfn.RetryProps(
-    errors=list(MANTLE_TRANSIENT_ERRORS),
-    interval=cdk.Duration.seconds(5),
-    backoff_rate=2.0,
-    max_attempts=6,
-    max_delay=cdk.Duration.minutes(2),
-    jitter_strategy=sfn.JitterType.FULL,
-)
+
+
+def _jittered_retry(errors: tuple[str, ...], max_attempts: int) -> sfn.RetryProps:
+    """5 s doubling to at most 2 minutes, full jitter (callers retrying together spread out)."""
+    return sfn.RetryProps(
+        errors=list(errors),
+        interval=cdk.Duration.seconds(5),
+        backoff_rate=2.0,
+        max_attempts=max_attempts,
+        max_delay=cdk.Duration.minutes(2),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+BEDROCK_RETRY = _jittered_retry(BEDROCK_TRANSIENT_ERRORS, max_attempts=8)
+MANTLE_RETRY = _jittered_retry(MANTLE_TRANSIENT_ERRORS, max_attempts=6)
 
 
 def retry_kwargs(props: sfn.RetryProps) -> dict[str, object]:

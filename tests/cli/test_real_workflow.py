@@ -22,30 +22,23 @@ from tests.workflow.offline import FakeBedrock, WorkflowHarness, dataset_lines
 
 @pytest.fixture
 def real_environment(aws_credentials: None, fake_openai: FakeOpenAIServer) -> Iterator[WorkflowHarness]:
-    templates, region, training = synthesized("mantle")
-    harness = WorkflowHarness(
-        templates,
-        region=region,
-        training_stack=training,
-        virtual_waits=True,
-        function_environment={"Mantle": {"MANTLE_BASE_URL": fake_openai.base_url}},
-    )
-    with harness:
-        _register_outputs(harness, templates)
-        yield harness
+    """The Mantle plane (gpt-oss-20b), its steps talking to the fake OpenAI-compatible server."""
+    yield from _deployed("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": fake_openai.base_url}})
 
 
 @pytest.fixture
 def real_bedrock_environment(aws_credentials: None) -> Iterator[WorkflowHarness]:
     """The Bedrock plane (Nova, us-east-1): SDK tasks against the harness's Bedrock stand-in, the
     job polled InProgress twice, then Completed; the deployment Creating, then Active."""
-    templates, region, training = synthesized("bedrock")
+    yield from _deployed(
+        "bedrock", bedrock=FakeBedrock(job_statuses=["InProgress", "InProgress", "Completed"])
+    )
+
+
+def _deployed(variant: str, **harness_options: Any) -> Iterator[WorkflowHarness]:
+    templates, region, training = synthesized(variant)
     harness = WorkflowHarness(
-        templates,
-        region=region,
-        training_stack=training,
-        virtual_waits=True,
-        bedrock=FakeBedrock(job_statuses=["InProgress", "InProgress", "Completed"]),
+        templates, region=region, training_stack=training, virtual_waits=True, **harness_options
     )
     with harness:
         _register_outputs(harness, templates)
