@@ -26,6 +26,7 @@ from rft.cli import common
 from rft.cli.main import app
 from rft.records import ModelRecord
 from rft.registry import ModelRegistry
+from rft.workflow_state import path
 from tests.fakes.openai_server import FakeOpenAIServer
 
 REGION = "us-west-2"
@@ -52,7 +53,9 @@ def workflow_definition(
     failure ending in the Fail state with the workflow's cause sentence.
     """
     state = {"succeeded": "SUCCEEDED", "failed": "FAILED"}[outcome]
-    wait = {"SecondsPath": "$.watch.wait_seconds"} if wait_seconds is None else {"Seconds": wait_seconds}
+    wait = (
+        {"SecondsPath": path("watch", "wait_seconds")} if wait_seconds is None else {"Seconds": wait_seconds}
+    )
     return {
         "StartAt": "Validate request",
         "States": {
@@ -71,13 +74,13 @@ def workflow_definition(
             },
             "Request valid?": {
                 "Type": "Choice",
-                "Choices": [{"Variable": "$.valid", "BooleanEquals": True, "Next": "Start Mantle job"}],
+                "Choices": [{"Variable": path("valid"), "BooleanEquals": True, "Next": "Start Mantle job"}],
                 "Default": "Failed",
             },
             "Start Mantle job": {
                 "Type": "Pass",
                 "Result": {"job_id": "ftjob-1", "status": "validating_files", "provider": "mantle"},
-                "ResultPath": "$.training",
+                "ResultPath": path("training"),
                 "Next": "Wait for Mantle job",
             },
             "Wait for Mantle job": {"Type": "Wait", **wait, "Next": "Get Mantle job"},
@@ -89,14 +92,14 @@ def workflow_definition(
                     "state": state,
                     "failure_message": failure_message,
                 },
-                "ResultPath": "$.mantle_job",
+                "ResultPath": path("mantle_job"),
                 "Next": "Mantle job status?",
             },
             "Mantle job status?": {
                 "Type": "Choice",
                 "Choices": [
                     {
-                        "Variable": "$.mantle_job.state",
+                        "Variable": path("mantle_job", "state"),
                         "StringEquals": "SUCCEEDED",
                         "Next": "Publish model record",
                     }
@@ -110,13 +113,17 @@ def workflow_definition(
                 "Parameters": {
                     "step": "Watch",
                     "error": "TrainingFailed",
-                    "cause.$": "States.Format('Mantle job {} failed: {}', $.training.job_id, "
-                    "$.mantle_job.failure_message)",
+                    "cause.$": f"States.Format('Mantle job {{}} failed: {{}}', {path('training', 'job_id')}, "
+                    f"{path('mantle_job', 'failure_message')})",
                 },
-                "ResultPath": "$.failure",
+                "ResultPath": path("failure"),
                 "Next": "Failed",
             },
-            "Failed": {"Type": "Fail", "ErrorPath": "$.failure.error", "CausePath": "$.failure.cause"},
+            "Failed": {
+                "Type": "Fail",
+                "ErrorPath": path("failure", "error"),
+                "CausePath": path("failure", "cause"),
+            },
         },
     }
 
