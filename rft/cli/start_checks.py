@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rft import datasets
+from rft import hyperparameters as hyperparameter_rules
 from rft.errors import Problem, RftError, ValidationError
 from rft.jobs import JobRequest, is_valid_name
 
@@ -32,12 +33,37 @@ class StartRequest:
     problems: list[Problem] = field(default_factory=list)
 
 
+def parse_hyperparameter_options(values: Iterable[str]) -> dict[str, Any]:
+    """Each value is a JSON file of hyperparameters or a ``name=value``; later ones win."""
+    merged: dict[str, Any] = {}
+    assignments: list[str] = []
+    for value in values:
+        if "=" not in value and Path(value).is_file():
+            merged.update(hyperparameter_rules.load_file(value))
+        elif "=" not in value:
+            raise RftError(
+                f"--hyperparameters {value!r} is neither a file nor name=value (e.g. epochCount=3)."
+            )
+        else:
+            assignments.append(value)
+    merged.update(hyperparameter_rules.parse_assignments(assignments))
+    return merged
+
+
+def parse_tags(values: Iterable[str]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, sep, tag_value = value.partition("=")
+        if not sep or not key.strip():
+            raise RftError(f"--tag {value!r} is not key=value.")
+        tags[key.strip()] = tag_value.strip()
+    return tags
+
+
 def check_locally(
     options: dict[str, Any], *, hyperparameters: Iterable[str], tags: Iterable[str], region: str
 ) -> StartRequest:
     """Every check that needs no AWS call; ``options`` holds the request's fields."""
-    from rft.cli.train import parse_hyperparameter_options, parse_tags
-
     request = StartRequest(data={key: value for key, value in options.items() if value is not None})
     for what, parse, values in (
         ("hyperparameters", parse_hyperparameter_options, list(hyperparameters)),

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +18,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
-from rft import hyperparameters
 from rft.cli import start_checks
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
@@ -60,33 +57,6 @@ class RunNameTakenError(RftError):
 
 
 # --- start ------------------------------------------------------------------------------------
-
-
-def parse_hyperparameter_options(values: Iterable[str]) -> dict[str, Any]:
-    """Each value is a JSON file of hyperparameters or a ``name=value``; later ones win."""
-    merged: dict[str, Any] = {}
-    assignments: list[str] = []
-    for value in values:
-        if "=" not in value and Path(value).is_file():
-            merged.update(hyperparameters.load_file(value))
-        elif "=" not in value:
-            raise RftError(
-                f"--hyperparameters {value!r} is neither a file nor name=value (e.g. epochCount=3)."
-            )
-        else:
-            assignments.append(value)
-    merged.update(hyperparameters.parse_assignments(assignments))
-    return merged
-
-
-def parse_tags(values: Iterable[str]) -> dict[str, str]:
-    tags = {}
-    for value in values:
-        key, sep, tag_value = value.partition("=")
-        if not sep or not key.strip():
-            raise RftError(f"--tag {value!r} is not key=value.")
-        tags[key.strip()] = tag_value.strip()
-    return tags
 
 
 def _existing_run(target: Environment, name: str) -> dict[str, Any] | None:
