@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lambda_gateway.errors import GatewayError, bad_request, unsupported
+from rft import strict_json
 from rft.converse import CONVERSATION_ROLES, SYSTEM_ROLES
+from rft.quoting import quote
 
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
+MESSAGE_KEYS = frozenset({"role", "content"})
+# Keys an OpenAI message may carry that this gateway cannot honour (accepted only when empty).
+MESSAGE_EXTRAS: Mapping[str, str] = {
+    "tool_calls": "is not supported by this gateway: tool calling is not available",
+    "function_call": "is not supported by this gateway: function calling is not available",
+    "audio": "is not supported by this gateway: text output only",
+    "refusal": "is not supported by this gateway: send the assistant's text as content",
+    "name": "is not supported by this gateway: participant names are not forwarded",
+}
 
 # Accepted and forwarded (or, for `user`, accepted and not forwarded: it is an end-user id).
 SUPPORTED = frozenset(
@@ -110,8 +120,8 @@ def read_body(event: Mapping[str, Any]) -> Any:
         except (binascii.Error, ValueError) as exc:
             raise bad_request("The request body is not valid base64.", code="invalid_json") from exc
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return strict_json.loads(raw)
+    except strict_json.JsonInputError as exc:
         raise bad_request(
             f"We could not parse the JSON body of your request: {exc}. Send a JSON object.",
             code="invalid_json",
@@ -135,7 +145,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     max_tokens, max_tokens_name = _max_tokens(present)
     stop, stop_as_list = _stop(present.get("stop"))
     return ChatRequest(
-        model=model.strip(),
+        model=model,  # exactly as sent: "prod\n" is not "prod" (a name is matched whole)
         messages=messages,
         temperature=_number(present, "temperature", 0.0, 2.0),
         top_p=_number(present, "top_p", 0.0, 1.0),
@@ -176,7 +186,9 @@ def _messages(value: Any) -> tuple[Message, ...]:
     if not isinstance(value, list) or not value:
         raise bad_request("'messages' must be a non-empty list of chat messages.", param="messages")
     messages = tuple(_message(item, f"messages[{i}]") for i, item in enumerate(value))
-    if not any(m.role in CONVERSATION_ROLES for m in messages):
+    if not any(m.role == "user" for m in messages):
+        # An assistant turn alone is nothing to answer (and Converse refuses a conversation that
+        # does not start with the user).
         raise bad_request("'messages' must hold at least one user message.", param="messages")
     return messages
 
@@ -189,14 +201,13 @@ def _message(item: Any, where: str) -> Message:
         raise unsupported(
             f"{where}.role", f"'{role}' is not supported by this gateway: tool calling is not available"
         )
-    if role not in SYSTEM_ROLES | CONVERSATION_ROLES:
+    # Type first: a list or an object is unhashable, and set membership would raise.
+    if not isinstance(role, str) or role not in SYSTEM_ROLES | CONVERSATION_ROLES:
         raise bad_request(
-            f"'{where}.role' must be one of system, developer, user, assistant; got {role!r}.",
+            f"'{where}.role' must be one of system, developer, user, assistant; got {quote(role)}.",
             param=f"{where}.role",
         )
-    for key in ("tool_calls", "function_call", "audio"):
-        if item.get(key):
-            raise unsupported(f"{where}.{key}", "is not supported by this gateway")
+    _refuse_unknown_message_keys(item, where)
     content = item.get("content")
     if isinstance(content, str):
         return Message(role=role, parts=(content,), as_list=False)
@@ -209,6 +220,15 @@ def _message(item: Any, where: str) -> Message:
     raise bad_request(
         f"'{where}.content' must be a string or a non-empty list of text parts.", param=f"{where}.content"
     )
+
+
+def _refuse_unknown_message_keys(item: Mapping[str, Any], where: str) -> None:
+    """A message carries role and content; any other key with a value is refused, not dropped.
+    Empty values are accepted: an SDK echoing an assistant message back sends `refusal: null`."""
+    for key, value in item.items():
+        if key in MESSAGE_KEYS or value is None or (key in MESSAGE_EXTRAS and value in ([], "", False)):
+            continue
+        raise unsupported(f"{where}.{key}", MESSAGE_EXTRAS.get(key, "is not supported by this gateway"))
 
 
 def _text_part(part: Any, where: str) -> str:
@@ -230,9 +250,9 @@ def _number(present: Mapping[str, Any], name: str, low: float, high: float) -> f
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_request(f"'{name}' must be a number, got {value!r}.", param=name, code="invalid_type")
+        raise bad_request(f"'{name}' must be a number, got {quote(value)}.", param=name, code="invalid_type")
     if not low <= value <= high:
-        raise bad_request(f"'{name}' must be between {low:g} and {high:g}, got {value!r}.", param=name)
+        raise bad_request(f"'{name}' must be between {low:g} and {high:g}, got {quote(value)}.", param=name)
     return value
 
 
@@ -240,7 +260,7 @@ def _max_tokens(present: Mapping[str, Any]) -> tuple[int | None, str]:
     given = {name: present[name] for name in ("max_completion_tokens", "max_tokens") if name in present}
     for name, value in given.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise bad_request(f"'{name}' must be a positive integer, got {value!r}.", param=name)
+            raise bad_request(f"'{name}' must be a positive integer, got {quote(value)}.", param=name)
     if len(set(given.values())) > 1:
         raise bad_request(
             "'max_tokens' and 'max_completion_tokens' disagree: send only one of them.", param="max_tokens"

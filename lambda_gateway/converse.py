@@ -86,13 +86,16 @@ def chat_completion(
 
 
 def translate_client_error(code: str, message: str, headers: dict[str, str]) -> GatewayError:
-    """A bedrock-runtime error as the caller should see it (the raw message is logged, not echoed,
-    except for validation errors, which are about the caller's own request)."""
+    """A bedrock-runtime error as the caller should see it: our own words and the error code; the
+    service's message (which may name ARNs or account ids) goes to the log only."""
+    detail = f"{code}: {message}"
     if code in THROTTLING_CODES:
         retry_after = errors.parse_retry_after(headers.get("retry-after"))
         return errors.throttled(retry_after, f"Bedrock {code}")
     if code in VALIDATION_CODES:
-        return errors.upstream_invalid(message)
+        return errors.upstream_invalid("Bedrock", detail)
     if code == "ModelTimeoutException":
-        return errors.upstream_failed("Bedrock ModelTimeoutException", code="upstream_timeout")
-    return errors.upstream_failed(f"Bedrock {code or 'error'}")
+        return errors.upstream_failed(
+            "Bedrock ModelTimeoutException", code="upstream_timeout", upstream_detail=detail
+        )
+    return errors.upstream_failed(f"Bedrock {code or 'error'}", upstream_detail=detail)

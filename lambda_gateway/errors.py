@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rft.quoting import QUOTE_CHARS, quote
+
 INVALID_REQUEST = "invalid_request_error"
 RATE_LIMIT = "rate_limit_error"
 UPSTREAM = "upstream_error"
@@ -28,6 +30,9 @@ class GatewayError(Exception):
     param: str | None = None
     code: str | None = None
     retry_after: int | None = None
+    # What the model's service said: logged with the request id, never sent to the caller (it may
+    # name ARNs, account ids or internal model ids).
+    upstream_detail: str | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -43,6 +48,7 @@ def bad_request(
 
 
 def unsupported(param: str, detail: str) -> GatewayError:
+    param = _short(param)  # a parameter's name is the caller's: a 1 MB key is not echoed back
     return GatewayError(
         400,
         f"Unsupported parameter: '{param}' {detail}",
@@ -54,11 +60,15 @@ def unsupported(param: str, detail: str) -> GatewayError:
 def model_not_found(model: str, reason: str = "") -> GatewayError:
     return GatewayError(
         404,
-        f"The model '{model}' does not exist in this environment{reason}. "
+        f"The model {quote(model)} does not exist in this environment{reason}. "
         "GET /v1/models lists the models and aliases you can call.",
         param="model",
         code="model_not_found",
     )
+
+
+def _short(text: str, limit: int = QUOTE_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def throttled(retry_after: int | None, detail: str) -> GatewayError:
@@ -71,12 +81,26 @@ def throttled(retry_after: int | None, detail: str) -> GatewayError:
     )
 
 
-def upstream_invalid(message: str) -> GatewayError:
-    return GatewayError(400, f"The model rejected the request: {message}", code="upstream_validation")
+def upstream_invalid(service: str, upstream_detail: str | None) -> GatewayError:
+    return GatewayError(
+        400,
+        f"The model's service ({service}) rejected the request as invalid; check the messages and "
+        "parameters (the gateway log holds its answer under this request's id).",
+        code="upstream_validation",
+        upstream_detail=upstream_detail,
+    )
 
 
-def upstream_failed(detail: str, *, code: str = "upstream_error") -> GatewayError:
-    return GatewayError(502, f"The model's service failed to answer: {detail}", type=UPSTREAM, code=code)
+def upstream_failed(
+    detail: str, *, code: str = "upstream_error", upstream_detail: str | None = None
+) -> GatewayError:
+    return GatewayError(
+        502,
+        f"The model's service failed to answer: {detail}",
+        type=UPSTREAM,
+        code=code,
+        upstream_detail=upstream_detail,
+    )
 
 
 def parse_retry_after(value: Any) -> int | None:

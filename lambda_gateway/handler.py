@@ -62,10 +62,10 @@ class Gateway:
                 return _json(200, {"object": "list", "data": self.resolver.listing()})
             raise GatewayError(404, f"Unknown route {route!r}.", code="unknown_route")
         except GatewayError as error:
-            self.logger.info(
-                "request refused",
-                extra={**context, "route": route, "status": error.status, "code": error.code},
-            )
+            extra = {**context, "route": route, "status": error.status, "code": error.code}
+            if error.upstream_detail:
+                extra["upstream_detail"] = error.upstream_detail[:2000]
+            self.logger.info("request refused", extra=extra)
             return errors.response(error)
         except Exception:
             self.logger.exception("gateway failure", extra={**context, "route": route})
@@ -128,11 +128,15 @@ class Gateway:
 
     def _resolve(self, model: str) -> Resolved:
         from rft.errors import UnknownModelError
+        from rft.jobs import is_valid_name
 
+        if not is_valid_name(model):
+            # Checked before any lookup or cache entry: a name that no model can have costs nothing.
+            raise errors.model_not_found(model)
         try:
             resolved = self.resolver.resolve(model)
         except UnknownModelError as exc:
-            self.logger.info("unknown model", extra={"model": model, "detail": str(exc)})
+            self.logger.info("unknown model", extra={"model": model})
             raise errors.model_not_found(model) from exc
         if not resolved.record.callable:
             raise errors.model_not_found(
@@ -150,7 +154,6 @@ class Gateway:
             error = exc.response.get("Error", {})
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             code = str(error.get("Code", ""))
-            self.logger.warning("bedrock error", extra={"code": code, "detail": error.get("Message")})
             raise converse.translate_client_error(code, str(error.get("Message", "")), headers) from exc
         except (ReadTimeoutError, ConnectTimeoutError) as exc:
             raise errors.upstream_failed("Bedrock did not answer in time", code="upstream_timeout") from exc

@@ -62,7 +62,7 @@ def complete(client: Any, request: ChatRequest, model_id: str) -> dict[str, Any]
 
 
 def translate_status_error(status: int, body: Any, headers: Any) -> GatewayError:
-    message = _upstream_message(body) or f"HTTP {status}"
+    message = f"HTTP {status}: {_upstream_message(body) or 'no message'}"
     if status == 429:
         retry_after = errors.parse_retry_after(headers.get("retry-after"))
         if retry_after is None and headers.get("retry-after-ms") is not None:
@@ -70,13 +70,15 @@ def translate_status_error(status: int, body: Any, headers: Any) -> GatewayError
             retry_after = max(1, (milliseconds or 1000) // 1000)
         return errors.throttled(retry_after, "Mantle rate limit")
     if status in (400, 422):
-        return errors.upstream_invalid(message)
+        return errors.upstream_invalid("Mantle", message)
     if status == 404:
         # The registry names a model Mantle does not know: the record is stale, not the request.
         return errors.upstream_failed(
-            f"Mantle does not know the registered model ({message})", code="upstream_model_not_found"
+            "Mantle does not know the registered model",
+            code="upstream_model_not_found",
+            upstream_detail=message,
         )
-    return errors.upstream_failed(f"Mantle answered HTTP {status}")
+    return errors.upstream_failed(f"Mantle answered HTTP {status}", upstream_detail=message)
 
 
 def _upstream_message(body: Any) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from rft.records import ModelRecord
 
 DEFAULT_TTL_SECONDS = 30.0
 UNKNOWN_TTL_SECONDS = 5.0
+# Names held at once. Every caller can send any name, so the cache is bounded: the least recently
+# used entry goes first (an environment has tens of models and aliases, not hundreds).
+MAX_CACHED_NAMES = 256
 OWNER = "rft-stack"
 
 
@@ -53,13 +57,15 @@ class CachedResolver:
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         unknown_ttl_seconds: float = UNKNOWN_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        max_entries: int = MAX_CACHED_NAMES,
     ) -> None:
         self._registry = registry
         self._ttl = ttl_seconds
         self._unknown_ttl = min(unknown_ttl_seconds, ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, ModelRecord | UnknownModelError]] = {}
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, ModelRecord | UnknownModelError]] = OrderedDict()
         self._listing: tuple[float, list[dict[str, Any]]] | None = None
 
     @property
@@ -71,19 +77,27 @@ class CachedResolver:
         now = self._clock()
         with self._lock:
             cached = self._entries.get(model)
+            if cached is not None:
+                self._entries.move_to_end(model)
         if cached is None or cached[0] <= now:
             try:
                 value: ModelRecord | UnknownModelError = self._registry.resolve(model)
                 expires = now + self._ttl
             except UnknownModelError as exc:
                 value, expires = exc, now + self._unknown_ttl
-            with self._lock:
-                self._entries[model] = (expires, value)
+            self._remember(model, expires, value)
         else:
             value = cached[1]
         if isinstance(value, UnknownModelError):
             raise value
         return Resolved(requested=model, record=value)
+
+    def _remember(self, model: str, expires: float, value: ModelRecord | UnknownModelError) -> None:
+        with self._lock:
+            self._entries[model] = (expires, value)
+            self._entries.move_to_end(model)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
 
     def listing(self) -> list[dict[str, Any]]:
         """`GET /v1/models` entries: every callable model, and every alias that points at one."""

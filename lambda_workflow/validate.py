@@ -20,10 +20,15 @@ from botocore.exceptions import ClientError
 
 from lambda_workflow import common
 from rft import datasets, jobs
-from rft.errors import Problem, ValidationError
+from rft.errors import Problem, RftError, ValidationError
 
 # How many problems the failure message lists (all are counted).
 LISTED_PROBLEMS = 10
+# Step Functions fails a task whose result is over 256 KiB with States.DataLimitExceeded, a terminal
+# error that a Catch on States.ALL does not catch ("This is a terminal error that can't be caught by
+# the States.ALL error type": docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html),
+# so the run would fail without its failure notification. Every answer stays far below it.
+MAX_ANSWER_BYTES = 32 * 1024
 # A validation set only has to be usable, not a full training set.
 VALIDATION_LIMITS = datasets.DatasetLimits(min_prompts=1)
 
@@ -35,6 +40,8 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
         job = jobs.validate_request(request, settings)
     except ValidationError as exc:
         return rejected("RequestInvalid", exc)
+    except RftError as exc:  # a rule that raised its own error: still an answer, never a crash
+        return rejected("RequestInvalid", ValidationError("The job request", [Problem(None, "", str(exc))]))
     problems = list(environment_problems(job, event.get("execution_name"), common.allowed_base_models()))
     if problems:
         return rejected("RequestInvalid", ValidationError("The job request", problems))
@@ -112,10 +119,20 @@ def read_dataset(
             return None, Problem(None, field, f"{uri} does not exist")
         if code in ("AccessDenied", "403", "KMS.AccessDeniedException"):
             return None, Problem(None, field, f"{uri} cannot be read by the workflow ({code})")
-        raise
+        if code == "InvalidObjectState":
+            return None, Problem(
+                None,
+                field,
+                f"{uri} is in an archive storage class (Glacier Flexible Retrieval or Deep Archive): "
+                "restore it or copy it to S3 Standard first",
+            )
+        raise  # throttling, a 5xx: the step's Retry handles it
 
 
 def rejected(error: str, exc: ValidationError, *, summary: str | None = None) -> dict[str, Any]:
+    """The answer for a bad request: at most MAX_ANSWER_BYTES whatever the input, since each
+    Problem is bounded (rft.errors), at most LISTED_PROBLEMS are listed, and a URI in ``what`` was
+    checked to be at most 1,024 characters before any dataset was read."""
     listed = exc.problems[:LISTED_PROBLEMS]
     lines = [str(exc)]
     if summary:

@@ -86,6 +86,17 @@ MANTLE_MAX_FILE_BYTES = 512 * 1024 * 1024
 # `jobs.list_events` on a running job.
 MANTLE_METRICS_EVENT_TYPE = "metrics"
 
+# --- Nova token limits ---------------------------------------------------------------------------
+
+# UNCONFIRMED: the upper bound of the Nova RFT hyperparameters `maxPromptLength` and
+# `inferenceMaxTokens`. Neither the API reference (RFTHyperParameters: "Type: Integer", no range)
+# nor botocore's service model states one. Assumed: the model's context window, which the catalog id
+# `amazon.nova-2-lite-v1:0:256k` names (256k = 262,144 tokens): a prompt or a rollout longer than
+# the context cannot exist, so a larger value is a typo that would otherwise reach the service.
+# Check: CreateModelCustomizationJob with `maxPromptLength` 262,145 and read the ValidationException
+# (or the Nova user guide's RFT hyperparameter table if it gains a range).
+NOVA_MAX_CONTEXT_TOKENS = 262_144
+
 # --- Grader invocation -------------------------------------------------------------------------
 
 # UNCONFIRMED: how many samples Bedrock sends the grader per invocation. Assumed at most one group of

@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from rft.errors import RftError
+from rft.quoting import quote
 
 # The S3 URI shape Bedrock accepts for training, validation and output data (botocore's `S3Uri`):
 # a URI outside it is refused by CreateModelCustomizationJob, so it is refused here first.
 BEDROCK_S3_URI = re.compile(
     r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?"
 )
+
+# botocore's `S3Uri` shape also caps the length (max 1024): a longer URI fails CreateModelCustomizationJob.
+S3_URI_MAX_CHARS = 1024
 
 # Standard retries with client-side rate limiting: the workflow's Lambdas and the CLI share
 # account-wide Bedrock/SSM quotas, so backing off on throttling beats failing fast.
@@ -31,10 +35,10 @@ class S3Uri:
 def parse_s3_uri(uri: str) -> S3Uri:
     """Split ``s3://bucket/key``; raise RftError with the URI when it is not one."""
     if not isinstance(uri, str) or not uri.startswith("s3://"):
-        raise RftError(f"{uri!r} is not an S3 URI (expected s3://bucket/key).")
+        raise RftError(f"{quote(uri)} is not an S3 URI (expected s3://bucket/key).")
     bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
-        raise RftError(f"{uri!r} has no bucket name (expected s3://bucket/key).")
+        raise RftError(f"{quote(uri)} has no bucket name (expected s3://bucket/key).")
     return S3Uri(bucket=bucket, key=key)
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 from rft import assumptions
 from rft.errors import UnknownBaseModelError
 from rft.hyperparameters import NAMES as HYPERPARAMETER_NAMES
+from rft.quoting import quote
 
 Provider = Literal["bedrock", "mantle"]
 PROVIDERS: tuple[Provider, ...] = ("bedrock", "mantle")
@@ -64,15 +65,18 @@ _BY_ID = {model.id: model for model in MODELS}
 
 def get_model(model_id: str, region: str | None = None) -> BaseModel:
     """The catalog entry for ``model_id``; with ``region``, also require it to be offered there."""
-    model = _BY_ID.get(model_id)
+    # Type first: an unhashable value (a list from JSON) would make the lookup itself raise.
+    model = _BY_ID.get(model_id) if isinstance(model_id, str) else None
     if model is None:
         known = ", ".join(m.id for m in (models_in(region) if region else MODELS)) or "none"
         where = f" in {region}" if region else ""
-        raise UnknownBaseModelError(f"Unknown base model {model_id!r}; known base models{where}: {known}.")
+        raise UnknownBaseModelError(
+            f"Unknown base model {quote(model_id)}; known base models{where}: {known}."
+        )
     if region is not None and not model.available_in(region):
         others = ", ".join(m.id for m in models_in(region)) or "none"
         raise UnknownBaseModelError(
-            f"Base model {model_id!r} is not offered for RFT in {region} "
+            f"Base model {quote(model_id)} is not offered for RFT in {region} "
             f"(it is in {', '.join(model.regions)}); base models in {region}: {others}."
         )
     return model

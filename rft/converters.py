@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rft import strict_json
 from rft.datasets import check_record
 from rft.errors import Problem, ValidationError
+from rft.quoting import kind, quote
 
 MAX_PROBLEMS = 20
 
@@ -39,11 +41,10 @@ def convert(lines: Iterable[str | bytes], to_record: ToRecord, *, source: str) -
     count = 0
     index = 0
     for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        if not text.strip():
+        if not raw.strip():
             continue
         try:
-            record = _record(text, to_record, index + 1)
+            record = _record(raw, to_record, index + 1)
         except SourceProblem as problem:
             count += 1
             if len(problems) < MAX_PROBLEMS:
@@ -55,13 +56,14 @@ def convert(lines: Iterable[str | bytes], to_record: ToRecord, *, source: str) -
         raise ValidationError(source, problems, count)
 
 
-def _record(text: str, to_record: ToRecord, index: int) -> dict[str, Any]:
+def _record(raw: str | bytes, to_record: ToRecord, index: int) -> dict[str, Any]:
     try:
-        item = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceProblem("", f"not valid JSON: {exc.msg}") from None
+        # Bytes are decoded strictly: a line that is not UTF-8 is refused, not silently altered.
+        item = strict_json.loads(raw)
+    except strict_json.JsonInputError as exc:
+        raise SourceProblem("", str(exc)) from None
     if not isinstance(item, dict):
-        raise SourceProblem("", f"a line must be a JSON object, not {type(item).__name__}")
+        raise SourceProblem("", f"a line must be a JSON object, not {kind(item)}")
     record = to_record(item, index)
     checked = check_record(record)  # the dataset rules: what is written is what upload accepts
     if checked:
@@ -73,7 +75,7 @@ def _record(text: str, to_record: ToRecord, index: int) -> dict[str, Any]:
 def _string(item: Mapping[str, Any], field: str, what: str) -> str:
     value = item.get(field)
     if not isinstance(value, str) or not value.strip():
-        raise SourceProblem(field, f"needs a non-empty string {field!r} ({what})")
+        raise SourceProblem(field, f"needs a non-empty string {quote(field)} ({what})")
     return value
 
 
@@ -89,7 +91,9 @@ GSM8K_SYSTEM_PROMPT = (
     "End your response with a final line of the form '#### <answer>', where <answer> is the final "
     "numeric answer only: no units, no commas, no other text on that line."
 )
-_FINAL_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# ASCII digits only: `\d` also matches Arabic-Indic, Devanagari, fullwidth... digits, which a grader
+# comparing with the model's '#### 42' would not read as the same number.
+_FINAL_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def gsm8k_answer(solution: str) -> str | None:
@@ -137,7 +141,7 @@ def humaneval(*, id_prefix: str = "humaneval") -> ToRecord:
     def to_record(item: Mapping[str, Any], index: int) -> dict[str, Any]:
         prompt, entry, test = (_string(item, field, "HumanEval") for field in HUMANEVAL_FIELDS)
         if not entry.isidentifier():
-            raise SourceProblem("entry_point", f"{entry!r} is not a Python function name")
+            raise SourceProblem("entry_point", f"{quote(entry)} is not a Python function name")
         if "def check(" not in test:
             raise SourceProblem("test", "defines no check(candidate) function")
         task = item.get("task_id")
@@ -179,7 +183,7 @@ def field_value(item: Mapping[str, Any], path: str) -> Any:
     value: Any = item
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
-            raise SourceProblem(path, f"has no field {path!r}")
+            raise SourceProblem(path, f"has no field {quote(path)}")
         value = value[part]
     return value
 

@@ -8,15 +8,16 @@ workflow's validate step, in ``rft data validate`` and before ``rft data upload`
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rft import assumptions
+from rft import assumptions, strict_json
 from rft.errors import Problem, ValidationError
+from rft.quoting import kind as _json_type
+from rft.quoting import quote
 
 ROLES = ("system", "user", "assistant")
 MESSAGE_KEYS = frozenset({"role", "content"})
@@ -168,7 +169,8 @@ def check_record(record: object) -> list[tuple[str, str]]:
             problems.append(
                 (
                     "messages",
-                    f"must end with a user turn (the model writes the answer); the last is {last['role']!r}",
+                    "must end with a user turn (the model writes the answer); "
+                    f"the last is {quote(last['role'])}",
                 )
             )
     if "reference_answer" not in record:
@@ -186,11 +188,11 @@ def _check_message(index: int, message: object) -> list[tuple[str, str]]:
     extra = sorted(set(message) - MESSAGE_KEYS)
     if extra:
         problems.append(
-            (where, f"unexpected key {extra[0]!r} (only role and content; RFT data is text only)")
+            (where, f"unexpected key {quote(extra[0])} (only role and content; RFT data is text only)")
         )
     role = message.get("role")
-    if role not in ROLES:
-        problems.append((f"{where}.role", f"must be one of {', '.join(ROLES)}, not {role!r}"))
+    if not isinstance(role, str) or role not in ROLES:
+        problems.append((f"{where}.role", f"must be one of {', '.join(ROLES)}, not {quote(role)}"))
     elif role == "system" and index > 0:
         problems.append((f"{where}.role", "a system message may only come first"))
     content = message.get("content")
@@ -215,44 +217,20 @@ def _check_part(where: str, part: object) -> list[tuple[str, str]]:
     if not isinstance(part, dict):
         return [(where, f'must be {{"type": "text", "text": ...}}, not {_json_type(part)}')]
     if part.get("type") != "text":
-        return [(f"{where}.type", f"text only: part type {part.get('type')!r} is not supported")]
+        return [(f"{where}.type", f"text only: part type {quote(part.get('type'))} is not supported")]
     extra = sorted(set(part) - PART_KEYS)
     if extra:
-        return [(where, f"unexpected key {extra[0]!r} (a text part has only type and text)")]
-    if not isinstance(part.get("text"), str):
-        return [(f"{where}.text", f"must be a string, not {_json_type(part.get('text'))}")]
+        return [(where, f"unexpected key {quote(extra[0])} (a text part has only type and text)")]
+    text = part.get("text")
+    if not isinstance(text, str):
+        return [(f"{where}.text", f"must be a string, not {_json_type(text)}")]
+    if not text.strip():
+        # The same rule as a string content: an empty prompt part is a mistake, not a prompt.
+        return [(f"{where}.text", "is empty")]
     return []
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an empty list" if not value else "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__
-
-
 # --- Validation ----------------------------------------------------------------------------------
-
-
-class _NonStandardNumber(ValueError):
-    pass
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NonStandardNumber(name)
-
-
-# Python's json accepts NaN and Infinity, which JSON does not; the service's parser may not.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS) -> DatasetReport:
@@ -268,7 +246,6 @@ def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS
 
     prompts = blank = total = lines = 0
     complete = True
-    loads: Callable[[str], Any] = _DECODER.decode
     for line in iter_lines(stream, max_line_bytes=limits.max_line_bytes):
         lines = line.number
         total += line.size + line.terminated
@@ -299,16 +276,9 @@ def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS
             continue
         prompts += 1
         try:
-            record = loads(text)
-        except json.JSONDecodeError as exc:
-            hint = "; save the file as UTF-8 without a byte-order mark" if text.startswith("\ufeff") else ""
-            add(Problem(line.number, "", f"not valid JSON: {exc.msg} at column {exc.colno}{hint}"))
-            continue
-        except _NonStandardNumber as exc:
-            add(Problem(line.number, "", f"not valid JSON: {exc.args[0]} is not a JSON number"))
-            continue
-        except RecursionError:
-            add(Problem(line.number, "", "JSON nested too deeply to check"))
+            record = strict_json.loads(text)
+        except strict_json.JsonInputError as exc:
+            add(Problem(line.number, "", str(exc)))
             continue
         for field_name, message in check_record(record):
             add(Problem(line.number, field_name, message))

@@ -39,6 +39,7 @@ from rft.names import (
     is_environment_name,
     stack_name,
 )
+from rft.quoting import quote
 
 
 class EnvironmentNotDeployedError(RftError):
@@ -61,8 +62,8 @@ def resolve_region(region: str | None, session: Any) -> str:
             "No AWS region is set: pass --region (e.g. --region us-west-2), set AWS_REGION, "
             "or set a region in your AWS profile."
         )
-    if not REGION_PATTERN.match(chosen):
-        raise RegionError(f"{chosen!r} is not an AWS region (expected a name such as us-west-2).")
+    if not REGION_PATTERN.fullmatch(chosen):
+        raise RegionError(f"{quote(chosen)} is not an AWS region (expected a name such as us-west-2).")
     return chosen
 
 
@@ -220,7 +221,9 @@ def connect(
 ) -> Environment:
     """The environment ``name``: resolves the region; resources are read on first use."""
     if not is_environment_name(name):
-        raise RftError(f"{name!r} is not an environment name ({ENVIRONMENT_NAME_RULE}, such as staging).")
+        raise RftError(
+            f"{quote(name)} is not an environment name ({ENVIRONMENT_NAME_RULE}, such as staging)."
+        )
     session = session_factory(profile=profile, region=region)
     where = _settled_location(name, session) if region is None else None
     account = where.account if where else None

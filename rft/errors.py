@@ -15,6 +15,12 @@ class RftError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+# A problem is read by a person and travels in bounded places (a Step Functions result, an SNS
+# mail, a terminal): however long the input it describes, its field and message stay this short.
+PROBLEM_FIELD_CHARS = 100
+PROBLEM_MESSAGE_CHARS = 600
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an input: where (line, field) and what."""
@@ -23,6 +29,10 @@ class Problem:
     field: str
     message: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field", _bounded(self.field, PROBLEM_FIELD_CHARS))
+        object.__setattr__(self, "message", _bounded(self.message, PROBLEM_MESSAGE_CHARS))
+
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
         field = f"{self.field}: " if self.field else ""
@@ -30,6 +40,11 @@ class Problem:
 
     def to_dict(self) -> dict[str, object]:
         return {"line": self.line, "field": self.field, "message": self.message}
+
+
+def _bounded(text: str, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else f"{text[: limit - 30]}… ({len(text):,} characters)"
 
 
 class ValidationError(RftError, ValueError):

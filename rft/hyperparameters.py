@@ -9,15 +9,15 @@ assumptions, kept in ``rft.assumptions``.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from rft import assumptions
+from rft import assumptions, strict_json
 from rft.errors import Problem, RftError, ValidationError
+from rft.quoting import quote
 
 HyperparameterValue = int | float | str
 
@@ -50,9 +50,15 @@ SPECS: MappingProxyType[str, HyperparameterSpec] = MappingProxyType(
             HyperparameterSpec("trainingSamplePerPrompt", int, "rollouts per prompt (the GRPO group)", 2, 16),
             HyperparameterSpec("evalInterval", int, "training steps between evaluations", 1, 100),
             HyperparameterSpec(
-                "maxPromptLength", int, "longest prompt in tokens (longer ones are dropped)", 1
+                "maxPromptLength",
+                int,
+                "longest prompt in tokens (longer ones are dropped)",
+                1,
+                assumptions.NOVA_MAX_CONTEXT_TOKENS,
             ),
-            HyperparameterSpec("inferenceMaxTokens", int, "most tokens per rollout", 1),
+            HyperparameterSpec(
+                "inferenceMaxTokens", int, "most tokens per rollout", 1, assumptions.NOVA_MAX_CONTEXT_TOKENS
+            ),
             HyperparameterSpec(
                 "reasoningEffort", str, "reasoning budget of the rollouts", choices=("low", "medium", "high")
             ),
@@ -162,7 +168,7 @@ def parse_assignments(
         name, sep, text = item.partition("=")
         name, text = name.strip(), text.strip()
         if not sep or not name or not text:
-            problems.append(Problem(None, field_name, f"{item!r} is not name=value (e.g. epochCount=3)"))
+            problems.append(Problem(None, field_name, f"{quote(item)} is not name=value (e.g. epochCount=3)"))
             continue
         spec = SPECS.get(name)
         if spec is None:
@@ -171,7 +177,9 @@ def parse_assignments(
         try:
             raw[name] = _from_text(spec, text)
         except ValueError:
-            problems.append(Problem(None, f"{field_name}.{name}", f"{text!r} is not {spec.describe_range()}"))
+            problems.append(
+                Problem(None, f"{field_name}.{name}", f"{quote(text)} is not {spec.describe_range()}")
+            )
     if problems:
         raise ValidationError("The hyperparameters", problems, plural=True)
     return Hyperparameters.from_dict(raw, field_name=field_name).to_dict()
@@ -181,15 +189,13 @@ def load_file(path: str | Path) -> dict[str, HyperparameterValue]:
     """Read a JSON file holding one object of hyperparameters, validated."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except OSError as exc:
         raise RftError(f"Cannot read the hyperparameters file {path}: {exc.strerror or exc}.") from exc
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"The hyperparameters file {path}", [Problem(exc.lineno, "", f"not valid JSON: {exc.msg}")]
-        ) from exc
+        data = strict_json.loads(text)
+    except strict_json.JsonInputError as exc:
+        raise ValidationError(f"The hyperparameters file {path}", [Problem(exc.line, "", str(exc))]) from exc
     return Hyperparameters.from_dict(data).to_dict()
 
 
@@ -197,21 +203,21 @@ def _check_value(spec: HyperparameterSpec, raw: object) -> tuple[HyperparameterV
     if spec.choices:
         if isinstance(raw, str) and raw in spec.choices:
             return raw, None
-        return "", f"{raw!r} is not {spec.describe_range()}"
+        return "", f"{quote(raw)} is not {spec.describe_range()}"
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        return 0, f"{raw!r} is not {spec.describe_range()}"
+        return 0, f"{quote(raw)} is not {spec.describe_range()}"
     if spec.kind is int:
         if isinstance(raw, float) and not raw.is_integer():
-            return 0, f"{raw!r} is not {spec.describe_range()}"
+            return 0, f"{quote(raw)} is not {spec.describe_range()}"
         value: int | float = int(raw)
     else:
         if not math.isfinite(raw):
-            return 0, f"{raw!r} is not {spec.describe_range()}"
+            return 0, f"{quote(raw)} is not {spec.describe_range()}"
         value = float(raw)
     if (spec.minimum is not None and value < spec.minimum) or (
         spec.maximum is not None and value > spec.maximum
     ):
-        return 0, f"{raw!r} is out of range: must be {spec.describe_range()}"
+        return 0, f"{quote(raw)} is out of range: must be {spec.describe_range()}"
     return value, None
 
 
@@ -228,6 +234,8 @@ def _from_text(spec: HyperparameterSpec, text: str) -> HyperparameterValue:
 
 def _unknown_name_message(name: str) -> str:
     lowered = {n.lower(): n for n in NAMES}
-    close = difflib.get_close_matches(name.lower().replace("_", ""), list(lowered), n=1, cutoff=0.6)
+    # A suggestion only for a name of plausible length: matching costs time in the name's length.
+    candidate = name.lower().replace("_", "") if len(name) <= 64 else ""
+    close = difflib.get_close_matches(candidate, list(lowered), n=1, cutoff=0.6) if candidate else []
     hint = f"; did you mean {lowered[close[0]]}?" if close else ""
     return f"unknown hyperparameter{hint} (known: {', '.join(NAMES)})"

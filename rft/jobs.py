@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rft import PROJECT, assumptions, catalog, datasets
-from rft.aws import is_bedrock_s3_uri, parse_s3_uri
+from rft.aws import S3_URI_MAX_CHARS, is_bedrock_s3_uri, parse_s3_uri
 from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
 from rft.hyperparameters import Hyperparameters
 from rft.names import ARTIFACTS_PREFIX
+from rft.quoting import quote
 from rft.workflow_state import Plan
 
 # The run name becomes the execution name (1-80, no spaces or punctuation beyond - and _ for
@@ -69,8 +70,13 @@ WATCH_LIMITS: Mapping[str, tuple[int, int]] = {
 
 # Bedrock tag rules (botocore TagKey/TagValue); `aws:` is AWS's and `rft:` is ours.
 BUCKET_PATTERN = re.compile(r"[a-z0-9][-.a-z0-9]{1,61}[a-z0-9]")
-TAG_PATTERN = re.compile(r"[a-zA-Z0-9\s._:/=+@-]*")
+# botocore's pattern has `\s`, which in Python (and Java) also takes newlines, tabs and Unicode
+# spaces: AWS's tagging rules allow spaces, and a newline would split a cost report's row. So: ' '.
+TAG_PATTERN = re.compile(r"[a-zA-Z0-9 ._:/=+@-]*")
 RESERVED_TAG_PREFIXES = ("aws:", "rft:")
+# Tags every run carries (`run_tags`): a request's own value would be silently replaced, and the
+# budget counts runs by them, so they are refused rather than overridden.
+RESERVED_TAG_KEYS = frozenset({"project", "environment"})
 MAX_USER_TAGS = 40
 
 
@@ -135,13 +141,13 @@ class JobRequest:
 
         name = data.get("name")
         if name not in (None, "") and not is_valid_name(name):
-            problems.append(Problem(None, "name", f"{name!r} is not a valid run name: {NAME_RULE}"))
+            problems.append(Problem(None, "name", f"{quote(name)} is not a valid run name: {NAME_RULE}"))
 
         model: catalog.BaseModel | None = None
         base_model = data.get("base_model")
         if base_model not in (None, ""):
             try:
-                model = catalog.get_model(str(base_model), region)
+                model = catalog.get_model(base_model, region)  # type: ignore[arg-type]  # it checks
             except UnknownBaseModelError as exc:
                 problems.append(Problem(None, "base_model", str(exc)))
 
@@ -159,7 +165,7 @@ class JobRequest:
             elif rewards is not None and reward not in rewards:
                 known = ", ".join(sorted(rewards)) or "none deployed"
                 problems.append(
-                    Problem(None, "reward", f"{reward!r} is not a deployed grader (known: {known})")
+                    Problem(None, "reward", f"{quote(reward)} is not a deployed grader (known: {known})")
                 )
 
         hyperparameters = Hyperparameters()
@@ -174,7 +180,7 @@ class JobRequest:
 
         serve = data.get("serve", True)
         if not isinstance(serve, bool):
-            problems.append(Problem(None, "serve", f"must be true or false, not {serve!r}"))
+            problems.append(Problem(None, "serve", f"must be true or false, not {quote(serve)}"))
 
         watch_values: dict[str, int] = {}
         for key, (default, maximum) in WATCH_LIMITS.items():
@@ -230,33 +236,40 @@ class JobRequest:
 
 def _check_data_uri(uri: object, datasets_bucket: str | None) -> str | None:
     if not isinstance(uri, str) or not uri.startswith("s3://"):
-        return f"{uri!r} is not an S3 URI (s3://bucket/key)"
-    location = parse_s3_uri(uri)
+        return f"{quote(uri)} is not an S3 URI (s3://bucket/key)"
+    if len(uri) > S3_URI_MAX_CHARS:
+        return f"is {len(uri):,} characters long; Bedrock accepts S3 URIs of at most {S3_URI_MAX_CHARS:,}"
+    try:
+        location = parse_s3_uri(uri)
+    except RftError as exc:  # `s3://`, `s3:///key`: no bucket
+        return str(exc).rstrip(".")
+    if not BUCKET_PATTERN.fullmatch(location.bucket):
+        return f"{quote(location.bucket)} is not a valid S3 bucket name"
     if datasets_bucket is not None and location.bucket != datasets_bucket:
         return f"must be in this environment's datasets bucket ({datasets_bucket}), not {location.bucket}"
     if not location.key or uri.endswith("/"):
-        return f"{uri!r} names a folder; give the JSONL file's key"
-    if not BUCKET_PATTERN.fullmatch(location.bucket):
-        return f"{location.bucket!r} is not a valid S3 bucket name"
+        return f"{quote(uri)} names a folder; give the JSONL file's key"
     if not is_bedrock_s3_uri(uri):
-        return (
-            f"{uri!r} has characters Bedrock does not accept in S3 keys (use letters, digits and -_.!*'()/)"
-        )
+        return f"{quote(uri)} has characters Bedrock does not accept in S3 keys (letters, digits, -_.!*'()/)"
     return None
 
 
 def _check_tags(tags: object) -> list[Problem]:
     if not isinstance(tags, Mapping):
         return [Problem(None, "tags", "must be an object of key: value strings")]
-    problems = []
     if len(tags) > MAX_USER_TAGS:
-        problems.append(Problem(None, "tags", f"has {len(tags)} tags; at most {MAX_USER_TAGS}"))
+        return [Problem(None, "tags", f"has {len(tags):,} tags; at most {MAX_USER_TAGS}")]
+    problems = []
     for key, value in tags.items():
         where = f"tags.{key}"
         if not isinstance(key, str) or not 1 <= len(key) <= 128 or not TAG_PATTERN.fullmatch(key):
             problems.append(Problem(None, where, "a tag key has 1-128 letters, digits, spaces or ._:/=+@-"))
         elif key.lower().startswith(RESERVED_TAG_PREFIXES):
             problems.append(Problem(None, where, "tag keys starting with aws: or rft: are reserved"))
+        elif key.lower() in RESERVED_TAG_KEYS:
+            problems.append(
+                Problem(None, where, f"{key!r} is set by rft-stack on every run (the budget counts by it)")
+            )
         if not isinstance(value, str) or len(value) > 256 or not TAG_PATTERN.fullmatch(value):
             problems.append(
                 Problem(None, where, "a tag value is a string of 0-256 letters, digits, spaces or ._:/=+@-")

@@ -13,13 +13,15 @@ from pathlib import Path
 
 # --- Environments --------------------------------------------------------------------------------
 
-ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# Every pattern here is used with fullmatch: `$` also matches before a final newline, so `.match`
+# with `^...$` accepted 'us-west-2\n' (which then reached botocore as an invalid endpoint).
+ENVIRONMENT_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,19}")
 ENVIRONMENT_NAME_RULE = "lower case letters, digits and '-', starting with a letter, at most 20"
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+REGION_PATTERN = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
 
 
 def is_environment_name(name: object) -> bool:
-    return isinstance(name, str) and ENVIRONMENT_NAME_PATTERN.match(name) is not None
+    return isinstance(name, str) and ENVIRONMENT_NAME_PATTERN.fullmatch(name) is not None
 
 
 # --- Stacks and their outputs --------------------------------------------------------------------
@@ -89,7 +91,7 @@ SHARED_FOLDERS = frozenset({"common"})
 HANDLER_FILE = "handler.py"
 # A grader's folder name is its handler's import path, part of construct ids and of the function's
 # description, and what a training request names in `reward`.
-GRADER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+GRADER_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 GRADER_NAME_RULE = "a lower-case Python identifier (letters, digits, '_'), at most 63 characters"
 
 
@@ -99,7 +101,9 @@ class GraderFolderError(ValueError):
 
 def is_grader_name(name: object) -> bool:
     return (
-        isinstance(name, str) and name not in SHARED_FOLDERS and GRADER_NAME_PATTERN.match(name) is not None
+        isinstance(name, str)
+        and name not in SHARED_FOLDERS
+        and GRADER_NAME_PATTERN.fullmatch(name) is not None
     )
 
 
@@ -113,7 +117,7 @@ def discover_graders(root: Path) -> tuple[str, ...]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if folder.name in SHARED_FOLDERS or not (folder / HANDLER_FILE).is_file():
             continue
-        if not GRADER_NAME_PATTERN.match(folder.name):
+        if not GRADER_NAME_PATTERN.fullmatch(folder.name):
             raise GraderFolderError(f"{folder}: a grader folder name must be {GRADER_NAME_RULE}")
         names.append(folder.name)
     return tuple(names)

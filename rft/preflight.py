@@ -40,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from lambda_rewards.common.metrics import quantile as _quantile
+from rft import strict_json
 from rft.datasets import ends_with_answer, prompt_of
 from rft.names import REWARDS_PACKAGE, discover_graders, is_grader_name
+from rft.quoting import quote
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 HISTOGRAM_BINS = 10
@@ -140,10 +142,10 @@ def available_rewards(root: Path | None = None) -> list[str]:
 def load_handler(reward: str) -> Callable[[Any, Any], list[dict]]:
     """The Lambda handler of a reward folder; ``PreflightError`` naming the known ones otherwise."""
     if not is_grader_name(reward):
-        raise PreflightError(f"reward name {reward!r} is not a reward folder name")
+        raise PreflightError(f"reward name {quote(reward)} is not a reward folder name")
     known = available_rewards()
     if reward not in known:
-        raise PreflightError(f"unknown reward {reward!r}; available: {', '.join(known) or 'none'}")
+        raise PreflightError(f"unknown reward {quote(reward)}; available: {', '.join(known) or 'none'}")
     module = importlib.import_module(f"{REWARDS_PACKAGE}.{reward}.handler")
     handler = getattr(module, "handler", None)
     if not callable(handler):
@@ -187,9 +189,9 @@ def run_preflight(
     ``handler`` replaces the reward folder's handler (tests, custom graders); the handler's log
     lines are swallowed unless ``capture_logs`` is false."""
     if batch_size < 1:
-        raise PreflightError("batch_size must be at least 1")
+        raise PreflightError("The batch size must be at least 1")
     if not deadline_seconds > 0:
-        raise PreflightError("deadline_seconds must be positive")
+        raise PreflightError("The deadline must be a positive number of seconds")
     grade_batch = handler if handler is not None else load_handler(reward)
     scores: list[float] = []
     groups: dict[str, list[float]] = defaultdict(list)
@@ -205,7 +207,7 @@ def run_preflight(
                 results = grade_batch(batch, LocalContext(deadline_seconds))
         except Exception as exc:  # the Lambda invocation itself would fail
             failure = f"{type(exc).__name__}: {exc}"
-            raise PreflightError(f"reward {reward} failed a whole batch: {failure}") from exc
+            raise PreflightError(f"Reward {reward} failed a whole batch: {failure}") from exc
         batch_seconds.append(time.perf_counter() - started)
         if not isinstance(results, list) or len(results) != len(batch):
             results = [None] * len(batch)  # each sample counts as a violation below
@@ -283,7 +285,7 @@ def _summarise(
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")  # bytes: the strict reader reports bad UTF-8 with its line
     except OSError as exc:
         raise PreflightError(f"{path}: cannot open ({exc.strerror})") from None
     with handle:
@@ -291,9 +293,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
-            except ValueError as exc:
-                raise PreflightError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                yield number, strict_json.loads(line)
+            except strict_json.JsonInputError as exc:
+                raise PreflightError(f"{path}:{number}: {exc}") from None
 
 
 def _responses_of(value: Any, where: str) -> list[str]:
@@ -353,7 +355,10 @@ def load_samples(
         if not isinstance(messages, list):
             raise PreflightError(f"{where}: no 'messages' list")
         prompt = prompt_of(messages)
-        metadata = dict(record.get("metadata") or {})
+        raw_metadata = record.get("metadata") or {}
+        if not isinstance(raw_metadata, dict):
+            raise PreflightError(f"{where}: 'metadata' must be a JSON object")
+        metadata = dict(raw_metadata)
         for key, value in record.items():
             if key not in ("messages", "metadata", "id", "reference_answer"):
                 metadata.setdefault(key, value)

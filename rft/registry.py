@@ -34,7 +34,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rft.errors import PromotionRefusedError, RftError, UnknownModelError
+from rft.jobs import NAME_RULE, is_valid_name
 from rft.locks import ssm_lock
+from rft.quoting import quote
 from rft.records import (
     MAX_PARAMETER_BYTES,
     EvaluationSummary,
@@ -124,6 +126,8 @@ class ModelRegistry:
         return stored
 
     def get_model(self, name: str) -> ModelRecord:
+        if not is_valid_name(name):
+            raise UnknownModelError(f"{quote(name)} is not a valid model name ({NAME_RULE}).")
         parameter = self._get(model_parameter_name(self.environment, name))
         if parameter is None:
             raise UnknownModelError(self._unknown_message(name, "model"))
@@ -214,6 +218,7 @@ class ModelRegistry:
             raise RftError(f"{alias!r} is already a model name; choose another alias name.")
         if not reason or not reason.strip():
             raise RftError("Moving an alias needs a reason (it is kept in the alias history).")
+        _check_reason(reason, REASON_MAX_CHARS + RULE_REASON_MAX_CHARS)  # a forced reason quotes the rule
         current = self.get_alias(alias)
         entry = AliasEntry(
             alias=alias,
@@ -307,6 +312,7 @@ class ModelRegistry:
             )
         if not force_reason.strip():
             raise PromotionRefusedError("A forced promotion needs a reason; it is kept in the alias history.")
+        _check_reason(force_reason)
         return self._set_alias(
             alias,
             name,
@@ -315,26 +321,41 @@ class ModelRegistry:
             forced=True,
         )
 
-    def resolve(self, model_or_alias: str) -> ModelRecord:
-        """The record an API request's ``model`` means: an alias, else a model name."""
-        try:
-            entry = self.get_alias(model_or_alias)
-        except RftError:
-            entry = None  # not even a valid name: fall through to the unknown-model error
-        if entry is not None:
+    def resolve(self, model_or_alias: str, *, listing: bool = False) -> ModelRecord:
+        """The record an API request's ``model`` means: an alias, else a model name.
+
+        Cheap for any input, since every caller of the gateway can send any name: an invalid name
+        costs no SSM call, an unknown one a single GetParameters (alias and model read together),
+        and the error lists the known models and aliases only when ``listing`` (a person at a
+        terminal is worth the few calls it takes; the gateway is not).
+        """
+        if not is_valid_name(model_or_alias):
+            raise UnknownModelError(
+                f"No model or alias named {quote(model_or_alias)} in environment {self.environment} "
+                "(not a valid name)."
+            )
+        alias_name = alias_parameter_name(self.environment, model_or_alias)
+        model_name = model_parameter_name(self.environment, model_or_alias)
+        found = {
+            p["Name"]: p
+            for p in self._ssm.get_parameters(Names=[alias_name, model_name]).get("Parameters", [])
+        }
+        if alias_name in found:
+            entry = AliasEntry.from_parameter(model_or_alias, found[alias_name])
             try:
                 return self.get_model(entry.model)
-            except UnknownModelError as exc:
+            except (UnknownModelError, RftError) as exc:
                 raise UnknownModelError(
-                    f"Alias {model_or_alias!r} points at {entry.model!r}, "
+                    f"Alias {model_or_alias!r} points at {quote(entry.model)}, "
                     f"which is not a model in {self.environment}."
                 ) from exc
-        try:
-            return self.get_model(model_or_alias)
-        except RftError as exc:
-            if isinstance(exc, UnknownModelError):
-                raise
-            raise UnknownModelError(self._unknown_message(model_or_alias, "model or alias")) from exc
+        if model_name in found:
+            return ModelRecord.from_json(found[model_name]["Value"])
+        if listing:
+            raise UnknownModelError(self._unknown_message(model_or_alias, "model or alias"))
+        raise UnknownModelError(
+            f"No model or alias named {model_or_alias!r} in environment {self.environment}."
+        )
 
     # --- SSM plumbing ---------------------------------------------------------------------------
 
@@ -377,12 +398,28 @@ class ModelRegistry:
             models = self.model_names()
             aliases = list(self.list_aliases())
         except ClientError:
-            return f"No {kind} named {name!r} in environment {self.environment}."
+            return f"No {kind} named {quote(name)} in environment {self.environment}."
         known = ", ".join(models[:20]) or "none"
         known_aliases = ", ".join(aliases[:20]) or "none"
         return (
-            f"No {kind} named {name!r} in environment {self.environment}; "
+            f"No {kind} named {quote(name)} in environment {self.environment}; "
             f"models: {known}; aliases: {known_aliases}."
+        )
+
+
+# A reason is one line of text in every history listing: printable, and short enough to read.
+REASON_MAX_CHARS = 500
+RULE_REASON_MAX_CHARS = 400  # what the promotion rule adds: two model names (63 each) and figures
+
+
+def _check_reason(reason: str, max_chars: int = REASON_MAX_CHARS) -> None:
+    """Refused before the alias moves: what is stored must print anywhere, so nothing can fail after."""
+    if len(reason) > max_chars:
+        raise RftError(f"The reason is {len(reason):,} characters; at most {max_chars} are kept.")
+    if not reason.isprintable() or any("\ud800" <= c <= "\udfff" for c in reason):
+        raise RftError(
+            "The reason must be printable text on one line (no control characters, line breaks or "
+            "bytes that are not UTF-8)."
         )
 
 

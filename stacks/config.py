@@ -19,9 +19,10 @@ from rft.catalog import get_model
 from rft.errors import UnknownBaseModelError
 from rft.names import ENVIRONMENT_NAME_RULE, REGION_PATTERN, is_environment_name
 
-ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-TAG_KEY_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+# Used with fullmatch: `$` also matches before a final newline.
+ACCOUNT_PATTERN = re.compile(r"[0-9]{12}")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+TAG_KEY_PATTERN = re.compile(r"[\w .:/=+\-@]{1,128}")
 # The values CloudWatch Logs accepts for a retention period.
 LOG_RETENTION_DAYS = (
     1,
@@ -131,10 +132,10 @@ class EnvironmentSettings:
     """One deployment target: one account and one region."""
 
     name: str
-    region: str = field(metadata=_check(REGION_PATTERN.match, "must be an AWS region such as us-west-2"))
+    region: str = field(metadata=_check(REGION_PATTERN.fullmatch, "must be an AWS region such as us-west-2"))
     notification_emails: tuple[str, ...] = field(
         metadata=_check(
-            lambda v: len(v) >= 1 and all(EMAIL_PATTERN.match(e) for e in v),
+            lambda v: len(v) >= 1 and all(EMAIL_PATTERN.fullmatch(e) for e in v),
             "must be a non-empty list of e-mail addresses",
         )
     )
@@ -143,7 +144,8 @@ class EnvironmentSettings:
     )
     # None: environment-agnostic synth, or CDK_DEFAULT_ACCOUNT when set.
     account: str | None = field(
-        default=None, metadata=_check(lambda v: v is None or ACCOUNT_PATTERN.match(v), "must be 12 digits")
+        default=None,
+        metadata=_check(lambda v: v is None or ACCOUNT_PATTERN.fullmatch(v), "must be 12 digits"),
     )
     retain_data: bool = False
     log_retention_days: int = field(
@@ -155,7 +157,7 @@ class EnvironmentSettings:
     tags: Mapping[str, str] = field(
         default_factory=dict,
         metadata=_check(
-            lambda v: all(TAG_KEY_PATTERN.match(k) for k in v), "tag keys must be 1-128 plain characters"
+            lambda v: all(TAG_KEY_PATTERN.fullmatch(k) for k in v), "tag keys must be 1-128 plain characters"
         ),
     )
     rewards: RewardSettings = field(default_factory=RewardSettings)

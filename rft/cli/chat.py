@@ -6,7 +6,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from rft.cli import inference
 from rft.cli.common import (
@@ -19,6 +18,7 @@ from rft.cli.common import (
     environment,
     print_json,
     say,
+    shown,
 )
 
 
@@ -66,7 +66,7 @@ def chat(
         else:
             typer.echo(answer.text)
         return
-    say(f"[dim]{escape(target.label)}[/]")
+    say(f"[dim]{shown(target.label)}[/]")
     for piece in target.stream(messages, sampling):
         sys.stdout.write(piece)
         sys.stdout.flush()

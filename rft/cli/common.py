@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rft.environment import Environment, connect
 
@@ -62,6 +63,15 @@ def environment(
 def print_json(value: Any) -> None:
     """JSON on stdout, unwrapped and uncoloured, whatever the terminal."""
     typer.echo(json.dumps(value, indent=2, sort_keys=False, default=str, ensure_ascii=False))
+
+
+def shown(value: object) -> str:
+    """Any value, safe inside a rich markup string: brackets escaped (``out[v2].jsonl`` stays itself,
+    ``[/]`` cannot close a tag and crash the print), lone surrogates (from file names or arguments
+    that are not UTF-8) shown as escapes instead of failing the write. Every user-supplied string
+    the CLI renders through rich goes through here."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return escape(text)
 
 
 def say(message: str) -> None:

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from rft import converters, datasets
@@ -28,6 +27,7 @@ from rft.cli.common import (
     plural,
     print_json,
     say,
+    shown,
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
 from rft.environment import Environment
@@ -91,12 +91,12 @@ def _print_report(report: datasets.DatasetReport, *, to: Console = console) -> N
         for problem in report.problems:
             table.add_row(
                 "" if problem.line is None else str(problem.line),
-                escape(problem.field),
-                escape(problem.message),
+                shown(problem.field),
+                shown(problem.message),
             )
         to.print(table)
     style = "green" if report.ok else "red"
-    to.print(f"[{style}]{escape(report.summary())}[/]")
+    to.print(f"[{style}]{shown(report.summary())}[/]")
 
 
 SourceFile = Annotated[
@@ -124,7 +124,7 @@ def _convert(source: Path, target: str, to_record: converters.ToRecord, **option
     if json_output and target != files.STDOUT:
         print_json({"prompts": count, "output": where})
     else:
-        say(f"Wrote {plural(count, 'prompt')} to {escape(where)}.")
+        say(f"Wrote {plural(count, 'prompt')} to {shown(where)}.")
 
 
 @convert_app.command("gsm8k")

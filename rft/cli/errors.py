@@ -40,7 +40,8 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
     from rft.preflight import PreflightError
 
     if isinstance(exc, PreflightError):
-        return _sentence(str(exc)[:1].upper() + str(exc)[1:]), EXIT_ERROR
+        # As written: a message may start with a file name, whose case is part of the name.
+        return _sentence(str(exc)), EXIT_ERROR
     described = _describe_botocore(exc) or _describe_openai(exc)
     if described is not None:
         return _sentence(described), EXIT_ERROR

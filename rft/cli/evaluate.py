@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from rft import datasets, evaluation, evaluation_plot
@@ -30,6 +29,7 @@ from rft.cli.common import (
     environment,
     print_json,
     say,
+    shown,
 )
 from rft.cli.reward import prompt_of, read_records
 from rft.environment import Environment
@@ -96,7 +96,7 @@ def evaluate(
         records = _held_out(path, limit)
     sampling = inference.Sampling(max_tokens=max_tokens, temperature=temperature)
     prompts = [prompt_of(r) for r in records]
-    say(f"Evaluating {escape(trained.label)} against {escape(base.label)} on {len(records)} prompts.")
+    say(f"Evaluating {shown(trained.label)} against {shown(base.label)} on {len(records)} prompts.")
     trained_answers = inference.sample_prompts(
         trained,
         prompts,
@@ -151,7 +151,7 @@ def evaluate(
         print_json({key: value for key, value in report.items() if key != "per_prompt"})
         return
     _print(report)
-    say(f"Report: {report['report_uri']}\nPlot:   {report['plot_uri']}")
+    say(f"Report: {shown(report['report_uri'])}\nPlot:   {shown(report['plot_uri'])}")
     if record:
         say(f"Recorded the evaluation of {trained_record.name!r}; 'rft models promote' will use it.")
 
@@ -214,8 +214,8 @@ def _write(target: Environment, where: str, body: bytes, content_type: str) -> N
 
 def _print(report: dict[str, Any]) -> None:
     table = Table("model", "mean reward", "std", "prompts", title=f"{report['name']} on {report['reward']}")
-    table.add_row(f"trained ({escape(report['trained_model'])})", *_row(report["trained"]))
-    table.add_row(f"base ({escape(report['base_model'])})", *_row(report["base"]))
+    table.add_row(f"trained ({shown(report['trained_model'])})", *_row(report["trained"]))
+    table.add_row(f"base ({shown(report['base_model'])})", *_row(report["base"]))
     console.print(table)
     difference = report["difference"]
     low, high = difference["ci95"]
@@ -226,7 +226,7 @@ def _print(report: dict[str, Any]) -> None:
         if high < 0
         else "no difference shown at this sample size"
     )
-    interval = escape(f"[{low:+.3f}, {high:+.3f}]")
+    interval = shown(f"[{low:+.3f}, {high:+.3f}]")
     console.print(
         f"Difference (trained - base): [bold]{difference['mean']:+.3f}[/], 95% CI {interval} "
         f"({difference['method']}); wins {difference['wins']}, losses {difference['losses']}, "
@@ -234,7 +234,7 @@ def _print(report: dict[str, Any]) -> None:
         soft_wrap=True,
     )
     if report["grader_errors"]:
-        console.print(escape(f"Grader errors: {report['grader_errors']}"), soft_wrap=True)
+        console.print(shown(f"Grader errors: {report['grader_errors']}"), soft_wrap=True)
 
 
 def _row(summary: dict[str, Any]) -> tuple[str, str, str]:

@@ -238,7 +238,8 @@ def resolve(target: Environment, model_or_name: str) -> tuple[ChatTarget, ModelR
     except UnknownBaseModelError:
         pass
     try:
-        record = ModelRegistry(target.client("ssm"), target.name).resolve(model_or_name)
+        # A person is reading: worth the few calls that list what exists (the gateway never lists).
+        record = ModelRegistry(target.client("ssm"), target.name).resolve(model_or_name, listing=True)
     except UnknownModelError as exc:
         known = ", ".join(m.id for m in catalog.MODELS)
         raise UnknownModelError(f"{str(exc).rstrip('.')}; base models: {known}.") from exc

@@ -6,7 +6,6 @@ import getpass
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
@@ -18,6 +17,7 @@ from rft.cli.common import (
     environment,
     print_json,
     say,
+    shown,
 )
 from rft.cli.render import Col, fitted_table, short_time
 from rft.environment import Environment
@@ -62,7 +62,7 @@ def list_models(
         print_json({"environment": registry.environment, "models": rows, "aliases": _aliases_json(aliases)})
         return
     if not rows:
-        say(f"No trained models in environment {registry.environment!r} yet.")
+        say(f"No trained models in environment {shown(repr(registry.environment))} yet.")
         return
     columns = [
         Col("name", fold=True),
@@ -79,13 +79,13 @@ def list_models(
         record, evaluation = row["record"], row["evaluation"]
         cells.append(
             [
-                escape(record["name"]),
+                shown(record["name"]),
                 record["provider"],
-                escape(record["base_model"]),
-                escape(record["reward"]),
+                shown(record["base_model"]),
+                shown(record["reward"]),
                 record["status"],
                 f"{evaluation['mean_reward']:.3f}" if evaluation else "-",
-                escape(", ".join(row["aliases"])) or "-",
+                shown(", ".join(row["aliases"])) or "-",
                 short_time(record.get("published_at")),
             ]
         )
@@ -148,7 +148,8 @@ def promote(
         print_json(_entry_json(entry))
         return
     moved = f"from {entry.previous!r} " if entry.previous else ""
-    say(f"Alias {alias!r} now points at {name!r} {moved}in {target.name!r}: {entry.reason}.")
+    # The alias has moved: this line must not be able to fail (the reason is the caller's text).
+    say(shown(f"Alias {alias!r} now points at {name!r} {moved}in {target.name!r}: {entry.reason}."))
 
 
 @app.command("history")
@@ -169,7 +170,7 @@ def history(
         print_json([_entry_json(entry) for entry in entries])
         return
     if not entries:
-        say(f"Alias {alias!r} has never been set in environment {registry.environment!r}.")
+        say(shown(f"Alias {alias!r} has never been set in environment {registry.environment!r}."))
         return
     columns = [
         Col("version", justify="right", drop=4),
@@ -183,13 +184,13 @@ def history(
         [
             str(entry.version or ""),
             short_time(entry.at),
-            escape(entry.model),
-            escape(entry.previous or "-"),
-            escape(entry.by or entry.modified_by or "-"),
-            ("[red]forced[/] " if entry.forced else "") + escape(entry.reason),
+            shown(entry.model),
+            shown(entry.previous or "-"),
+            shown(entry.by or entry.modified_by or "-"),
+            ("[red]forced[/] " if entry.forced else "") + shown(entry.reason),
         ]
         for entry in entries
     ]
     console.print(
-        fitted_table(columns, cells, console=console, title=f"alias {escape(alias)}", title_justify="left")
+        fitted_table(columns, cells, console=console, title=f"alias {shown(alias)}", title_justify="left")
     )

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from rft import datasets, preflight
+from rft import datasets, preflight, strict_json
 from rft.cli import inference
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
@@ -25,6 +24,7 @@ from rft.cli.common import (
     plural,
     print_json,
     say,
+    shown,
     warn,
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
@@ -44,14 +44,14 @@ USEFUL_MEAN = (0.05, 0.95)
 def read_records(path: Path, limit: int | None) -> list[dict[str, Any]]:
     """The first ``limit`` non-blank JSON lines of a file (all when None)."""
     records: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as lines:
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RftError(f"{path}: line {number} is not valid JSON ({exc.msg}).") from None
+                record = strict_json.loads(line)
+            except strict_json.JsonInputError as exc:
+                raise RftError(f"{path}: line {number} is {exc}.") from None
             if not isinstance(record, dict) or not isinstance(record.get("messages"), list):
                 raise RftError(f"{path}: line {number} has no 'messages' list.")
             records.append(record)
@@ -151,7 +151,7 @@ def test(
             target = inference.choose(where, sample_from, gateway=gateway)
             say(
                 f"Sampling {plural(samples_per_prompt, 'response')} to each of "
-                f"{plural(len(records), 'prompt')} from {escape(target.label)}."
+                f"{plural(len(records), 'prompt')} from {shown(target.label)}."
             )
             answers = inference.sample_prompts(
                 target,
@@ -167,7 +167,7 @@ def test(
                 "".join(json.dumps({"responses": a}) + "\n" for a in answers), encoding="utf-8"
             )
             if save_responses:
-                say(f"Saved the sampled responses to {save_responses}.")
+                say(f"Saved the sampled responses to {shown(save_responses)}.")
         elif limit is not None:
             records = read_records(data, limit)
             source = Path(folder, "prompts.jsonl")
@@ -177,7 +177,7 @@ def test(
     if json_output:
         print_json(report.to_dict())
     else:
-        console.print(escape(preflight.format_report(report)), soft_wrap=True)
+        console.print(shown(preflight.format_report(report)), soft_wrap=True)
         _advise(report, sampled=bool(sample_from))
     if report.contract_violations:
         raise typer.Exit(EXIT_CHECK_FAILED)

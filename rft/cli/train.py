@@ -10,11 +10,11 @@ the Mantle events API itself.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
@@ -32,6 +32,7 @@ from rft.cli.common import (
     err_console,
     print_json,
     say,
+    shown,
     warn,
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
@@ -72,14 +73,26 @@ def _existing_run(target: Environment, name: str) -> dict[str, Any] | None:
         raise
 
 
+def _hours(value: float | None, low: float, high: float) -> float | None:
+    # Checked here rather than by click's range: `nan` fails every comparison, and click then
+    # reports a bound it does not break.
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise typer.BadParameter(f"{value} is not a number of hours from {low:g} to {high:g}.")
+    return value
+
+
 def _check_name_is_free(target: Environment, name: str) -> None:
     existing = _existing_run(target, name)
     if existing is not None:
         raise _taken(
             target, name, f"ran ({existing['status']}, started {existing['startDate']:%Y-%m-%d %H:%M})"
         )
-    if ModelRegistry(target.client("ssm"), target.name).find_model(name) is not None:
+    registry = ModelRegistry(target.client("ssm"), target.name)
+    if registry.find_model(name) is not None:
         raise _taken(target, name, "names a trained model")
+    if registry.get_alias(name) is not None:
+        # The gateway resolves aliases first: a model of this name could never be called by it.
+        raise _taken(target, name, "names an alias")
 
 
 def _taken(target: Environment, name: str, how: str) -> RunNameTakenError:
@@ -114,7 +127,11 @@ def start(
         bool, typer.Option("--serve/--no-serve", help="Make the model callable when training ends.")
     ] = True,
     time_limit_hours: Annotated[
-        float | None, typer.Option(min=0.1, max=720, help="Stop the job after this many hours (default 72).")
+        float | None,
+        typer.Option(
+            callback=lambda value: _hours(value, 0.1, 720),
+            help="Stop the job after this many hours, 0.1 to 720 (default 72).",
+        ),
     ] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", help="key=value tag on the job and model.")
@@ -166,7 +183,7 @@ def start(
         from rft.cli.data import upload_dataset
 
         uploaded = upload_dataset(target, path)
-        say(f"Uploaded {escape(str(path))} to {uploaded['uri']}.")
+        say(f"Uploaded {shown(path)} to {shown(uploaded['uri'])}.")
     started = _start_execution(target, job)
     result = {"name": job.name, "execution_arn": started["executionArn"], "request": job.to_dict()}
     if json_output and not watch_run:
@@ -188,7 +205,7 @@ def _refuse_if_any(problems: list[Problem]) -> None:
         return
     if len(problems) > 1:
         for problem in problems:
-            err_console.print(f"  {escape(str(problem))}")
+            err_console.print(f"  {shown(problem)}")
     raise ValidationError("The run request (nothing uploaded or started)", problems)
 
 
@@ -198,7 +215,7 @@ def _say_dry_run(target: Environment, job: JobRequest, request: Any, *, json_out
         print_json({"name": job.name, "would_upload": uploads, "request": job.to_dict(), "started": False})
         return
     for key, path in uploads.items():
-        say(f"Would upload {escape(path)} to {job.to_dict()[key]}.")
+        say(f"Would upload {shown(path)} to {job.to_dict()[key]}.")
     say(
         f"Dry run: run {job.name!r} would start in environment {target.name!r} "
         f"({job.model.display_name}, reward {job.reward}); nothing was uploaded or started."
@@ -235,7 +252,7 @@ def _live_metrics(target: Environment) -> LiveMetrics:
         except RftError as exc:  # live metrics are a bonus: the run's status does not depend on them
             if str(exc) not in warned:  # once, not at every poll
                 warned.add(str(exc))
-                warn(f"could not read live metrics from Mantle: {escape(str(exc))}")
+                warn(f"could not read live metrics from Mantle: {shown(exc)}")
             return None
 
     return read
@@ -258,7 +275,7 @@ def run_parts(run: RunStatus) -> list[str]:
 
 
 def describe_run(run: RunStatus) -> str:
-    first, *rest = (escape(part) for part in run_parts(run))
+    first, *rest = (shown(part) for part in run_parts(run))
     return " · ".join([f"[bold]{first}[/]", *rest])
 
 
@@ -286,13 +303,13 @@ def _watch(target: Environment, name: str, *, interval: float, json_output: bool
     if not (once or run.finished or json_output):
         if err_console.width < WIDE_LIVE_LINE:
             say(
-                f"Watching run {escape(name)} in environment {target.name!r} "
+                f"Watching run {shown(name)} in environment {target.name!r} "
                 "(Ctrl-C stops watching, not the run)."
             )
         # The live line is on stderr with the warnings, which rich prints above it; stdout keeps
         # only the final summary.
         with Progress(*_live_line(err_console.width), console=err_console, transient=False) as progress:
-            task = progress.add_task(describe_run(run), total=run.total_steps, run=escape(name))
+            task = progress.add_task(describe_run(run), total=run.total_steps, run=shown(name))
             while not run.finished:
                 progress.update(
                     task,
@@ -321,20 +338,20 @@ def _print_run(run: RunStatus) -> None:
     wrap = not console.is_terminal
     colour = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(run.status, "red")
     console.print(
-        f"Run [bold]{escape(run.name)}[/]: [{colour}]{run.status}[/] · {describe_run(run)}", soft_wrap=wrap
+        f"Run [bold]{shown(run.name)}[/]: [{colour}]{run.status}[/] · {describe_run(run)}", soft_wrap=wrap
     )
     if run.status in ("FAILED", "TIMED_OUT", "ABORTED"):
         what = run.cause or run.error or "no cause recorded"
         console.print(
-            f"[red]The run {run.status.lower().replace('_', ' ')}:[/] {escape(what)}"
-            + (f" ({escape(run.error)})" if run.error and run.cause else ""),
+            f"[red]The run {run.status.lower().replace('_', ' ')}:[/] {shown(what)}"
+            + (f" ({shown(run.error)})" if run.error and run.cause else ""),
             soft_wrap=wrap,
         )
     if run.model:
         console.print(
-            f"Model [bold]{escape(run.model['name'])}[/] is {run.model['status']}: "
-            f"{escape(run.model['model_id'])} ({run.model['provider']}). "
-            f'Try: rft chat {escape(run.model["name"])} "..."',
+            f"Model [bold]{shown(run.model['name'])}[/] is {run.model['status']}: "
+            f"{shown(run.model['model_id'])} ({run.model['provider']}). "
+            f'Try: rft chat {shown(run.model["name"])} "..."',
             soft_wrap=wrap,
         )
 
@@ -419,7 +436,7 @@ def list_runs(
     ]
     cells = [
         [
-            escape(row["name"]),
+            shown(row["name"]),
             row["status"],
             short_time(row["started"]),
             short_time(row["stopped"]),
@@ -459,4 +476,4 @@ def stop(
     if json_output:
         print_json({"name": name, "stopped": iso(stopped.get("stopDate")), "reason": reason})
         return
-    say(f"Stopped run {name!r} in environment {target.name!r}.")
+    say(shown(f"Stopped run {name!r} in environment {target.name!r}."))

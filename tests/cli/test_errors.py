@@ -168,7 +168,10 @@ def test_unknown_model(rft, deployed, fake_openai) -> None:
     outcome = rft("chat", "no-such-model", "hello")
     assert outcome.exit_code == 2
     sentence = _one_sentence(outcome.stderr)
-    assert "No model named 'no-such-model' in environment staging; models: none; aliases: none" in sentence
+    assert (
+        "No model or alias named 'no-such-model' in environment staging; models: none; aliases: none"
+        in sentence
+    )
     assert "openai.gpt-oss-20b" in sentence  # the base models it could have meant
 
 

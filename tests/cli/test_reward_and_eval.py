@@ -95,7 +95,7 @@ def test_reward_test_warns_when_there_is_no_signal(rft, deployed, fake_openai, t
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--reward", "nope"], "Unknown reward 'nope'; available:"),
+        (["--reward", "nope"], "unknown reward 'nope'; available:"),
         ([], "holds prompts without answers: give --sample-from MODEL, --responses FILE or --gold"),
         (["--gold", "--sample-from", "x"], "give only one of --responses, --gold and --sample-from"),
     ],

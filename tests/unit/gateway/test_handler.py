@@ -10,6 +10,7 @@ import pytest
 
 from lambda_gateway.handler import build_gateway, handler
 from tests.unit.gateway.conftest import (
+    ACCOUNT,
     DEPLOYMENT_ARN,
     ENVIRONMENT,
     MANTLE_MODEL_ID,
@@ -367,13 +368,28 @@ def test_bedrock_throttling_passes_the_services_retry_after_on(world):
     assert (response["statusCode"], response["headers"]["retry-after"]) == (429, "7")
 
 
-def test_bedrock_validation_is_400_with_the_services_message(world):
-    world.bedrock.add_client_error("converse", "ValidationException", "temperature must be <= 1", 400)
+class RecordingLogger:
+    def __init__(self):
+        self.entries: list[tuple[str, dict]] = []
+
+    def info(self, message, extra=None):
+        self.entries.append((message, dict(extra or {})))
+
+    warning = exception = info
+
+
+def test_bedrock_validation_is_400_with_the_services_message_logged_not_echoed(world):
+    world.gateway.logger = log = RecordingLogger()
+    detail = f"temperature must be <= 1 for arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/x"
+    world.bedrock.add_client_error("converse", "ValidationException", detail, 400)
     response = world.chat(model="prod", messages=MESSAGES, temperature=1.5)
     assert response["statusCode"] == 400
     error = error_of(response)
     assert error["code"] == "upstream_validation"
-    assert "temperature must be <= 1" in error["message"]
+    assert "Bedrock" in error["message"] and ACCOUNT not in error["message"]
+    refused = [extra for message, extra in log.entries if message == "request refused"]
+    assert refused[-1]["request_id"] == "req-1"
+    assert detail in refused[-1]["upstream_detail"]
 
 
 @pytest.mark.parametrize(
@@ -408,11 +424,13 @@ def test_mantle_throttling_without_retry_after_gets_the_default(world):
     assert (response["statusCode"], response["headers"]["retry-after"]) == (429, "2")
 
 
-def test_mantle_validation_is_400_with_its_message(world):
-    world.mantle.fail_next("/v1/chat/completions", 400, "max_tokens is too large")
+def test_mantle_validation_is_400_with_its_message_logged_not_echoed(world):
+    world.gateway.logger = log = RecordingLogger()
+    world.mantle.fail_next("/v1/chat/completions", 400, f"max_tokens is too large for project {ACCOUNT}")
     response = world.chat(model="canary", messages=MESSAGES)
     assert response["statusCode"] == 400
-    assert "max_tokens is too large" in error_of(response)["message"]
+    assert ACCOUNT not in error_of(response)["message"]
+    assert f"max_tokens is too large for project {ACCOUNT}" in log.entries[-1][1]["upstream_detail"]
 
 
 @pytest.mark.parametrize(("status", "code"), [(500, "upstream_error"), (404, "upstream_model_not_found")])

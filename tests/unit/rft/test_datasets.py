@@ -120,7 +120,7 @@ def test_nan_and_deep_nesting_are_problems_not_crashes():
     _, problems = problems_of(data, DatasetLimits(min_prompts=1, max_line_bytes=200_000))
     assert problems == [
         (1, "", "not valid JSON: NaN is not a JSON number"),
-        (2, "", "JSON nested too deeply to check"),
+        (2, "", "not accepted: JSON nested deeper than 64 levels"),
     ]
 
 

@@ -53,8 +53,10 @@ def test_range_edges_are_accepted(name, value):
         ("learningRate", float("nan"), "is not a number"),
         ("trainingSamplePerPrompt", 1, "from 2 to 16"),
         ("evalInterval", 101, "from 1 to 100"),
-        ("maxPromptLength", 0, "integer ≥ 1"),
-        ("inferenceMaxTokens", -5, "integer ≥ 1"),
+        ("maxPromptLength", 0, "integer from 1 to 262144"),
+        ("inferenceMaxTokens", -5, "integer from 1 to 262144"),
+        ("maxPromptLength", 262_145, "integer from 1 to 262144"),
+        ("inferenceMaxTokens", 10**9, "integer from 1 to 262144"),
         ("reasoningEffort", "extreme", "one of low, medium, high"),
     ],
 )

@@ -91,9 +91,9 @@ def test_aliases_resolve_to_records(registry):
 
 
 def test_resolve_unknown_and_dangling(registry, ssm):
-    with pytest.raises(UnknownModelError, match="No model named 'ghost'"):
+    with pytest.raises(UnknownModelError, match="No model or alias named 'ghost'"):
         registry.resolve("ghost")
-    with pytest.raises(UnknownModelError, match="aliases: none"):
+    with pytest.raises(UnknownModelError, match="not a valid name"):
         registry.resolve("not/a/name")
     ssm.put_parameter(Name="/rft/staging/aliases/old", Value="deleted-model", Type="String")
     with pytest.raises(UnknownModelError, match="Alias 'old' points at 'deleted-model'"):
@@ -202,3 +202,45 @@ def test_promoting_the_current_target_again_is_allowed(registry):
     registry.put_evaluation(evaluation("m1", 0.5))
     registry.promote("m1", "prod", by="a")
     assert registry.check_promotion("m1", "prod").reason == "'prod' already points at 'm1'"
+
+
+def count_calls(ssm) -> list[str]:
+    calls: list[str] = []
+    ssm.meta.events.register("before-call.ssm.*", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("name", "expected_calls"),
+    [("ghost", ["GetParameters"]), ("not/a/name", []), ("x" * 1_000_000, []), (["unhashable"], [])],
+)
+def test_an_unknown_or_invalid_name_costs_at_most_one_call_and_builds_no_listing(
+    registry, ssm, name, expected_calls
+):
+    calls = count_calls(ssm)
+    with pytest.raises(UnknownModelError) as caught:
+        registry.resolve(name)
+    assert calls == expected_calls
+    assert len(str(caught.value)) < 200
+
+
+def test_a_known_name_costs_one_call_and_an_alias_two(registry, ssm):
+    registry.set_alias("prod", "m1", by="alice", reason="first")
+    calls = count_calls(ssm)
+    assert registry.resolve("m2").name == "m2"
+    assert calls == ["GetParameters"]
+    calls.clear()
+    assert registry.resolve("prod").name == "m1"
+    assert calls == ["GetParameters", "GetParameter"]
+
+
+def test_the_cli_still_gets_a_listing_for_a_person(registry):
+    with pytest.raises(UnknownModelError, match="models: m1, m2"):
+        registry.resolve("ghost", listing=True)
+
+
+@pytest.mark.parametrize("reason", ["line\nbreak", "bell\a", "x" * 501, "bad \udc80 bytes"])
+def test_a_reason_that_could_not_be_stored_or_printed_is_refused_before_the_alias_moves(registry, reason):
+    with pytest.raises(RftError, match="reason"):
+        registry.promote("m1", "prod", by="alice", force_reason=reason)
+    assert registry.get_alias("prod") is None
