@@ -14,9 +14,7 @@ from lambda_rewards.common.settings import (
     with_overrides,
 )
 from lambda_rewards.common.shaping import (
-    check_answer_tag,
-    check_boxed_end,
-    check_think,
+    FORMAT_CHECKERS,
     length_of,
     overlong_term,
     shape,
@@ -93,48 +91,32 @@ def test_env_helpers_name_their_variable():
 # --------------------------------------------------------------------------- shaping
 
 
+# Each format check, by the name the settings give it (shaping.FORMAT_CHECKERS), on texts it
+# must accept and texts it must refuse.
 @pytest.mark.parametrize(
-    ("text", "ok"),
+    ("check", "text", "ok"),
     [
-        ("<think>reasoning</think>\nThe answer is 4.", True),
-        ("  <think>r</think>4", True),
-        ("<think>r</think>", False),  # no answer after the block
-        ("Preamble <think>r</think> 4", False),  # not at the start
-        ("<think>a</think><think>b</think> 4", False),  # two blocks
-        ("<think>a</think> 4 </think>", False),  # stray closing tag
-        ("4", False),
+        ("think", "<think>reasoning</think>\nThe answer is 4.", True),
+        ("think", "  <think>r</think>4", True),
+        ("think", "<think>r</think>", False),  # no answer after the block
+        ("think", "Preamble <think>r</think> 4", False),  # not at the start
+        ("think", "<think>a</think><think>b</think> 4", False),  # two blocks
+        ("think", "<think>a</think> 4 </think>", False),  # stray closing tag
+        ("think", "4", False),
+        ("answer_tag", "<think>x</think><answer>4</answer>", True),
+        ("answer_tag", "<answer>4</answer>\n", True),
+        ("answer_tag", "<answer>4</answer> and more text", False),
+        ("answer_tag", "<answer>4</answer><answer>5</answer>", False),
+        ("answer_tag", "<answer> </answer>", False),
+        ("boxed_end", "so $\\boxed{4}$.", True),
+        ("boxed_end", "\\[\\boxed{\\frac{1}{2}}\\]", True),
+        ("boxed_end", "\\boxed{4} but maybe 5", False),
+        ("boxed_end", "\\boxed{4} \\boxed{4}", False),
+        ("boxed_end", "\\boxed{}", False),
     ],
 )
-def test_think_format_is_anchored(text, ok):
-    assert check_think(text) is ok
-
-
-@pytest.mark.parametrize(
-    ("text", "ok"),
-    [
-        ("<think>x</think><answer>4</answer>", True),
-        ("<answer>4</answer>\n", True),
-        ("<answer>4</answer> and more text", False),
-        ("<answer>4</answer><answer>5</answer>", False),
-        ("<answer> </answer>", False),
-    ],
-)
-def test_answer_tag_format(text, ok):
-    assert check_answer_tag(text) is ok
-
-
-@pytest.mark.parametrize(
-    ("text", "ok"),
-    [
-        ("so $\\boxed{4}$.", True),
-        ("\\[\\boxed{\\frac{1}{2}}\\]", True),
-        ("\\boxed{4} but maybe 5", False),
-        ("\\boxed{4} \\boxed{4}", False),
-        ("\\boxed{}", False),
-    ],
-)
-def test_boxed_end_format(text, ok):
-    assert check_boxed_end(text) is ok
+def test_format_checks_are_anchored(check, text, ok):
+    assert FORMAT_CHECKERS[check](text) is ok
 
 
 def test_overlong_term_is_dapo_shifted_into_unit_interval():
