@@ -131,6 +131,16 @@ def _metric(properties: dict, metric_id: str | None = None) -> dict:
     return next(m["MetricStat"] for m in stats if m["Id"] == metric_id)
 
 
+def _assert_reward_metric(stat: dict, reward: str, metric_name: str, stat_and_period: tuple) -> None:
+    """`stat` reads `metric_name` of one grader in the namespace the graders publish to."""
+    assert stat["Metric"] == {
+        "Namespace": "RftStack/Rewards",
+        "MetricName": metric_name,
+        "Dimensions": [{"Name": "Reward", "Value": reward}],
+    }
+    assert (stat["Stat"], stat["Period"]) == stat_and_period
+
+
 def _expression(properties: dict) -> str:
     (expression,) = [m["Expression"] for m in properties["Metrics"] if "Expression" in m]
     return expression
@@ -208,13 +218,7 @@ def test_score_collapse_compares_the_mean_score_with_the_previous_window(bare):
     for name in GRADER_TIMEOUTS:
         properties = bare.alarm(f"GraderScoreCollapse:{name}")
         assert "DIFF(mean)" in _expression(properties)
-        stat = _metric(properties, "mean")
-        assert stat["Metric"] == {
-            "Namespace": "RftStack/Rewards",
-            "MetricName": "MeanScore",
-            "Dimensions": [{"Name": "Reward", "Value": name}],
-        }
-        assert (stat["Stat"], stat["Period"]) == ("Average", 3600)
+        _assert_reward_metric(_metric(properties, "mean"), name, "MeanScore", ("Average", 3600))
         assert properties["Threshold"] == 0.5
         assert properties["ComparisonOperator"] == "LessThanThreshold"
         # Two windows so that DIFF has a previous value; one breaching window is the collapse.
@@ -224,13 +228,7 @@ def test_score_collapse_compares_the_mean_score_with_the_previous_window(bare):
 def test_per_sample_timeouts_come_from_the_graders_batch_figures(bare):
     for name in GRADER_TIMEOUTS:
         properties = bare.alarm(f"GraderSampleTimeouts:{name}")
-        stat = _metric(properties)
-        assert stat["Metric"] == {
-            "Namespace": "RftStack/Rewards",
-            "MetricName": "Timeouts",
-            "Dimensions": [{"Name": "Reward", "Value": name}],
-        }
-        assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
+        _assert_reward_metric(_metric(properties), name, "Timeouts", ("Sum", 300))
         assert properties["Threshold"] == 50
         assert properties["ComparisonOperator"] == "GreaterThanThreshold"
 
