@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import boto3
@@ -26,12 +27,10 @@ BEDROCK = WorkflowSettings(
     role_arn="arn:aws:iam::123456789012:role/rft-bedrock-service",
     graders={"gsm8k": GRADER, "code": "arn:aws:lambda:us-east-1:123456789012:function:rft-grader-code:live"},
 )
-MANTLE = WorkflowSettings(
-    environment="staging",
+# The same environment deployed in a Mantle region, with only the math grader.
+MANTLE = dataclasses.replace(
+    BEDROCK,
     region="us-west-2",
-    datasets_bucket="staging-datasets",
-    artifacts_bucket="staging-artifacts",
-    role_arn="arn:aws:iam::123456789012:role/rft-bedrock-service",
     graders={"gsm8k": "arn:aws:lambda:us-west-2:123456789012:function:rft-grader-gsm8k:live"},
 )
 
