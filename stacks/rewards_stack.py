@@ -20,12 +20,30 @@ from rft import names
 from stacks.config import EnvironmentSettings
 from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, grader_construct_id
 from stacks.constructs.isolated_network import IsolatedNetwork
-from stacks.security import acknowledge_wildcard
+from stacks.security import (
+    CHECK_IN_A_VPC,
+    acknowledge_wildcard,
+    calls_services_outside_a_vpc,
+    invoked_synchronously,
+    shares_the_account_pool,
+    skip_checkov,
+)
 
 JUDGE_GRADER = "llm_judge"
 # The grader that runs model-written code: with `rewards.isolate_code_grader`, it runs in a network
 # with no way out (stacks.constructs.isolated_network).
 CODE_GRADER = "code_tests"
+# Why each other grader runs outside a VPC (checkov CKV_AWS_117): a new grader needs its reason here,
+# or `make test` reports it.
+NO_CODE_EXECUTED = (
+    "executes none of the model's output and calls no service, so a closed network would contain "
+    "nothing; the grader that runs model-written code (code_tests) is the one in an isolated VPC"
+)
+OUTSIDE_A_VPC = {
+    "math_answer": f"Compares the final answer with the reference as text and symbols: it {NO_CODE_EXECUTED}",
+    "json_schema": f"Parses the answer as JSON and validates it against a schema: it {NO_CODE_EXECUTED}",
+}
+GRADER_CALLS = {JUDGE_GRADER: "Bedrock (Converse) with the configured judge models, once per sample"}
 # The namespace of the graders' embedded-metric-format figures (set explicitly, so the dashboard
 # and the alarms read the same name the graders write).
 METRICS_NAMESPACE = "RftStack/Rewards"
@@ -127,6 +145,8 @@ class RewardsStack(cdk.Stack):
                 network=self.code_grader_network if name == CODE_GRADER else None,
             )
         self._graders = types.MappingProxyType(graders)
+        for name, grader in graders.items():
+            self._acknowledge_checkov(name, grader, settings)
         if JUDGE_GRADER in graders:
             self._allow_judge_models(graders[JUDGE_GRADER], judge_models)
 
@@ -159,6 +179,29 @@ class RewardsStack(cdk.Stack):
     @property
     def metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
+
+    def _acknowledge_checkov(self, name: str, grader: Grader, settings: EnvironmentSettings) -> None:
+        function = grader.function
+        invoked_synchronously(function, "Bedrock (or Mantle) with each batch of rollouts")
+        if settings.rewards.reserved_concurrency is None:
+            shares_the_account_pool(
+                function,
+                f"rewards.reserved_concurrency is null in environment '{settings.name}' (cdk.json): the "
+                "graders use the account's unreserved pool; set it to cap them",
+            )
+        if name == CODE_GRADER:
+            if self.code_grader_network is None:
+                skip_checkov(
+                    function,
+                    CHECK_IN_A_VPC,
+                    f"rewards.isolate_code_grader is false in environment '{settings.name}' (cdk.json): "
+                    "the operator runs model-written code without its closed network (README, 'The "
+                    "code grader's network')",
+                )
+        elif name in GRADER_CALLS:
+            calls_services_outside_a_vpc(function, GRADER_CALLS[name])
+        elif name in OUTSIDE_A_VPC:
+            skip_checkov(function, CHECK_IN_A_VPC, OUTSIDE_A_VPC[name])
 
     def _allow_judge_models(self, judge: Grader, model_ids: Sequence[str]) -> None:
         policy = iam.Policy(

@@ -1,7 +1,12 @@
-"""The security gate: cdk-nag's AWS Solutions pack as a synth-time validation, and the IAM helpers
-every stack uses to name resources in policies and acknowledge findings about them.
+"""The security gates' acknowledgments, in one place, and the IAM helpers every stack uses to name
+resources in policies and acknowledge findings about them.
 
-Synth fails on every finding that is not acknowledged. Acknowledge one finding at a time, on
+cdk-nag's AWS Solutions pack runs as a synth-time validation; checkov runs over the synthesized
+templates in `make test`. Each fails on every finding that is neither fixed nor acknowledged here:
+cdk-nag's with `acknowledge`, checkov's with `skip_checkov` (which writes the skip into the
+resource's template `Metadata`, where checkov reads it and a reviewer sees it).
+
+Synth fails on every cdk-nag finding that is not acknowledged. Acknowledge one finding at a time, on
 the narrowest construct, with a reason specific to that resource (`acknowledge` below). A finding's
 id spells the resource as cdk-nag prints it (`<AWS::Partition>`, `<Logical.Arn>`, an export
 name): `nag_form` and `referenced` give that spelling, so an acknowledgment names exactly the
@@ -10,9 +15,13 @@ resource the policy grants.
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
+
+CHECKOV_ID = re.compile(r"^CKV2?_AWS_\d+$")
 
 
 def add_security_checks(stage: cdk.Stage) -> None:
@@ -73,3 +82,68 @@ def referenced(scope: Construct, producer: Construct, value: str) -> tuple[str, 
         return value, str(resolved)
     imported = owner.export_value(value)
     return imported, str(consumer.resolve(imported)["Fn::ImportValue"])
+
+
+# --- checkov -------------------------------------------------------------------------------------
+
+
+def skip_checkov(construct: IConstruct, check: str, reason: str) -> None:
+    """Skips one checkov check (e.g. `CKV_AWS_117`) on the CloudFormation resource of `construct`.
+
+    `construct` is the resource itself or an L2 construct whose default child it is. Skipping the
+    same check again replaces its reason.
+    """
+    if not CHECKOV_ID.match(check):
+        raise ValueError(f"not a checkov AWS check id: {check!r}")
+    if not reason.strip():
+        raise ValueError(f"skipping {check} needs a reason")
+    resource = construct if isinstance(construct, cdk.CfnResource) else construct.node.default_child
+    if not isinstance(resource, cdk.CfnResource):
+        raise TypeError(f"{construct.node.path}: no CloudFormation resource to put a checkov skip on")
+    metadata = resource.get_metadata("checkov") or {}
+    skips = [skip for skip in metadata.get("skip", []) if skip["id"] != check]
+    resource.add_metadata("checkov", {"skip": [*skips, {"id": check, "comment": reason}]})
+
+
+# --- checkov's Lambda checks, with the reasons this project accepts --------------------------------
+# Each helper takes what makes the reason specific to the function: who invokes it, what it calls.
+
+CHECK_CONCURRENCY_LIMIT = "CKV_AWS_115"
+CHECK_DEAD_LETTER_QUEUE = "CKV_AWS_116"
+CHECK_IN_A_VPC = "CKV_AWS_117"
+CHECK_ENVIRONMENT_KMS = "CKV_AWS_173"
+
+
+def invoked_synchronously(function: IConstruct, caller: str) -> None:
+    """A dead-letter queue receives only asynchronous invocations; `caller` gets the error itself."""
+    skip_checkov(
+        function,
+        CHECK_DEAD_LETTER_QUEUE,
+        f"Invoked synchronously by {caller}, which receives its errors and retries or fails on them; "
+        "Lambda sends only asynchronous invocations to a dead-letter queue",
+    )
+
+
+def calls_services_outside_a_vpc(function: IConstruct, calls: str) -> None:
+    """The function needs AWS (or public) endpoints; a VPC would need a NAT or interface endpoints."""
+    skip_checkov(
+        function,
+        CHECK_IN_A_VPC,
+        f"Calls {calls}; inside a VPC each would need a NAT gateway or an interface endpoint, and the "
+        "function runs no untrusted code, so its role's scope is what limits it",
+    )
+
+
+def shares_the_account_pool(function: IConstruct, why: str) -> None:
+    """No reserved concurrency: reserving takes capacity from every other function of the account."""
+    skip_checkov(function, CHECK_CONCURRENCY_LIMIT, why)
+
+
+def environment_holds_no_secret(function: IConstruct, variables: list[str]) -> None:
+    """Lambda encrypts environment variables at rest with its service key; these hold no secret."""
+    skip_checkov(
+        function,
+        CHECK_ENVIRONMENT_KMS,
+        f"The environment holds only {', '.join(sorted(variables))}: names, ARNs and settings, no "
+        "secret (tests/infra/test_checkov_skips.py); Lambda encrypts it at rest with its own key",
+    )

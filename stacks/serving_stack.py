@@ -36,7 +36,13 @@ from stacks.config import ConfigError, EnvironmentSettings, GatewaySettings
 from stacks.constructs.bundle_manifest import package_manifest
 from stacks.constructs.log_retention import encrypted_log_group
 from stacks.constructs.python_function import BundledPythonFunction
-from stacks.security import acknowledge_wildcard, arn
+from stacks.security import (
+    acknowledge_wildcard,
+    arn,
+    calls_services_outside_a_vpc,
+    invoked_synchronously,
+    shares_the_account_pool,
+)
 
 # The gateway's modules and those of rft/ they import (never the client: rft/cli...).
 GATEWAY_SOURCES = package_manifest("lambda_gateway")
@@ -147,6 +153,15 @@ class ServingStack(cdk.Stack):
         self.function_log_group: logs.ILogGroup = bundled.log_group
         self.role = bundled.role
         self.policy = self._model_access_policy(settings.name)
+        invoked_synchronously(
+            self.function, "API Gateway (the HTTP API's Lambda integration), which answers the client with it"
+        )
+        calls_services_outside_a_vpc(self.function, "Bedrock, the Mantle endpoint and SSM Parameter Store")
+        shares_the_account_pool(
+            self.function,
+            "The API stage's throttling bounds its concurrency (gateway.throttle_burst_limit = "
+            f"{gateway.throttle_burst_limit}); reserving would take it from the account's other functions",
+        )
 
         self.access_log_group = encrypted_log_group(
             self,

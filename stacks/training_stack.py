@@ -24,7 +24,14 @@ from stacks.constructs.dead_letters import DeadLetters
 from stacks.constructs.notifications import Notifications
 from stacks.constructs.training_workflow import TrainingWorkflow, WorkflowSteps
 from stacks.constructs.workflow_function import WorkflowFunction
-from stacks.security import acknowledge_wildcard, arn, referenced
+from stacks.security import (
+    acknowledge_wildcard,
+    arn,
+    calls_services_outside_a_vpc,
+    invoked_synchronously,
+    referenced,
+    shares_the_account_pool,
+)
 
 # The Mantle (OpenAI-compatible) plane's IAM actions, as the IAM service reference (cfn-lint's copy)
 # lists them for `bedrock-mantle`: the file and fine-tuning actions apply to a `project`
@@ -267,6 +274,8 @@ class TrainingStack(cdk.Stack):
         )
         self.cleanup_failures.allow_eventbridge_rules_of(self)
 
+        self._acknowledge_checkov()
+
         cdk.CfnOutput(self, names.STATE_MACHINE_OUTPUT, value=self.state_machine.state_machine_arn)
         cdk.CfnOutput(self, names.TOPIC_OUTPUT, value=self.topic.topic_arn)
 
@@ -292,6 +301,29 @@ class TrainingStack(cdk.Stack):
             environment=environment,
             timeout=timeout,
             memory_size=memory_size,
+        )
+
+    def _acknowledge_checkov(self) -> None:
+        """Why the workflow's functions have no dead-letter queue, VPC or reserved concurrency."""
+        per_step = (
+            "Runs once per step of a training run (a handful of invocations per job, bounded by the runs "
+            "started); reserving concurrency would take it from every other function of the account"
+        )
+        for step, calls in (
+            (self.validate, "S3 (the datasets bucket) and KMS"),
+            (self.mantle, "the Mantle endpoint (bedrock-mantle.<region>.api.aws), S3 and KMS"),
+            (self.publish, "SSM Parameter Store"),
+        ):
+            invoked_synchronously(step.function, "the training workflow's Step Functions Task state")
+            calls_services_outside_a_vpc(step.function, calls)
+            shares_the_account_pool(step.function, per_step)
+        calls_services_outside_a_vpc(
+            self.cleanup.function, "Step Functions, Bedrock, the Mantle endpoint, SNS and SQS"
+        )
+        shares_the_account_pool(
+            self.cleanup.function,
+            "Runs once per aborted or timed-out training run; reserving concurrency would take it from "
+            "every other function of the account",
         )
 
     def _read_datasets(self, function: WorkflowFunction, data_key: kms.IKey) -> None:

@@ -18,14 +18,13 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.constructs.log_retention import encrypted_log_group
-from stacks.security import acknowledge
+from stacks.security import acknowledge_wildcard, arn
 
 AVAILABILITY_ZONES = 2
 # What Lambda needs of EC2 to attach a function to the VPC (the managed
 # AWSLambdaVPCAccessExecutionRole's actions, which this construct grants without that policy).
 ENI_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 ENI_MANAGE_ACTIONS = (
-    "ec2:CreateNetworkInterface",
     "ec2:DeleteNetworkInterface",
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
@@ -78,21 +77,34 @@ class IsolatedNetwork(Construct):
         )
 
     def allow_attaching(self, role: iam.IRole) -> iam.Policy:
-        """The permissions Lambda uses, as the function's role, to put the function in the VPC."""
+        """The permissions Lambda uses, as the function's role, to put the function in the VPC:
+        network interfaces in this VPC's subnets with its security group, and nothing else."""
+        interfaces = arn(self, "ec2", "network-interface/*")
+        placement = [
+            *(arn(self, "ec2", f"subnet/{subnet.subnet_id}") for subnet in self.vpc.isolated_subnets),
+            arn(self, "ec2", f"security-group/{self.security_group.security_group_id}"),
+        ]
         policy = iam.Policy(
             self,
             "AttachFunction",
             roles=[role],
             statements=[
                 iam.PolicyStatement(actions=list(ENI_DESCRIBE_ACTIONS), resources=["*"]),
-                iam.PolicyStatement(actions=list(ENI_MANAGE_ACTIONS), resources=["*"]),
+                iam.PolicyStatement(
+                    actions=["ec2:CreateNetworkInterface"], resources=[interfaces, *placement]
+                ),
+                iam.PolicyStatement(actions=list(ENI_MANAGE_ACTIONS), resources=[interfaces]),
             ],
         )
-        acknowledge(
+        acknowledge_wildcard(
             policy,
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "Lambda creates, describes and deletes the function's network interfaces in the isolated "
-            "subnets itself, as the function's role; their ids do not exist before, and "
-            "ec2:DescribeNetworkInterfaces and DescribeSubnets accept no resource-level permissions",
+            "*",
+            "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets accept no resource-level permissions",
+        )
+        acknowledge_wildcard(
+            policy,
+            interfaces,
+            "Lambda creates and deletes the function's network interfaces itself, as the function's "
+            "role; their ids do not exist before (creation is limited to this VPC's subnets and group)",
         )
         return policy

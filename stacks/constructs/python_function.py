@@ -24,7 +24,7 @@ from constructs import Construct
 
 from stacks.constructs.isolated_network import IsolatedNetwork
 from stacks.constructs.log_retention import encrypted_log_group
-from stacks.security import acknowledge
+from stacks.security import acknowledge, environment_holds_no_secret
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The newest Python runtime in aws-cdk-lib 2.275 (cdk-nag AwsSolutions-L1 checks this).
@@ -185,6 +185,8 @@ class BundledPythonFunction(Construct):
             security_groups=[network.security_group] if network else None,
         )
         self.role: iam.IRole = self._own_log_group_role()
+        if environment:
+            environment_holds_no_secret(self.function, list(environment))
         if network:
             # In place of the managed AWSLambdaVPCAccessExecutionRole, removed with the others above;
             # deployed first, since Lambda attaches the network interfaces when it creates the function.

@@ -133,6 +133,15 @@ def test_the_network_interfaces_policy_is_deployed_before_the_function():
     ]
     assert len(attach) == 1
     assert attach[0] in code_grader(rft_stage)["DependsOn"]
+    # Only the describe calls (which take no resource) are on "*"; interfaces are created only in
+    # this VPC's subnets with its security group.
+    for statement in rewards[attach[0]]["Properties"]["PolicyDocument"]["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement["Resource"] == "*":
+            assert all(a.startswith("ec2:Describe") for a in actions), statement
+        if "ec2:CreateNetworkInterface" in actions:
+            placement = json.dumps(statement["Resource"])
+            assert placement.count(":subnet/") == 2 and placement.count(":security-group/") == 1
     # The managed AWSLambdaVPCAccessExecutionRole (which reaches every log group) stays off.
     role_id = code_grader(rft_stage)["Properties"]["Role"]["Fn::GetAtt"][0]
     assert "ManagedPolicyArns" not in rewards[role_id]["Properties"]
