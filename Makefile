@@ -14,11 +14,11 @@ export CDK_DISABLE_VERSION_CHECK := 1
 CDK := npx --no-install cdk
 ENV ?=
 
-.PHONY: help install synth test lint unit cfn-lint checkov bootstrap deploy diff destroy bench clean
+.PHONY: help install synth test lint unit cfn-lint checkov bandit bootstrap deploy diff destroy bench clean
 
 help:
 	@echo "make synth                 install everything, synthesize every environment (fails on cdk-nag findings)"
-	@echo "make test                  ruff, the whole pytest suite, cfn-lint and checkov on the synthesized templates"
+	@echo "make test                  ruff, the whole pytest suite, bandit, cfn-lint and checkov on the synthesized templates"
 	@echo "make bootstrap ENV=staging once per account and region, then"
 	@echo "make deploy ENV=staging    deploy one environment;  make diff ENV=staging  to preview"
 	@echo "make bench                 run every benchmark in benchmarks/"
@@ -61,7 +61,12 @@ checkov: synth $(CHECKOV_VENV)/.installed
 	    --skip-download --download-external-modules false || status=1; \
 	done; exit $$status
 
-test: lint unit cfn-lint checkov
+# The code that runs in Lambda and on users' machines, at medium severity and up; a `# nosec` names
+# its checks and says why (tests/unit/test_bandit_gate.py).
+bandit: install
+	bandit --quiet --severity-level medium --recursive rft lambda_rewards lambda_workflow lambda_gateway
+
+test: lint bandit unit cfn-lint checkov
 
 bootstrap: install
 	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=staging" >&2; exit 2; }

@@ -24,7 +24,7 @@ from rft.aws import parse_s3_uri
 from rft.status import JobState
 
 # Lambda's ephemeral storage, sized (2 GB) for the largest training file.
-SPOOL_DIR = "/tmp"
+SPOOL_DIR = "/tmp"  # nosec B108  # only unnamed TemporaryFile spools go here, created exclusively
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:

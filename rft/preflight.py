@@ -161,7 +161,7 @@ def _group_key(sample: dict) -> str:
         text = json.dumps(prompt_of(messages), sort_keys=True, default=str)
     else:
         text = repr(sample.get("id"))
-    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
 
 
 def _batches(samples: Iterable[dict], size: int) -> Iterator[list[dict]]:

@@ -118,11 +118,11 @@ def judge_role(cfg, flags, res, j2c, c2j):
         random.seed(0)
     if cfg["prompt"] is not None:
         with contextlib.suppress(Exception):
-            exec(marshal.loads(cfg["prompt"]), namespace)
+            exec(marshal.loads(cfg["prompt"]), namespace)  # nosec B102, B302  # the reference's helpers, compiled by the grader
     namespace[cfg["entry"]] = candidate
     namespace["__rft_unit__"] = unit
     try:
-        exec(marshal.loads(cfg["test"]), namespace)
+        exec(marshal.loads(cfg["test"]), namespace)  # nosec B102, B302  # the reference's tests, compiled by the grader
         check = namespace["check"]
     except Exception:
         emit("E bad_reference")
@@ -194,7 +194,7 @@ def candidate_role(cfg, flags, j2c, c2j):
         module.__dict__["__builtins__"] = builtins
         sys.modules["solution"] = module
         try:
-            exec(code, module.__dict__)
+            exec(code, module.__dict__)  # nosec B102  # running the candidate, in its hardened child, is this role's job
         except BaseException as exc:  # SystemExit, KeyboardInterrupt...: all are load errors
             status = "error " + type(exc).__name__[:40]
         else:
@@ -210,7 +210,7 @@ def candidate_role(cfg, flags, j2c, c2j):
         if request is None or request[:1] != b"C":
             return
         try:
-            args, kwargs = marshal.loads(request[1:])
+            args, kwargs = marshal.loads(request[1:])  # nosec B302  # from the trusted judge, in the untrusted process
             out = [b"R"]
             encode_value(function(*args, **kwargs), out)
             reply = b"".join(out)
@@ -235,7 +235,7 @@ def program_role(cfg):
     module.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = module
     sys.argv = ["solution.py"]
-    exec(code, module.__dict__)
+    exec(code, module.__dict__)  # nosec B102  # running the program, in its hardened child, is this role's job
 
 
 def _exit_status(exc):
@@ -263,7 +263,7 @@ def run(mode, flags, ctrl, extras):
     os.close(ctrl)
     if frame is None:
         return 0
-    cfg = marshal.loads(frame)
+    cfg = marshal.loads(frame)  # nosec B302  # the grader's configuration, on the child's control pipe
     if mode == "judge":
         judge_role(cfg, flags, *extras)
         return 0
