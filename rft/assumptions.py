@@ -105,6 +105,22 @@ NOVA_MAX_CONTEXT_TOKENS = 262_144
 # `len(event)` in the grader during the first job.
 GRADER_SAMPLES_PER_INVOCATION = 16
 
+# --- Deleting trained models ---------------------------------------------------------------------
+
+# UNCONFIRMED: Mantle deletes a fine-tuned model with the OpenAI models API (`DELETE /v1/models/{id}`,
+# the openai SDK's `models.delete`), answering 404 for a model already gone. The reference documents
+# jobs, files and chat completions on Mantle, not model deletion. If Mantle does not support it,
+# `rft models delete` fails on that call before the record is removed (run it again once set to
+# False: the record then goes, the model stays with Mantle). Check: `client.models.delete(ID)` on a
+# fine-tuned model of a finished job, then `client.models.retrieve(ID)`.
+MANTLE_DELETES_FINE_TUNED_MODELS = True
+# UNCONFIRMED: DeleteCustomModel refuses (ConflictException) a custom model that a deployment still
+# serves, and a deployment disappears from GetCustomModelDeployment once deleted (the botocore model
+# lists ConflictException and ResourceNotFoundException for both calls, without saying when).
+# `rft models delete` deletes the deployment, waits until GetCustomModelDeployment answers
+# ResourceNotFoundException, then deletes the model. Check: delete a deployment and poll it.
+
+
 # --- Training metrics ----------------------------------------------------------------------------
 
 # UNCONFIRMED: the name of the validation reward in a job's per-step metrics. The reference lists the

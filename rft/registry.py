@@ -148,6 +148,18 @@ class ModelRegistry:
     def model_names(self) -> list[str]:
         return sorted(p["Name"].rsplit("/", 1)[1] for p in self._by_path(f"{self.prefix}/models/"))
 
+    def delete_model(self, name: str) -> None:
+        """Remove a model's record and its evaluation (what is already gone is not an error)."""
+        for parameter in (
+            evaluation_parameter_name(self.environment, name),
+            model_parameter_name(self.environment, name),
+        ):
+            try:
+                self._ssm.delete_parameter(Name=parameter)
+            except ClientError as exc:
+                if _code(exc) != "ParameterNotFound":
+                    raise
+
     # --- evaluations ----------------------------------------------------------------------------
 
     def put_evaluation(self, summary: EvaluationSummary) -> None:

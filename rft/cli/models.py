@@ -13,6 +13,8 @@ from rft.cli.common import (
     JsonOption,
     ProfileOption,
     RegionOption,
+    YesOption,
+    confirm,
     console,
     environment,
     print_json,
@@ -193,4 +195,50 @@ def history(
     ]
     console.print(
         fitted_table(columns, cells, console=console, title=f"alias {shown(alias)}", title_justify="left")
+    )
+
+
+@app.command("delete")
+def delete(
+    name: Annotated[str, typer.Argument(help="The trained model to delete (not an alias).")],
+    yes: YesOption = False,
+    env: EnvOption = DEFAULT_ENVIRONMENT,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete a trained model: what serves it (a Bedrock deployment), the model itself (Bedrock
+    custom model or Mantle fine-tuned model) and its record. Refused while an alias points at it;
+    asks first unless --yes. Running it again finishes a deletion that stopped half way.
+
+    Example: rft models delete gsm8k-v1 --env staging
+    """
+    from rft import model_deletion
+
+    target = environment(env, region, profile)
+    registry = registry_of(target)
+    record = registry.get_model(name)
+    model_deletion.check_not_aliased(record, registry.list_aliases())
+    parts = [f"{record.provider} model {record.model_id}"]
+    if record.deployment_arn:
+        parts.insert(0, f"deployment {record.deployment_arn}")
+    confirm(
+        f"Delete model {name!r} of environment {target.name!r} ({', '.join(parts)}, and its record)?",
+        yes=yes,
+    )
+    deletion = model_deletion.Deletion(name)
+    if record.provider == "mantle":
+        from rft.cli.inference import mantle_openai
+
+        model_deletion.delete_mantle_model(mantle_openai(target, record.base_url), record, deletion)
+    else:
+        model_deletion.delete_bedrock_model(target.client("bedrock"), record, deletion)
+    registry.delete_model(name)
+    deletion.deleted.append("record")
+    if json_output:
+        print_json(deletion.to_dict())
+        return
+    gone = f" (already gone: {', '.join(deletion.already_gone)})" if deletion.already_gone else ""
+    say(
+        f"Deleted model {escape(name)!r} of environment {target.name!r}: {', '.join(deletion.deleted)}{gone}."
     )

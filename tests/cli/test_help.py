@@ -27,6 +27,7 @@ COMMANDS = [
     ["models", "list"],
     ["models", "promote"],
     ["models", "history"],
+    ["models", "delete"],
     ["chat"],
     ["eval"],
 ]

@@ -248,3 +248,27 @@ def test_converse_messages_alternate_and_carry_the_system_prompt() -> None:
     )
     assert system == [{"text": "Be brief."}]
     assert turns == [{"role": "user", "content": [{"text": "Context."}, {"text": "Question?"}]}]
+
+
+def test_models_delete_asks_refuses_an_aliased_model_and_removes_the_record(
+    rft, deployed, fake_openai
+) -> None:
+    deployed.put_model("old", base_url=fake_openai.base_url, model_id="ft:openai.gpt-oss-20b:old")
+    deployed.put_model("kept", base_url=fake_openai.base_url)
+    _evaluate(deployed, "old", 0.5)
+    deployed.registry().set_alias("prod", "kept", by="test", reason="first")
+
+    aliased = rft("models", "delete", "kept", "--yes")
+    assert aliased.exit_code == 2 and "is behind alias 'prod': move the alias first" in aliased.stderr
+
+    declined = rft("models", "delete", "old", input="n\n")
+    assert declined.exit_code != 0 and "Delete model 'old'" in declined.stderr
+    assert deployed.registry().find_model("old") is not None
+
+    deleted = rft("models", "delete", "old", "--yes", "--json")
+    assert deleted.exit_code == 0, deleted.stderr
+    assert deleted.json()["deleted"][-1] == "record"
+    assert [r.method for r in fake_openai.requests_to("/v1/models/ft:openai.gpt-oss-20b:old")] == ["DELETE"]
+    assert deployed.registry().find_model("old") is None
+    assert deployed.registry().get_evaluation("old") is None
+    assert rft("models", "delete", "old", "--yes").exit_code == 2  # no such model any more
