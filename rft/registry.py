@@ -343,7 +343,7 @@ class ModelRegistry:
         """
         if not is_valid_name(model_or_alias):
             raise UnknownModelError(
-                f"No model or alias named {quote(model_or_alias)} in environment {self.environment} "
+                f"No model or alias named {quote(model_or_alias)} in environment {self.environment!r} "
                 "(not a valid name)."
             )
         alias_name = alias_parameter_name(self.environment, model_or_alias)
@@ -359,14 +359,14 @@ class ModelRegistry:
             except (UnknownModelError, RftError) as exc:
                 raise UnknownModelError(
                     f"Alias {model_or_alias!r} points at {quote(entry.model)}, "
-                    f"which is not a model in {self.environment}."
+                    f"which is not a model in environment {self.environment!r}."
                 ) from exc
         if model_name in found:
             return ModelRecord.from_json(found[model_name]["Value"])
         if listing:
             raise UnknownModelError(self._unknown_message(model_or_alias, "model or alias"))
         raise UnknownModelError(
-            f"No model or alias named {model_or_alias!r} in environment {self.environment}."
+            f"No model or alias named {model_or_alias!r} in environment {self.environment!r}."
         )
 
     # --- SSM plumbing ---------------------------------------------------------------------------
@@ -410,11 +410,11 @@ class ModelRegistry:
             models = self.model_names()
             aliases = list(self.list_aliases())
         except ClientError:
-            return f"No {kind} named {quote(name)} in environment {self.environment}."
+            return f"No {kind} named {quote(name)} in environment {self.environment!r}."
         known = ", ".join(models[:20]) or "none"
         known_aliases = ", ".join(aliases[:20]) or "none"
         return (
-            f"No {kind} named {quote(name)} in environment {self.environment}; "
+            f"No {kind} named {quote(name)} in environment {self.environment!r}; "
             f"models: {known}; aliases: {known_aliases}."
         )
 

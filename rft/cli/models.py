@@ -151,7 +151,11 @@ def promote(
         return
     moved = f"from {entry.previous!r} " if entry.previous else ""
     # The alias has moved: this line must not be able to fail (the reason is the caller's text).
-    say(shown(f"Alias {alias!r} now points at {name!r} {moved}in {target.name!r}: {entry.reason}."))
+    say(
+        shown(
+            f"Alias {alias!r} now points at {name!r} {moved}in environment {target.name!r}: {entry.reason}."
+        )
+    )
 
 
 @app.command("history")
@@ -239,6 +243,4 @@ def delete(
         print_json(deletion.to_dict())
         return
     gone = f" (already gone: {', '.join(deletion.already_gone)})" if deletion.already_gone else ""
-    say(
-        f"Deleted model {escape(name)!r} of environment {target.name!r}: {', '.join(deletion.deleted)}{gone}."
-    )
+    say(f"Deleted model {name!r} of environment {target.name!r}: {', '.join(deletion.deleted)}{gone}.")

@@ -169,7 +169,7 @@ def test_unknown_model(rft, deployed, fake_openai) -> None:
     assert outcome.exit_code == 2
     sentence = _one_sentence(outcome.stderr)
     assert (
-        "No model or alias named 'no-such-model' in environment staging; models: none; aliases: none"
+        "No model or alias named 'no-such-model' in environment 'staging'; models: none; aliases: none"
         in sentence
     )
     assert "openai.gpt-oss-20b" in sentence  # the base models it could have meant

@@ -123,3 +123,8 @@ def test_short_flags_mean_one_thing_everywhere() -> None:
 
     walk(typer.main.get_command(app))
     assert {short: longs for short, longs in meanings.items() if len(longs) > 1} == {}
+
+
+def test_help_keeps_angle_brackets_and_hashes(rft) -> None:
+    outcome = rft("data", "convert", "gsm8k", "--help")
+    assert "#### <answer>" in " ".join(outcome.stdout.split())

@@ -79,7 +79,7 @@ def test_large_records_are_trimmed_on_put(registry, ssm):
 def test_unknown_model_names_what_exists(registry):
     with pytest.raises(UnknownModelError) as caught:
         registry.get_model("nope")
-    assert "No model named 'nope' in environment staging; models: m1, m2, m3" in str(caught.value)
+    assert "No model named 'nope' in environment 'staging'; models: m1, m2, m3" in str(caught.value)
 
 
 def test_aliases_resolve_to_records(registry):
