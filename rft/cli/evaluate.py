@@ -18,7 +18,7 @@ from rich.table import Table
 
 from rft import datasets, evaluation, evaluation_plot
 from rft.aws import parse_s3_uri
-from rft.cli import inference
+from rft.cli import files, inference
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
     EnvOption,
@@ -70,6 +70,7 @@ def evaluate(
     record: Annotated[
         bool, typer.Option("--record/--no-record", help="Store the summary in the registry (for promote).")
     ] = True,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a local report and plot.")] = False,
     env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -82,6 +83,9 @@ def evaluate(
 
     Example: rft eval gsm8k-v1 --data heldout.jsonl --reward math_answer --env staging
     """
+    if output and not output.startswith("s3://"):  # refuse before any model is called
+        for file_name in (REPORT_NAME, PLOT_NAME):
+            files.check_target(_join(output, file_name), force=force)
     target = environment(env, region, profile)
     registry = ModelRegistry(target.client("ssm"), target.name)
     trained_record = registry.resolve(name)
@@ -207,9 +211,7 @@ def _write(target: Environment, where: str, body: bytes, content_type: str) -> N
             extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=target.data_key_arn)
         target.client("s3").put_object(Bucket=location.bucket, Key=location.key, Body=body, **extra)
         return
-    path = Path(where)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(body)
+    files.write_bytes(Path(where), body, force=True)  # existing files were refused (or --force) up front
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -233,8 +235,14 @@ def _print(report: dict[str, Any]) -> None:
         f"ties {difference['ties']}: {verdict}.",
         soft_wrap=True,
     )
-    if report["grader_errors"]:
-        console.print(shown(f"Grader errors: {report['grader_errors']}"), soft_wrap=True)
+    from rft.preflight import NO_ANSWER_REASONS
+
+    no_answer = sum(n for reason, n in report["grader_errors"].items() if reason in NO_ANSWER_REASONS)
+    failed = {reason: n for reason, n in report["grader_errors"].items() if reason not in NO_ANSWER_REASONS}
+    if no_answer:
+        console.print(f"Answers with nothing the grader could read (scored 0): {no_answer}.")
+    if failed:
+        console.print(shown(f"The grader failed (scored 0): {failed}."), soft_wrap=True)
 
 
 def _row(summary: dict[str, Any]) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from rft import datasets, preflight, strict_json
-from rft.cli import inference
+from rft.cli import files, inference
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
     EnvOption,
@@ -110,6 +110,7 @@ def test(
     save_responses: Annotated[
         Path | None, typer.Option(dir_okay=False, help="Keep the sampled responses (reuse with --responses).")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the --save-responses file.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per grader invocation.")] = 16,
     deadline: Annotated[
         float, typer.Option(min=0.1, help="Simulated Lambda timeout per batch, seconds.")
@@ -137,6 +138,8 @@ def test(
             "give only one of --responses, --gold and --sample-from", param_hint="--responses"
         )
     preflight.load_handler(reward)  # an unknown reward fails before any model is called
+    if save_responses is not None:
+        files.check_target(str(save_responses), force=force)
     if not chosen and _needs_responses(data):
         raise RftError(
             f"{data} holds prompts without answers: give --sample-from MODEL, --responses FILE or --gold."
@@ -163,9 +166,8 @@ def test(
             source = Path(folder, "prompts.jsonl")
             source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
             response_file = save_responses or Path(folder, "responses.jsonl")
-            response_file.write_text(
-                "".join(json.dumps({"responses": a}) + "\n" for a in answers), encoding="utf-8"
-            )
+            lines = (json.dumps({"responses": a}) for a in answers)
+            files.write_lines(str(response_file), lines, force=True)  # refused up front unless --force
             if save_responses:
                 say(f"Saved the sampled responses to {shown(save_responses)}.")
         elif limit is not None:

@@ -79,6 +79,13 @@ def test_reward_test_samples_from_a_base_model_through_the_api(
     assert sent == sorted(r["messages"][-1]["content"] for r in rft_records(10))
     assert len(saved.read_text().splitlines()) == 10  # reusable with --responses
 
+    again = rft(
+        "reward", "test", "--reward", "math_answer", "--data", str(data),
+        "--sample-from", "openai.gpt-oss-20b", "--save-responses", str(saved),
+    )  # fmt: skip
+    assert again.exit_code == 2 and "sampled.jsonl exists; pass --force" in again.stderr
+    assert len(fake_openai.requests_to("/v1/chat/completions")) == 10  # refused before sampling
+
 
 def test_reward_test_warns_when_there_is_no_signal(rft, deployed, fake_openai, tmp_path: Path) -> None:
     data = tmp_path / "train.jsonl"
@@ -143,6 +150,13 @@ def test_eval_compares_trained_and_base_records_it_and_unlocks_promote(
     assert summary.mean_reward == 1.0 and summary.base_mean_reward == 0.5
     assert summary.ci95 == (low, high) and summary.report_uri == str(tmp_path / "out" / "report.json")
     assert rft("models", "promote", "gsm8k-v1", "--alias", "prod").exit_code == 0
+
+    calls = len(fake_openai.requests_to("/v1/chat/completions"))
+    again = rft(
+        "eval", "gsm8k-v1", "--data", str(heldout), "--reward", "math_answer", "-o", str(tmp_path / "out")
+    )
+    assert again.exit_code == 2 and "report.json exists; pass --force" in again.stderr
+    assert len(fake_openai.requests_to("/v1/chat/completions")) == calls  # refused before sampling
 
 
 def test_eval_writes_to_the_artifacts_bucket_by_default(rft, deployed, fake_openai, tmp_path: Path) -> None:
