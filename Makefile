@@ -53,8 +53,8 @@ lint: install
 unit: install
 	pytest -n 2 -q
 
+# W3005 (an explicit DependsOn CDK adds beside a GetAtt) is CDK's, not ours: not printed, not failing.
 cfn-lint: synth
-	# W3005 (an explicit DependsOn CDK adds beside a GetAtt) is CDK's, not ours: not printed, not failing.
 	cfn-lint --non-zero-exit-code error --ignore-checks W3005 -- cdk.out/assembly-*/*.template.json
 
 # Every synthesized stage; a finding fails unless fixed or skipped with its reason (stacks/security.py).
