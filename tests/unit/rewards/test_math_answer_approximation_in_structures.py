@@ -8,7 +8,7 @@ import pytest
 
 from lambda_rewards.math_answer.latex import compare
 from tests.unit.rewards.conftest import make_sample, scores
-from tests.unit.rewards.test_math_answer import grade_all
+from tests.unit.rewards.math_helpers import grade_all
 
 SQRT2 = "1.414214"
 PI = "3.141593"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.rewards.conftest import make_sample, metric_names, scores
-from tests.unit.rewards.test_math_answer import grade_all
+from tests.unit.rewards.math_helpers import grade_all
 
 
 @pytest.mark.parametrize(

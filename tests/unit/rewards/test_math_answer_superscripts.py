@@ -9,7 +9,7 @@ import pytest
 
 from lambda_rewards.common.text import NOT_EXPONENTS, normalize_unicode
 from tests.unit.rewards.conftest import make_sample, scores
-from tests.unit.rewards.test_math_answer import grade_all
+from tests.unit.rewards.math_helpers import grade_all
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from lambda_rewards.math_answer.extract import extract_answer
 from tests.unit.rewards.conftest import make_sample, metric_names, scores
-from tests.unit.rewards.test_math_answer import grade_all
+from tests.unit.rewards.math_helpers import grade_all
 
 
 @pytest.mark.parametrize(
