@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Unpack
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from rft.names import LIVE_ALIAS
 from stacks.constructs.bundle_manifest import package_manifest
-from stacks.constructs.python_function import BundledPythonFunction
+from stacks.constructs.live_function import FunctionOptions, LiveFunction
 
 # The workflow's handlers and the modules of rft/ they import (never the client: rft/cli...).
 WORKFLOW_SOURCES = package_manifest("lambda_workflow")
@@ -24,7 +21,7 @@ WORKFLOW_REQUIREMENTS = "lambda_workflow/requirements.txt"
 TASK_TIMEOUT_MARGIN = cdk.Duration.seconds(30)
 
 
-class WorkflowFunction(Construct):
+class WorkflowFunction(LiveFunction):
     """A handler of `lambda_workflow/` (bundled with `rft/`) behind a `live` alias.
 
     The role writes only to the function's own log group (the managed AWSLambdaBasicExecutionRole,
@@ -38,39 +35,19 @@ class WorkflowFunction(Construct):
         *,
         handler: str,
         description: str,
-        log_retention_days: int,
-        retain_logs: bool,
-        log_key: kms.IKey,
-        environment: Mapping[str, str],
-        timeout: cdk.Duration,
-        memory_size: int = 512,
+        **options: Unpack[FunctionOptions],
     ) -> None:
-        super().__init__(scope, construct_id)
-        bundled = BundledPythonFunction(
-            self,
-            "Bundled",
+        super().__init__(
+            scope,
+            construct_id,
             sources=list(WORKFLOW_SOURCES),
             handler=f"lambda_workflow.{handler}",
             requirements=WORKFLOW_REQUIREMENTS,
             description=description,
-            log_retention_days=log_retention_days,
-            retain_logs=retain_logs,
-            log_key=log_key,
-            memory_size=memory_size,
-            timeout=timeout,
-            environment=environment,
+            alias_description=description,
+            **options,
         )
-        self.function: lambda_.Function = bundled.function
-        self.log_group: logs.ILogGroup = bundled.log_group
-        self.timeout = timeout
-        self.role: iam.IRole = bundled.role
-        self.alias = lambda_.Alias(
-            self,
-            "Live",
-            alias_name=LIVE_ALIAS,
-            version=self.function.current_version,
-            description=description,
-        )
+        self.timeout = options["timeout"]
         self._policy: iam.Policy | None = None
 
     @property
