@@ -179,6 +179,27 @@ def _worker_main(sock: socket.socket, function: Callable[[Any], Any], memory_mb:
             return
 
 
+def _fork_over_socket(
+    child_main: Callable[[socket.socket], None], close_in_child: socket.socket | None = None
+) -> tuple[int, socket.socket]:
+    """Forks a child that runs ``child_main`` on its end of a new socket pair and then exits
+    (never returning into the caller's code); the child's pid and the parent's end."""
+    parent_end, child_end = socket.socketpair()
+    sys.stdout.flush()  # else the child inherits, and writes again, what is still buffered
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            parent_end.close()
+            if close_in_child is not None:
+                close_in_child.close()
+            child_main(child_end)
+        finally:
+            os._exit(0)
+    child_end.close()
+    return pid, parent_end
+
+
 def _zygote_main(
     control: socket.socket, target: str, warmup: str | None, memory_mb: int, max_tasks: int
 ) -> None:
@@ -200,18 +221,9 @@ def _zygote_main(
             continue
         if not command or command != b"S":
             return
-        parent_end, child_end = socket.socketpair()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                control.close()
-                parent_end.close()
-                _worker_main(child_end, function, memory_mb, max_tasks)
-            finally:
-                os._exit(0)
-        child_end.close()
+        pid, parent_end = _fork_over_socket(
+            lambda end: _worker_main(end, function, memory_mb, max_tasks), close_in_child=control
+        )
         socket.send_fds(control, [struct.pack("!q", pid)], [parent_end.fileno()])
         parent_end.close()
 
@@ -248,17 +260,9 @@ class IsolatedRunner:
     # -- lifecycle
 
     def _start_zygote(self) -> None:
-        control, child_control = socket.socketpair()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                control.close()
-                _zygote_main(child_control, self.target, self.warmup, self.memory_mb, self.max_tasks)
-            finally:
-                os._exit(0)
-        child_control.close()
+        pid, control = _fork_over_socket(
+            lambda end: _zygote_main(end, self.target, self.warmup, self.memory_mb, self.max_tasks)
+        )
         # Both sides set the process group (the classic race: a close() right after the fork
         # must find the group even if the child has not run yet).
         with contextlib.suppress(OSError):
