@@ -253,22 +253,15 @@ def _where(exc: BaseException) -> str:
     return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
 
 
+@dataclass(frozen=True)
 class _BatchGrader:
     """Grades the samples of one invocation (one instance per batch)."""
 
-    def __init__(
-        self,
-        grade: GradeFn,
-        reward_name: str,
-        settings: RewardSettings,
-        budget: Budget,
-        require_reference: bool,
-    ) -> None:
-        self.grade = grade
-        self.reward_name = reward_name
-        self.settings = settings
-        self.budget = budget
-        self.require_reference = require_reference
+    grade: GradeFn
+    reward_name: str
+    settings: RewardSettings
+    budget: Budget
+    require_reference: bool
 
     def prepare(self, raw: Any) -> tuple[Any, Sample | None, RewardSettings | None, Grade | None]:
         """(raw id, sample, its settings, early grade): the early grade is set when the sample
