@@ -18,33 +18,16 @@ from pathlib import Path
 import pytest
 
 from lambda_rewards.code_tests import sandbox
-from tests.unit.rewards.code_tests_helpers import fenced, grade
+from tests.unit.rewards.code_tests_helpers import PROC_READERS, fenced, grade
 
-FORGE = textwrap.dedent(
+FORGE = PROC_READERS + textwrap.dedent(
     r"""
     import os, re, time
 
     FRAMED = re.compile(rb"([0-9a-f]{32}) B ")
 
     def sentinels(pid):
-        found = set()
-        try:
-            with open(f"/proc/{pid}/maps") as handle:
-                regions = handle.read().splitlines()
-            with open(f"/proc/{pid}/mem", "rb", buffering=0) as memory:
-                for region in regions:
-                    span, perms = region.split()[:2]
-                    start, end = (int(value, 16) for value in span.split("-"))
-                    if not perms.startswith("rw") or end - start > 64 << 20:
-                        continue
-                    try:
-                        memory.seek(start)
-                        found.update(FRAMED.findall(memory.read(end - start)))
-                    except (OSError, OverflowError, ValueError):
-                        continue
-        except OSError:
-            pass
-        return found
+        return {found for chunk in memory_chunks(pid, "rw") for found in FRAMED.findall(chunk)}
 
     def links(pid):
         found = {}
@@ -76,13 +59,6 @@ FORGE = textwrap.dedent(
             except OSError:
                 pass
             os.close(fd)
-
-    def parent_of(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                return int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
 
     # At import, before this process tells the judge it has loaded: the judge waits for that.
     # The judge is a sibling: a child of this process's parent.

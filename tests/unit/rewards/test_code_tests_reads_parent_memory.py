@@ -17,9 +17,9 @@ import textwrap
 import pytest
 
 from lambda_rewards.code_tests import grader
-from tests.unit.rewards.code_tests_helpers import fenced, grade
+from tests.unit.rewards.code_tests_helpers import PROC_READERS, fenced, grade
 
-SCAN = textwrap.dedent(
+SCAN = PROC_READERS + textwrap.dedent(
     r"""
     import os, re
 
@@ -31,30 +31,8 @@ SCAN = textwrap.dedent(
                 found.update(match.decode() for match in PATTERN.findall(handle.read()))
         except OSError:
             pass
-        try:
-            with open(f"/proc/{pid}/maps") as handle:
-                regions = handle.read().splitlines()
-            with open(f"/proc/{pid}/mem", "rb", buffering=0) as memory:
-                for region in regions:
-                    span, perms = region.split()[:2]
-                    start, end = (int(value, 16) for value in span.split("-"))
-                    if not perms.startswith("r") or end - start > 64 << 20:
-                        continue
-                    try:
-                        memory.seek(start)
-                        chunk = memory.read(end - start)
-                    except (OSError, OverflowError, ValueError):
-                        continue
-                    found.update(match.decode() for match in PATTERN.findall(chunk))
-        except OSError:
-            pass
-
-    def parent_of(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                return int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
+        for chunk in memory_chunks(pid, "r"):
+            found.update(match.decode() for match in PATTERN.findall(chunk))
 
     def leak():
         # The parent first, then its other children (the judge), then everything else.
