@@ -37,6 +37,7 @@ MAX_WAIT = WATCH_LIMITS["max_wait_seconds"][0]
 BEFORE_WATCH = (
     "Validate request",
     "Request valid?",
+    "Validate only?",
     "Which control plane?",
     "Validation data given?",
     "Start Bedrock job",

@@ -18,6 +18,7 @@ Request fields (JSON object)::
     max_wait_seconds     optional  cap of the doubling wait between checks (default 900)
     time_limit_seconds   optional  stop the job after this long (default 3 days)
     tags                 optional  {key: value} added to the job, the model and the deployment
+    validate_only        optional  true: stop after Validate with success; no job starts (rft doctor)
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ FIELDS = (
     "max_wait_seconds",
     "time_limit_seconds",
     "tags",
+    "validate_only",
 )
 REQUIRED_FIELDS = ("name", "base_model", "training_data", "reward")
 
@@ -110,6 +112,7 @@ class JobRequest:
     serve: bool = True
     watch: WatchSettings = field(default_factory=WatchSettings)
     tags: Mapping[str, str] = field(default_factory=dict)
+    validate_only: bool = False
 
     @property
     def model(self) -> catalog.BaseModel:
@@ -201,6 +204,10 @@ class JobRequest:
         tags = data.get("tags") or {}
         problems.extend(_check_tags(tags))
 
+        validate_only = data.get("validate_only", False)
+        if not isinstance(validate_only, bool):
+            problems.append(Problem(None, "validate_only", f"must be true or false, not {validate_only!r}"))
+
         if problems:
             raise ValidationError("The job request", problems)
         return cls(
@@ -213,6 +220,7 @@ class JobRequest:
             serve=bool(serve),
             watch=WatchSettings(**watch_values),
             tags=dict(tags),
+            validate_only=bool(validate_only),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,6 +239,8 @@ class JobRequest:
         out.update(self.watch.to_dict())
         if self.tags:
             out["tags"] = dict(self.tags)
+        if self.validate_only:
+            out["validate_only"] = True
         return out
 
 
@@ -408,6 +418,7 @@ def plan_job(request: JobRequest, settings: WorkflowSettings) -> Plan:
         "training_data": request.training_data,
         "validation_data": request.validation_data,
         "serve": request.serve,
+        "validate_only": request.validate_only,
         "deploy": request.serve and model.needs_deployment,
         "execution_name": request.name,
         "job_name": request.name,

@@ -32,6 +32,8 @@ REWARDS_STACK = "Rewards"
 TRAINING_STACK = "Training"
 SERVING_STACK = "Serving"
 OPERATIONS_STACK = "Operations"
+# In deployment order: each stack only reads the ones before it.
+STACKS = (DATA_STACK, REWARDS_STACK, TRAINING_STACK, SERVING_STACK, OPERATIONS_STACK)
 
 
 def stack_name(environment: str, stack_id: str) -> str:
@@ -48,6 +50,15 @@ GATEWAY_URL_OUTPUT = "GatewayUrl"
 OPENAI_BASE_URL_OUTPUT = "OpenAIBaseUrl"
 # The rewards stack: a JSON object, grader name -> ARN of its "live" alias.
 GRADERS_OUTPUT = "GraderAliasArns"
+# The training stack: a JSON list of the base models a run may use here (empty: any the region offers).
+ALLOWED_MODELS_OUTPUT = "AllowedBaseModels"
+# Every stack: the rft-stack version its template was synthesized from (stacks/version.py).
+VERSION_OUTPUT = "RftStackVersion"
+# The operations stack: the monthly budget's name and a JSON list of the alarms' names.
+BUDGET_OUTPUT = "BudgetName"
+ALARMS_OUTPUT = "AlarmNames"
+# The environment variable that carries the same version into the workflow's Lambdas.
+VERSION_VARIABLE = "RFT_STACK_VERSION"
 
 # --- SSM Parameter Store: /rft/<env>/... ---------------------------------------------------------
 
@@ -80,6 +91,8 @@ def parameter_resource(environment: str, kind: str, name: str = "*") -> str:
 
 # Under the artifacts bucket: <prefix>/<run name>/output/ (Bedrock) and .../metrics.jsonl (Mantle).
 ARTIFACTS_PREFIX = "jobs"
+# Under the datasets bucket: the canary dataset of `rft doctor`'s validate-only run.
+DOCTOR_PREFIX = "doctor"
 # The alias every function is called through (graders by Bedrock, workflow steps by the state machine).
 LIVE_ALIAS = "live"
 

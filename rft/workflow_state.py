@@ -70,6 +70,7 @@ class Plan(TypedDict):
     training_data: str
     validation_data: str | None
     serve: bool
+    validate_only: bool  # stop after Validate with success: nothing starts (rft doctor's canary)
     deploy: bool
     execution_name: str
     job_name: str

@@ -8,12 +8,15 @@ from typing import Protocol
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from rft import names
 from stacks.config import EnvironmentSettings
 from stacks.constructs.alarms import MonitoredGateway, MonitoredGrader, MonitoredWorkflow, RewardMetric
 from stacks.constructs.doctor_role import DoctorRole
@@ -53,6 +56,8 @@ class OperationsStack(cdk.Stack):
         gateway_metrics_namespace: str | None = None,
         reward_metrics_namespace: str = RewardMetric.DEFAULT_NAMESPACE,
         doctor_trusted_account: str | None = None,
+        datasets_bucket: s3.IBucket | None = None,
+        data_key: kms.IKey | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -94,7 +99,22 @@ class OperationsStack(cdk.Stack):
                 state_machine=state_machine,
                 topic=topic,
                 http_api=http_api,
+                datasets_bucket=datasets_bucket,
+                data_key=data_key,
             )
+        alarms = self.operations.alarms
+        cdk.CfnOutput(
+            self,
+            names.BUDGET_OUTPUT,
+            value=self.operations.budget.ref,
+            description="The environment's monthly AWS Budgets budget (rft doctor checks it exists)",
+        )
+        cdk.CfnOutput(
+            self,
+            names.ALARMS_OUTPUT,
+            value=self.to_json_string([alarms[key].alarm_name for key in sorted(alarms)]),
+            description="JSON list: the names of the environment's alarms (rft doctor checks they exist)",
+        )
         dashboard = self.operations.dashboard
         cdk.CfnOutput(
             self,

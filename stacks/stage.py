@@ -13,6 +13,7 @@ from stacks.rewards_stack import RewardsStack
 from stacks.security import add_security_checks
 from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
+from stacks.version import source_version
 
 
 class RftStage(cdk.Stage):
@@ -69,8 +70,19 @@ class RftStage(cdk.Stage):
             gateway_metrics_namespace=self.serving.metrics_namespace,
             cost_allocation_tag=("project", PROJECT),
             doctor_trusted_account=doctor_trusted_account,
+            datasets_bucket=self.data.datasets_bucket,
+            data_key=self.data.data_key,
             description=f"{PROJECT} {settings.name}: dashboard, alarms and budget",
         )
+
+        version = source_version()
+        for stack in (self.data, self.rewards, self.training, self.serving, self.operations):
+            cdk.CfnOutput(
+                stack,
+                names.VERSION_OUTPUT,
+                value=version,
+                description="The rft-stack version (release+source digest) this stack was deployed from",
+            )
 
         # Last, so every log group of every stack is covered by the data key's policy.
         self.data.allow_log_groups_of(c for c in self.node.children if isinstance(c, cdk.Stack))

@@ -32,6 +32,7 @@ from stacks.security import (
     referenced,
     shares_the_account_pool,
 )
+from stacks.version import source_version
 
 # The Mantle (OpenAI-compatible) plane's IAM actions, as the IAM service reference (cfn-lint's copy)
 # lists them for `bedrock-mantle`: the file and fine-tuning actions apply to a `project`
@@ -117,7 +118,12 @@ class TrainingStack(cdk.Stack):
         artifacts_arn, artifacts_nag = referenced(self, artifacts_bucket, artifacts_bucket.bucket_arn)
         self._datasets_arn = datasets_arn
 
-        common = {"ENVIRONMENT": settings.name, "POWERTOOLS_SERVICE_NAME": "rft-workflow"}
+        common = {
+            "ENVIRONMENT": settings.name,
+            "POWERTOOLS_SERVICE_NAME": "rft-workflow",
+            # Pinned in each run's recipe (rft.recipes), so a record says what version ran it.
+            names.VERSION_VARIABLE: source_version(),
+        }
         self.validate = self._function(
             "Validate",
             settings,
@@ -278,6 +284,12 @@ class TrainingStack(cdk.Stack):
 
         cdk.CfnOutput(self, names.STATE_MACHINE_OUTPUT, value=self.state_machine.state_machine_arn)
         cdk.CfnOutput(self, names.TOPIC_OUTPUT, value=self.topic.topic_arn)
+        cdk.CfnOutput(
+            self,
+            names.ALLOWED_MODELS_OUTPUT,
+            value=json.dumps(list(settings.allowed_base_models)),
+            description="JSON list: the base models a run may use here (empty: any the region offers)",
+        )
 
     def _function(
         self,

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from rft import PROJECT
-from rft.cli import chat, data, evaluate, models, reward, train
+from rft.cli import chat, data, doctor, evaluate, models, reward, train
 from rft.cli.common import debug_enabled
 from rft.cli.errors import EXIT_BUG, describe
 
@@ -103,6 +103,9 @@ app.add_typer(reward.app, name="reward")
 app.add_typer(train.app, name="train")
 app.add_typer(models.app, name="models")
 app.command(name="chat", short_help="Send one prompt to a trained or base model, streamed.")(chat.chat)
+app.command(name="doctor", short_help="Check that a deployed environment works, a line per check.")(
+    doctor.doctor
+)
 app.command(name="eval", short_help="Compare a trained model with its base model on held-out prompts.")(
     evaluate.evaluate
 )

@@ -14,12 +14,15 @@ from collections.abc import Iterable
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from rft import PROJECT
+from rft.names import DOCTOR_PREFIX
 from stacks.security import acknowledge, nag_form, referenced
 
 
@@ -40,6 +43,8 @@ class DoctorRole(Construct):
         state_machine: sfn.IStateMachine,
         topic: sns.ITopic,
         http_api: apigwv2.IHttpApi | None = None,
+        datasets_bucket: s3.IBucket | None = None,
+        data_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -81,6 +86,13 @@ class DoctorRole(Construct):
             ("ReadAlarms", ["cloudwatch:DescribeAlarms"], [alarms]),
             ("ReadBudgets", ["budgets:ViewBudget"], [budgets]),
         ]
+        canary_nag = None
+        if datasets_bucket is not None and data_key is not None:
+            # The validate-only run reads a small canary dataset the doctor writes under doctor/.
+            bucket_arn, bucket_nag = referenced(self, datasets_bucket, datasets_bucket.bucket_arn)
+            canary_nag = f"{bucket_nag}/{DOCTOR_PREFIX}/*"
+            statements.append(("CanaryDataset", ["s3:PutObject"], [f"{bucket_arn}/{DOCTOR_PREFIX}/*"]))
+            statements.append(("CanaryDatasetKey", ["kms:GenerateDataKey"], [data_key.key_arn]))
         models_nag = None
         if http_api is not None:
             api_id, api_nag = referenced(self, http_api, http_api.api_id)
@@ -99,6 +111,12 @@ class DoctorRole(Construct):
         ):
             acknowledge(
                 self.role, f"AwsSolutions::AwsSolutions-IAM5[Resource::{nag_form(self, resource)}]", reason
+            )
+        if canary_nag is not None:
+            acknowledge(
+                self.role,
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::{nag_form(self, canary_nag)}]",
+                "the validate-only canary's dataset, content-addressed under doctor/ in the datasets bucket",
             )
         if models_nag is not None:
             acknowledge(

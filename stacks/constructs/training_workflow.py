@@ -5,6 +5,7 @@
     Publish model record ◀───────────────────────────────────────────────────────────────────────────────┘
       ─▶ Announce model ready (EventBridge) ─▶ Notify model ready (SNS) ─▶ Succeeded
     any failure ─▶ <Step> step failed ─▶ Notify failure (SNS) ─▶ Failed
+    a valid request with `validate_only` ─▶ Validated only (succeeds before anything starts)
 
 The state is plain JSON (JSONPath, never JSONata), typed in `rft.workflow_state`: every JSONPath here
 is built with its `path()`, which fails synth on a key the document does not have, and the Lambdas
@@ -69,6 +70,8 @@ from stacks.constructs.workflow_states import (
     STATE_MACHINE_TIMEOUT,
     STOP_BEDROCK,
     VALIDATE,
+    VALIDATE_ONLY,
+    VALIDATED_ONLY,
     WAIT_BEDROCK,
     WAIT_DEPLOYMENT,
     WAIT_MANTLE,
@@ -171,9 +174,23 @@ class TrainingWorkflow(Construct):
             .when(sfn.Condition.string_equals(path("plan", "provider"), "bedrock"), bedrock)
             .otherwise(mantle)
         )
+        # A request that only validates (rft doctor's canary) ends here: no job, nothing billed.
+        validate_only = (
+            sfn.Choice(self, VALIDATE_ONLY)
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present(path("plan", "validate_only")),
+                    sfn.Condition.boolean_equals(path("plan", "validate_only"), True),
+                ),
+                sfn.Succeed(
+                    self, VALIDATED_ONLY, comment="The request and its data are valid; nothing started"
+                ),
+            )
+            .otherwise(plane)
+        )
         return validate.next(
             sfn.Choice(self, REQUEST_VALID)
-            .when(sfn.Condition.boolean_equals(path("valid"), True), plane)
+            .when(sfn.Condition.boolean_equals(path("valid"), True), validate_only)
             .otherwise(rejected)
         )
 

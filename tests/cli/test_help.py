@@ -30,8 +30,9 @@ COMMANDS = [
     ["models", "delete"],
     ["chat"],
     ["eval"],
+    ["doctor"],
 ]
-READ_COMMANDS = [c for c in COMMANDS if len(c) > 1 or c[0] in ("chat", "eval")]
+READ_COMMANDS = [c for c in COMMANDS if len(c) > 1 or c[0] in ("chat", "eval", "doctor")]
 READ_COMMANDS.remove(["data", "convert"])
 
 

@@ -202,6 +202,26 @@ def test_pipeline_doctor_role_trusts_only_the_pipeline_account(environment, synt
         for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
     assert {"lambda:InvokeFunction", "states:StartExecution", "execute-api:Invoke"} <= actions
+    # The validate-only canary: its dataset is written under doctor/ of the datasets bucket only.
+    (canary,) = [
+        s
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "CanaryDataset"
+    ]
+    assert canary["Action"] == "s3:PutObject"
+    assert json.dumps(canary["Resource"]).endswith('"/doctor/*"]]}')
+
+
+def test_doctor_every_stack_carries_the_same_version_output(synthesized):
+    from rft.names import VERSION_OUTPUT
+    from stacks.version import source_version
+
+    paths = list((synthesized / f"assembly-{PIPELINE_STACK_ID}-staging").glob("*.template.json"))
+    assert len(paths) == 5
+    for path in paths:
+        outputs = json.loads(path.read_text())["Outputs"]
+        assert outputs[VERSION_OUTPUT]["Value"] == source_version(), path.name
 
 
 def test_pipeline_templates_pass_cfn_lint(synthesized):

@@ -28,6 +28,7 @@ def test_a_bedrock_run_trains_deploys_and_publishes_the_model(workflow):
     assert result.path == [
         "Validate request",
         "Request valid?",
+        "Validate only?",
         "Which control plane?",
         "Validation data given?",
         "Start Bedrock job",

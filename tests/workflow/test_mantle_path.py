@@ -40,6 +40,7 @@ def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, 
     assert result.path == [
         "Validate request",
         "Request valid?",
+        "Validate only?",
         "Which control plane?",
         "Start Mantle job",
         *["Wait for Mantle job", "Get Mantle job", "Mantle job status?"] * 3,
