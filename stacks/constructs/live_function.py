@@ -36,31 +36,23 @@ class FunctionOptions(TypedDict):
     network: NotRequired[IsolatedNetwork | None]
 
 
+class BundleOptions(FunctionOptions):
+    """What a `LiveFunction` bundles and runs, beside the composing stack's settings."""
+
+    sources: Sequence[str]
+    handler: str
+    requirements: str | None
+    description: str
+
+
 class LiveFunction(Construct):
     """The function ("Bundled") of `sources` and its `live` alias ("Live") on the current version."""
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        sources: Sequence[str],
-        handler: str,
-        requirements: str | None,
-        description: str,
-        alias_description: str,
-        **options: Unpack[FunctionOptions],
+        self, scope: Construct, construct_id: str, *, alias_description: str, **bundle: Unpack[BundleOptions]
     ) -> None:
         super().__init__(scope, construct_id)
-        bundled = BundledPythonFunction(
-            self,
-            "Bundled",
-            sources=sources,
-            handler=handler,
-            requirements=requirements,
-            description=description,
-            **options,
-        )
+        bundled = BundledPythonFunction(self, "Bundled", **bundle)
         self.function: lambda_.Function = bundled.function
         self.log_group: logs.ILogGroup = bundled.log_group
         self.role: iam.IRole = bundled.role
