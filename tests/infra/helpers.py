@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,25 @@ def build_stage(name: str = "staging", **overrides: Any) -> RftStage:
     return RftStage(
         app, name, settings=settings(name, **overrides), env=cdk.Environment(region=settings(name).region)
     )
+
+
+@functools.cache
+def configured_stage(name: str) -> RftStage:
+    """The stage `name` as cdk.json configures it, built once per test process: for reading only."""
+    return build_stage(name)
+
+
+def stacks_of(rft_stage: RftStage) -> list[cdk.Stack]:
+    return [c for c in rft_stage.node.children if isinstance(c, cdk.Stack)]
+
+
+def all_resources(rft_stage: RftStage) -> dict[str, dict[str, Any]]:
+    """Every resource of the stage's stacks, keyed `<stack name>/<logical id>`."""
+    found = {}
+    for stack in stacks_of(rft_stage):
+        for logical_id, resource in template(stack).to_json()["Resources"].items():
+            found[f"{stack.stack_name}/{logical_id}"] = resource
+    return found
 
 
 def template(stack: cdk.Stack) -> Template:

@@ -7,7 +7,6 @@ reasons claim (no environment variable holds a secret).
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import subprocess
@@ -19,30 +18,16 @@ import pytest
 from aws_cdk import aws_logs as logs
 
 from stacks.security import skip_checkov
-from stacks.stage import RftStage
-from tests.infra.helpers import REPO_ROOT, build_stage, new_app, template
+from tests.infra.helpers import REPO_ROOT, all_resources, configured_stage, new_app, template
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 SECRET_LIKE = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|AUTH", re.IGNORECASE)
 
 
-@functools.cache
-def stage(name: str) -> RftStage:
-    return build_stage(name)
-
-
-def all_resources(rft_stage: RftStage) -> dict[str, dict[str, Any]]:
-    found = {}
-    for stack in (c for c in rft_stage.node.children if isinstance(c, cdk.Stack)):
-        for logical_id, resource in template(stack).to_json()["Resources"].items():
-            found[f"{stack.stack_name}/{logical_id}"] = resource
-    return found
-
-
 @pytest.mark.parametrize("name", ["staging", "prod"])
 def test_every_skip_names_one_check_with_a_reason(name):
     skips = 0
-    for key, resource in all_resources(stage(name)).items():
+    for key, resource in all_resources(configured_stage(name)).items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             skips += 1
             assert set(skip) == {"id", "comment"}, key
@@ -54,7 +39,7 @@ def test_every_skip_names_one_check_with_a_reason(name):
 @pytest.mark.parametrize("name", ["staging", "prod"])
 def test_no_function_environment_holds_a_secret(name):
     """The CKV_AWS_173 skips say the environments hold no secret: keep that true."""
-    for key, resource in all_resources(stage(name)).items():
+    for key, resource in all_resources(configured_stage(name)).items():
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         variables = resource["Properties"].get("Environment", {}).get("Variables", {})

@@ -9,7 +9,6 @@ allows one; sockets refused in-process otherwise).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -19,13 +18,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 
 from stacks.config import ConfigError
 from stacks.rewards_stack import CODE_GRADER
 from stacks.stage import RftStage
-from tests.infra.helpers import REPO_ROOT, build_stage, settings, template
+from tests.infra.helpers import REPO_ROOT, all_resources, build_stage, configured_stage, settings, template
 
 # Every CloudFormation resource type that can connect a VPC to anything outside it.
 WAYS_OUT = {
@@ -58,19 +56,6 @@ CDK_NO_EGRESS_PLACEHOLDER = {
 }
 
 
-@functools.cache
-def stage(name: str) -> RftStage:
-    return build_stage(name)
-
-
-def all_resources(rft_stage: RftStage) -> dict[str, dict[str, Any]]:
-    found = {}
-    for stack in (c for c in rft_stage.node.children if isinstance(c, cdk.Stack)):
-        for logical_id, resource in template(stack).to_json()["Resources"].items():
-            found[f"{stack.stack_name}/{logical_id}"] = resource
-    return found
-
-
 def of_type(resources: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {key: r for key, r in resources.items() if r["Type"] == kind}
 
@@ -83,14 +68,14 @@ def code_grader(rft_stage: RftStage) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", ["staging", "prod"])
 def test_nothing_in_the_environment_gives_a_vpc_a_way_out(name):
-    resources = all_resources(stage(name))
+    resources = all_resources(configured_stage(name))
     assert len(of_type(resources, "AWS::EC2::VPC")) == 1
     assert {key: r["Type"] for key, r in resources.items() if r["Type"] in WAYS_OUT} == {}
 
 
 @pytest.mark.parametrize("name", ["staging", "prod"])
 def test_the_code_grader_runs_in_two_isolated_subnets_of_two_zones(name):
-    rft_stage = stage(name)
+    rft_stage = configured_stage(name)
     rewards = template(rft_stage.rewards).to_json()["Resources"]
     subnets = of_type(rewards, "AWS::EC2::Subnet")
     assert len(subnets) == 2
@@ -106,7 +91,7 @@ def test_the_code_grader_runs_in_two_isolated_subnets_of_two_zones(name):
 
 @pytest.mark.parametrize("name", ["staging", "prod"])
 def test_the_code_graders_security_group_has_no_ingress_and_no_egress(name):
-    rft_stage = stage(name)
+    rft_stage = configured_stage(name)
     rewards = template(rft_stage.rewards).to_json()["Resources"]
     ((group_id, group),) = of_type(rewards, "AWS::EC2::SecurityGroup").items()
     assert "SecurityGroupIngress" not in group["Properties"]
@@ -116,7 +101,7 @@ def test_the_code_graders_security_group_has_no_ingress_and_no_egress(name):
 
 
 def test_attempts_to_connect_are_recorded_in_encrypted_flow_logs():
-    rewards = template(stage("staging").rewards).to_json()["Resources"]
+    rewards = template(configured_stage("staging").rewards).to_json()["Resources"]
     ((_, flow_log),) = of_type(rewards, "AWS::EC2::FlowLog").items()
     assert flow_log["Properties"]["TrafficType"] == "ALL"
     group = rewards[flow_log["Properties"]["LogGroupName"]["Ref"]]
@@ -124,7 +109,7 @@ def test_attempts_to_connect_are_recorded_in_encrypted_flow_logs():
 
 
 def test_the_network_interfaces_policy_is_deployed_before_the_function():
-    rft_stage = stage("staging")
+    rft_stage = configured_stage("staging")
     rewards = template(rft_stage.rewards).to_json()["Resources"]
     attach = [
         k
@@ -152,7 +137,7 @@ def test_turning_isolation_off_removes_the_network_and_nothing_else():
     resources = all_resources(rft_stage)
     assert not [r for r in resources.values() if r["Type"].startswith("AWS::EC2::")]
     assert "VpcConfig" not in code_grader(rft_stage)["Properties"]
-    assert set(rft_stage.rewards.graders) == set(stage("staging").rewards.graders)
+    assert set(rft_stage.rewards.graders) == set(configured_stage("staging").rewards.graders)
 
 
 def test_the_setting_must_be_a_boolean():

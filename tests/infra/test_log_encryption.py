@@ -4,7 +4,6 @@ policy lets CloudWatch Logs use it for exactly the log groups those stacks creat
 from __future__ import annotations
 
 import fnmatch
-import functools
 from typing import Any
 
 import aws_cdk as cdk
@@ -14,18 +13,9 @@ from rft.assumptions import GENERATED_NAMES
 from stacks.constructs.log_retention import encrypted_log_group
 from stacks.data_stack import creates_log_groups
 from stacks.stage import RftStage
-from tests.infra.helpers import build_stage, template
+from tests.infra.helpers import build_stage, configured_stage, stacks_of, template
 
 LOGS_CONTEXT_KEY = "kms:EncryptionContext:aws:logs:arn"
-
-
-@functools.cache
-def stage(name: str) -> RftStage:
-    return build_stage(name)
-
-
-def stacks_of(rft_stage: RftStage) -> list[cdk.Stack]:
-    return [c for c in rft_stage.node.children if isinstance(c, cdk.Stack)]
 
 
 def data_key_logical_id(rft_stage: RftStage) -> str:
@@ -67,7 +57,7 @@ def log_group_arn(rft_stage: RftStage, name: str) -> str:
 
 @pytest.mark.parametrize("name", ["staging", "prod"])
 def test_every_log_group_is_encrypted_with_the_data_key(name):
-    rft_stage = stage(name)
+    rft_stage = configured_stage(name)
     key_id = data_key_logical_id(rft_stage)
     seen = 0
     for stack in stacks_of(rft_stage):
@@ -84,7 +74,7 @@ def test_every_log_group_is_encrypted_with_the_data_key(name):
 
 @pytest.mark.parametrize("name", ["staging", "prod"])
 def test_the_key_policy_names_exactly_the_stacks_that_create_log_groups(name):
-    rft_stage = stage(name)
+    rft_stage = configured_stage(name)
     with_logs = {s.stack_name for s in stacks_of(rft_stage) if creates_log_groups(s)}
     assert with_logs == {f"{name}-Rewards", f"{name}-Training", f"{name}-Serving"}
     expected = {log_group_arn(rft_stage, GENERATED_NAMES.format(stack=stack)) for stack in with_logs}
@@ -105,7 +95,7 @@ def test_the_key_policy_names_exactly_the_stacks_that_create_log_groups(name):
     ],
 )
 def test_cloudwatch_logs_may_use_the_key_only_for_this_environments_log_groups(log_group, allowed):
-    rft_stage = stage("staging")
+    rft_stage = configured_stage("staging")
     arn = log_group_arn(rft_stage, log_group)
     # IAM's ArnLike matches each ARN segment with * and ? wildcards, as fnmatch does here.
     assert any(fnmatch.fnmatchcase(arn, pattern) for pattern in logs_patterns(rft_stage)) is allowed

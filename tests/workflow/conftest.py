@@ -25,6 +25,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "mantle": {},
 }
 ZERO_WAITS = {"first_wait_seconds": 0, "max_wait_seconds": 0}
+# The states every successful run enters first and last, whichever control plane trains it.
+ACCEPTED_PATH = ["Validate request", "Request valid?", "Validate only?", "Which control plane?"]
+PUBLISHED_PATH = ["Publish model record", "Announce model ready", "Notify model ready", "Succeeded"]
 
 
 @functools.cache

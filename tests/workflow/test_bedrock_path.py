@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from rft.records import ModelRecord
-from tests.workflow.conftest import NOVA, grader_arn, job_request, upload
+from tests.workflow.conftest import ACCEPTED_PATH, NOVA, PUBLISHED_PATH, grader_arn, job_request, upload
 from tests.workflow.offline import THROTTLE, FakeBedrock, dataset_lines
 
 READY_EVENTS = {"source": ["rft-stack"], "detail-type": ["RFT Model Ready"]}
@@ -26,30 +26,14 @@ def test_a_bedrock_run_trains_deploys_and_publishes_the_model(workflow):
 
     assert result.status == "SUCCEEDED", result.cause
     assert result.path == [
-        "Validate request",
-        "Request valid?",
-        "Validate only?",
-        "Which control plane?",
+        *ACCEPTED_PATH,
         "Validation data given?",
         "Start Bedrock job",
-        "Wait for Bedrock job",
-        "Get Bedrock job",
-        "Bedrock job status?",
-        "Wait for Bedrock job",
-        "Get Bedrock job",
-        "Bedrock job status?",
+        *["Wait for Bedrock job", "Get Bedrock job", "Bedrock job status?"] * 2,
         "Deploy the model?",
         "Create deployment",
-        "Wait for deployment",
-        "Get deployment",
-        "Deployment status?",
-        "Wait for deployment",
-        "Get deployment",
-        "Deployment status?",
-        "Publish model record",
-        "Announce model ready",
-        "Notify model ready",
-        "Succeeded",
+        *["Wait for deployment", "Get deployment", "Deployment status?"] * 2,
+        *PUBLISHED_PATH,
     ]
     (deployment_arn,) = harness.bedrock.deployments
     job = harness.bedrock_job("nova-math-1")

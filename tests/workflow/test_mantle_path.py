@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from rft.records import ModelRecord
-from tests.workflow.conftest import GPT_OSS, grader_arn, job_request, upload
+from tests.workflow.conftest import ACCEPTED_PATH, GPT_OSS, PUBLISHED_PATH, grader_arn, job_request, upload
 from tests.workflow.offline import dataset_lines
 
 
@@ -38,16 +38,10 @@ def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, 
 
     assert result.status == "SUCCEEDED", result.cause
     assert result.path == [
-        "Validate request",
-        "Request valid?",
-        "Validate only?",
-        "Which control plane?",
+        *ACCEPTED_PATH,
         "Start Mantle job",
         *["Wait for Mantle job", "Get Mantle job", "Mantle job status?"] * 3,
-        "Publish model record",
-        "Announce model ready",
-        "Notify model ready",
-        "Succeeded",
+        *PUBLISHED_PATH,
     ]
     # The training file went through the Files API unchanged, and the job is a reinforcement job
     # graded by the reward's live alias, with the hyperparameters under Mantle's names.
