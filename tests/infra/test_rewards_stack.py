@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Template
 
 from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, grader_construct_id
 from stacks.rewards_stack import (
@@ -34,24 +36,21 @@ def _stage(name: str, **overrides: Any) -> tuple[cdk.App, RftStage]:
     return app, stage
 
 
+@functools.cache
+def _rewards(name: str) -> tuple[RewardsStack, Template]:
+    """The rewards stack of environment `name` as configured, and its template (built once)."""
+    stack = _stage(name)[1].rewards
+    return stack, template(stack)
+
+
 @pytest.fixture(scope="module")
 def staging_stack() -> RewardsStack:
-    return _stage("staging")[1].rewards
+    return _rewards("staging")[0]
 
 
 @pytest.fixture(scope="module")
-def staging(staging_stack):
-    return template(staging_stack)
-
-
-@pytest.fixture(scope="module")
-def prod_stack() -> RewardsStack:
-    return _stage("prod")[1].rewards
-
-
-@pytest.fixture(scope="module")
-def prod(prod_stack):
-    return template(prod_stack)
+def staging() -> Template:
+    return _rewards("staging")[1]
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +176,8 @@ def test_default_memory_and_timeout(staging_stack, staging):
         assert (props["MemorySize"], props["Timeout"]) == (1024, 300)
 
 
-def test_prod_reserves_concurrency_and_staging_does_not(staging_stack, staging, prod_stack, prod):
+def test_prod_reserves_concurrency_and_staging_does_not(staging_stack, staging):
+    prod_stack, prod = _rewards("prod")
     for name in prod_stack.graders:
         assert _function(prod_stack, prod, name)["Properties"]["ReservedConcurrentExecutions"] == 50
     for name in staging_stack.graders:
@@ -185,8 +185,8 @@ def test_prod_reserves_concurrency_and_staging_does_not(staging_stack, staging, 
 
 
 @pytest.mark.parametrize(("env", "days", "deletion"), [("staging", 30, "Delete"), ("prod", 365, "Retain")])
-def test_each_function_logs_to_its_own_log_group_with_the_configured_retention(env, days, deletion, request):
-    stack, t = request.getfixturevalue(f"{env}_stack"), request.getfixturevalue(env)
+def test_each_function_logs_to_its_own_log_group_with_the_configured_retention(env, days, deletion):
+    stack, t = _rewards(env)
     log_groups = t.find_resources("AWS::Logs::LogGroup")
     flow_logs = [_logical_id(stack, stack.code_grader_network.flow_log_group)]  # the code grader's VPC
     assert len(log_groups) == len(stack.graders) + len(flow_logs)
