@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from rft import aws, locate
 from rft.errors import RftError
@@ -65,6 +65,26 @@ def resolve_region(region: str | None, session: Any) -> str:
     if not REGION_PATTERN.fullmatch(chosen):
         raise RegionError(f"{quote(chosen)} is not an AWS region (expected a name such as us-west-2).")
     return chosen
+
+
+class StackOutput:
+    """A read-only attribute of an `Environment`: one output of one of its stacks (read on first
+    use, like every output)."""
+
+    def __init__(self, stack: str, key: str) -> None:
+        self.stack, self.key = stack, key
+
+    @overload
+    def __get__(self, environment: None, owner: type) -> StackOutput: ...
+    @overload
+    def __get__(self, environment: Environment, owner: type) -> str: ...
+    def __get__(self, environment: Environment | None, owner: type) -> StackOutput | str:
+        if environment is None:
+            return self
+        return environment.output(self.stack, self.key)
+
+    def __set__(self, environment: Environment, value: object) -> None:
+        raise AttributeError(f"{self.key} is an output of the {self.stack} stack: it cannot be set")
 
 
 @dataclass
@@ -165,29 +185,12 @@ class Environment:
 
     # --- resources ------------------------------------------------------------------------------
 
-    @property
-    def datasets_bucket(self) -> str:
-        return self.output(DATA_STACK, DATASETS_BUCKET_OUTPUT)
-
-    @property
-    def artifacts_bucket(self) -> str:
-        return self.output(DATA_STACK, ARTIFACTS_BUCKET_OUTPUT)
-
-    @property
-    def data_key_arn(self) -> str:
-        return self.output(DATA_STACK, DATA_KEY_OUTPUT)
-
-    @property
-    def state_machine_arn(self) -> str:
-        return self.output(TRAINING_STACK, STATE_MACHINE_OUTPUT)
-
-    @property
-    def topic_arn(self) -> str:
-        return self.output(TRAINING_STACK, TOPIC_OUTPUT)
-
-    @property
-    def gateway_url(self) -> str:
-        return self.output(SERVING_STACK, GATEWAY_URL_OUTPUT)
+    datasets_bucket = StackOutput(DATA_STACK, DATASETS_BUCKET_OUTPUT)
+    artifacts_bucket = StackOutput(DATA_STACK, ARTIFACTS_BUCKET_OUTPUT)
+    data_key_arn = StackOutput(DATA_STACK, DATA_KEY_OUTPUT)
+    state_machine_arn = StackOutput(TRAINING_STACK, STATE_MACHINE_OUTPUT)
+    topic_arn = StackOutput(TRAINING_STACK, TOPIC_OUTPUT)
+    gateway_url = StackOutput(SERVING_STACK, GATEWAY_URL_OUTPUT)
 
     def graders(self) -> dict[str, str]:
         """Grader name -> ARN of its live alias, from the rewards stack's output."""
