@@ -3,8 +3,8 @@
 Triggered by EventBridge ("Step Functions Execution Status Change", status ABORTED or TIMED_OUT, this
 environment's state machine). The run's plan and job id are read back from the execution's history
 (the output of the validate and start steps). A Bedrock job is stopped by its ARN, or by its name when
-the run was aborted while the job was being created; a Mantle job is cancelled by id, or found by the
-request token the start step put in its metadata. A job that already ended is left as it is. The
+the run was aborted while the job was being created; a Mantle job is cancelled by id, or found through
+the start record the start step keeps in the artifacts bucket. A job that already ended is left as it is. The
 environment's topic is told what happened either way.
 """
 
@@ -21,6 +21,12 @@ from lambda_workflow.mantle import mantle_client
 from rft import mantle as rft_mantle
 from rft.status import job_state
 from rft.workflow_state import ExecutionHistory, Plan
+
+# StopModelCustomizationJob's errors (botocore's bedrock model) for a job that can no longer be
+# stopped because it ended between the status check and the stop: ConflictException is the one
+# documented for that; ValidationException is tolerated too, as GetModelCustomizationJob has just
+# accepted the same identifier, so it can only be about the job's state.
+JOB_ALREADY_ENDED_CODES = frozenset({"ConflictException", "ValidationException"})
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -59,15 +65,20 @@ def stop_bedrock_job(bedrock: Any, plan: Mapping[str, Any], job_id: str | None) 
     try:
         bedrock.stop_model_customization_job(jobIdentifier=identifier)
     except ClientError as exc:
-        if _code(exc) != "ValidationException":  # it ended between the two calls
+        if _code(exc) not in JOB_ALREADY_ENDED_CODES:
             raise
+        return {"action": "none", "reason": f"Bedrock job {identifier} ended before it could be stopped"}
     return {"action": "stopped", "job": job.get("jobArn", identifier)}
 
 
 def cancel_mantle_job(plan: Mapping[str, Any], job_id: str | None) -> dict[str, Any]:
     client = mantle_client(plan)
     if job_id is None:
-        found = rft_mantle.find_job(client, request_token=plan["mantle"]["metadata"]["rft_request_token"])
+        mantle = plan["mantle"]
+        record = rft_mantle.read_start_record(
+            common.client("s3"), mantle["start_record"], mantle["request_token"]
+        )
+        found = rft_mantle.job_of_record(client, record)
         if found is None:
             return {"action": "none", "reason": "no Mantle job was created"}
         job_id = found.id

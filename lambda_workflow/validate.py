@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_workflow import common
-from rft import datasets, jobs
+from rft import catalog, datasets, jobs
 from rft.errors import Problem, RftError, ValidationError
 
 # How many problems the failure message lists (all are counted).
@@ -91,7 +91,7 @@ def environment_problems(
 ) -> Iterable[Problem]:
     """Rules of this deployment that the request alone cannot know."""
     allowed = tuple(allowed_models)
-    if allowed and job.base_model not in allowed:
+    if allowed and job.base_model not in {catalog.canonical_model_id(model) for model in allowed}:
         yield Problem(
             None,
             "base_model",

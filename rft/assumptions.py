@@ -10,6 +10,7 @@ code that uses them, not here.
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any
 
 # --- Regions -------------------------------------------------------------------------------------
 
@@ -25,9 +26,46 @@ MODEL_REGIONS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
+# CONFLICTING SOURCES: the id of Qwen3 32B. The Bedrock model catalog and RFT documentation (the
+# reference) say `qwen.qwen3-32b`; the AWS sample notebook `models/qwen/qwen_gsm8k_rft.ipynb` sets
+# `MODEL_ID = "qwen.qwen3-32b-v1:0"`. Users may type either: the catalog keeps the documented id
+# and accepts each spelling below as the same model (rft.catalog.get_model); what is sent to
+# Mantle is the catalog id. Check: `GET /v1/models` on the us-west-2 Mantle endpoint; if it lists
+# only the `-v1:0` spelling, swap the two (catalog id and alias) here and in MODEL_REGIONS.
+MODEL_ID_ALIASES: MappingProxyType[str, str] = MappingProxyType({"qwen.qwen3-32b-v1:0": "qwen.qwen3-32b"})
+
+# --- Judge models (llm_judge) ---------------------------------------------------------------------
+
+# UNCONFIRMED (the Bedrock user guide's model and cross-Region inference tables, late 2026): where
+# each judge model takes on-demand Converse calls. `in_region`: regions where the foundation model
+# id itself is callable. `profiles`: a system-defined inference profile's prefix -> the regions it
+# is offered in and routes to (the US profile is called from, and routes among, the same three
+# regions). Nova Lite is on demand in-region only in us-east-1 (and GovCloud); elsewhere in the US
+# it is called as `us.amazon.nova-lite-v1:0`. Check, per region R: `aws bedrock
+# list-foundation-models --region R --by-inference-type ON_DEMAND` (in-region ids) and `aws bedrock
+# get-inference-profile --region R --inference-profile-identifier us.amazon.nova-lite-v1:0`
+# (its `models` list the regions it routes to). Change only this table; synth checks every
+# environment's judge ids against it and IAM follows it.
+_NOVA_JUDGE_ROUTES: MappingProxyType[str, Any] = MappingProxyType(
+    {
+        "in_region": ("us-east-1", "us-gov-west-1"),
+        "profiles": MappingProxyType({"us": ("us-east-1", "us-east-2", "us-west-2")}),
+    }
+)
+JUDGE_MODEL_REGIONS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
+    {
+        "amazon.nova-lite-v1:0": _NOVA_JUDGE_ROUTES,
+        "amazon.nova-micro-v1:0": _NOVA_JUDGE_ROUTES,
+        "amazon.nova-pro-v1:0": _NOVA_JUDGE_ROUTES,
+    }
+)
+# The judge an environment gets when its settings name none: the first of these callable there.
+DEFAULT_JUDGE_MODELS = ("amazon.nova-lite-v1:0",)
+
 # --- Mantle endpoint ------------------------------------------------------------------------------
 
-# UNCONFIRMED: the Mantle base URL. The reference (AWS walkthrough blog) gives `/v1`; the openai SDK
+# UNCONFIRMED: the Mantle base URL. The reference (AWS walkthrough blog) and the AWS RFT sample
+# notebooks (`base_url=f"https://bedrock-mantle.{AWS_REGION}.api.aws/v1"`) give `/v1`; the openai SDK
 # 3.51 derives `https://bedrock-mantle.<region>.api.aws/openai/v1` for its Bedrock provider. Check:
 # `curl -H "Authorization: Bearer $KEY" https://bedrock-mantle.us-west-2.api.aws/v1/models` and the
 # same with `/openai/v1`; keep the one that answers 200.
@@ -65,16 +103,44 @@ MANTLE_HYPERPARAMETER_NAMES: MappingProxyType[str, str] = MappingProxyType(
 # Mantle base learning rate; change this number only.
 MANTLE_BASE_LEARNING_RATE = 1e-4
 
-# UNCONFIRMED: Mantle's limit on `suffix` for fine-tuned model names. OpenAI documents 64 characters.
-# Check: a job created with a 63-character suffix.
+# --- Mantle job request: optional fields --------------------------------------------------------
+#
+# A Mantle job request sends only what AWS shows working: the sample notebooks for gpt-oss-20b and
+# Qwen3 (aws-samples/amazon-bedrock-samples, custom-models/bedrock-reinforcement-fine-tuning/models/)
+# call `fine_tuning.jobs.create(model=..., training_file=..., extra_body={"method": ...})` and nothing
+# else. Every other OpenAI field is an extra behind one flag here, off until a real job confirms it.
+
+# REFUTED for now: the gpt-oss-20b sample comments `suffix` out with "Suffix field is not supported";
+# expect HTTP 400 if it is sent. Check: `jobs.create(..., suffix="probe")` on a tiny dataset; if
+# it is accepted and `fine_tuned_model` carries it, set True (run names are then sent as suffix,
+# cut to MANTLE_SUFFIX_MAX_CHARS).
+MANTLE_JOB_SUFFIX_SUPPORTED = False
+
+# UNCONFIRMED: Mantle's limit on `suffix` (used only when MANTLE_JOB_SUFFIX_SUPPORTED). OpenAI
+# documents 64 characters. Check: a job created with a 63-character suffix.
 MANTLE_SUFFIX_MAX_CHARS = 64
 
-# UNCONFIRMED: Mantle keeps the `metadata` map given at job creation and filters `jobs.list` by it.
-# The Mantle start step relies on it to find a job it created before a retry (Mantle has no client
-# request token). Check: `jobs.list(metadata={"rft_request_token": ...})` after a create. If metadata
-# is not kept, a retried start step cannot find its earlier job and creates a second one: then the
-# state machine must not retry the Mantle start step after a create that may have reached the service.
-MANTLE_JOB_METADATA_SUPPORTED = True
+# UNCONFIRMED: Mantle keeps the `metadata` map given at job creation. No AWS source shows it, nor a
+# `metadata` filter on `jobs.list`; nothing depends on it (a retried start finds its job through
+# its start record, see rft.mantle.start_job). Check: `jobs.create(..., metadata={"k": "v"})` then
+# `jobs.retrieve(id).metadata`; if kept, set True and the run's name, environment and request
+# token are sent with the job (visible in `jobs.list`).
+MANTLE_JOB_METADATA_SUPPORTED = False
+
+# UNCONFIRMED: Mantle takes `validation_file` on an RFT job. No AWS sample sends one. While False, a
+# request with `validation_data` for a Mantle model is refused at validation, naming the field.
+# Check: upload a small validation file and `jobs.create(..., validation_file=<id>)`; if the job
+# is accepted and `jobs.retrieve(id).validation_file` echoes it, set True.
+MANTLE_VALIDATION_FILE_SUPPORTED = False
+
+# UNCONFIRMED (the OpenAI API contract, which Mantle's samples follow): `jobs.list` returns the
+# newest jobs first, each with its `training_file` id and `created_at` (seconds). Used only to
+# recover after a start step that was interrupted between sending the create request and
+# recording the job id: the job whose training file is the one this run uploaded is its job (file
+# ids are unique per upload). Check: `jobs.list(limit=5)` right after a create shows that job first
+# with its training_file. If wrong, such an interrupted start creates the job again (a duplicate
+# job, never a lost one); cleanup still cancels the one it recorded.
+MANTLE_JOB_LIST_NEWEST_FIRST_WITH_TRAINING_FILE = True
 
 # UNCONFIRMED: the largest training file the Mantle Files API accepts. OpenAI documents 512 MB per
 # file. Check: upload a file just over the limit and read the error.

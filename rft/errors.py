@@ -80,6 +80,10 @@ class UnknownBaseModelError(RftError, LookupError):
     """A base model id that the catalog does not know (or not in the asked region)."""
 
 
+class UnknownJudgeModelError(RftError):
+    """A judge model id that is not in the catalog, or that the region cannot call as written."""
+
+
 class UnknownModelError(RftError, LookupError):
     """A trained model name or alias that the registry does not hold."""
 

@@ -80,6 +80,10 @@ RESERVED_TAG_PREFIXES = ("aws:", "rft:")
 # budget counts runs by them, so they are refused rather than overridden.
 RESERVED_TAG_KEYS = frozenset({"project", "environment"})
 MAX_USER_TAGS = 40
+MANTLE_VALIDATION_REFUSED = (
+    "is not accepted for Mantle models yet: no AWS source shows a Mantle job taking a validation "
+    "file (rft.assumptions.MANTLE_VALIDATION_FILE_SUPPORTED); leave it out"
+)
 
 
 def is_valid_name(name: object) -> bool:
@@ -160,6 +164,13 @@ class JobRequest:
                 message = _check_data_uri(uri, datasets_bucket)
                 if message:
                     problems.append(Problem(None, key, message))
+        if (
+            model is not None
+            and model.provider == "mantle"
+            and data.get("validation_data") not in (None, "")
+            and not assumptions.MANTLE_VALIDATION_FILE_SUPPORTED
+        ):
+            problems.append(Problem(None, "validation_data", MANTLE_VALIDATION_REFUSED))
 
         reward = data.get("reward")
         if reward not in (None, ""):
@@ -212,7 +223,7 @@ class JobRequest:
             raise ValidationError("The job request", problems)
         return cls(
             name=str(name),
-            base_model=str(base_model),
+            base_model=model.id if model else str(base_model),  # the catalog's spelling of an alias
             training_data=str(data["training_data"]),
             validation_data=data.get("validation_data") or None,
             reward=str(reward),
@@ -446,21 +457,40 @@ def plan_job(request: JobRequest, settings: WorkflowSettings) -> Plan:
             ),
         }
     else:
-        plan["mantle"] = {
-            "base_url": catalog.mantle_base_url(settings.region),
-            "model": model.id,
-            "training_data": request.training_data,
-            "validation_data": request.validation_data,
-            "suffix": request.name[: assumptions.MANTLE_SUFFIX_MAX_CHARS],
-            "metadata": {
-                "rft_name": request.name,
-                "rft_environment": settings.environment,
-                "rft_request_token": token,
-            },
-            "grader_arn": grader_arn,
-            "hyperparameters": hyperparameters.to_mantle(),
-        }
+        plan["mantle"] = _mantle_job(request, settings, model, plan, hyperparameters, run_root)
     return plan
+
+
+def _mantle_job(
+    request: JobRequest,
+    settings: WorkflowSettings,
+    model: catalog.BaseModel,
+    plan: Mapping[str, Any],
+    hyperparameters: Hyperparameters,
+    run_root: str,
+) -> dict[str, Any]:
+    """The Mantle start step's input. Optional job fields appear only while rft.assumptions says
+    Mantle accepts them; the start record (rft.mantle.start_job) is what makes a retry safe."""
+    token = plan["client_request_token"]
+    job: dict[str, Any] = {
+        "base_url": catalog.mantle_base_url(settings.region),
+        "model": model.id,
+        "training_data": request.training_data,
+        "validation_data": request.validation_data,
+        "grader_arn": plan["grader_arn"],
+        "hyperparameters": hyperparameters.to_mantle(),
+        "request_token": token,
+        "start_record": f"{run_root}/mantle-start-{token}.json",
+    }
+    if assumptions.MANTLE_JOB_SUFFIX_SUPPORTED:
+        job["suffix"] = request.name[: assumptions.MANTLE_SUFFIX_MAX_CHARS]
+    if assumptions.MANTLE_JOB_METADATA_SUPPORTED:
+        job["metadata"] = {
+            "rft_name": request.name,
+            "rft_environment": settings.environment,
+            "rft_request_token": token,
+        }
+    return job
 
 
 def _bedrock_create_job(

@@ -158,7 +158,8 @@ class TrainingStack(cdk.Stack):
         assert isinstance(cfn_mantle, lambda_.CfnFunction)
         cfn_mantle.ephemeral_storage = lambda_.CfnFunction.EphemeralStorageProperty(size=2048)
         self._read_datasets(self.mantle, data_key)
-        self.mantle.allow(["s3:PutObject"], [f"{artifacts_arn}/{ARTIFACTS_PREFIX}/*"])
+        # Writes the metrics, and reads and writes the start record that makes a retried start safe.
+        self.mantle.allow(["s3:GetObject", "s3:PutObject"], [f"{artifacts_arn}/{ARTIFACTS_PREFIX}/*"])
         self.mantle.allow(["kms:GenerateDataKey"], [data_key.key_arn])
         mantle_projects = arn(self, "bedrock-mantle", "project/*")
         self.mantle.allow(MANTLE_JOB_ACTIONS, [mantle_projects])
@@ -171,7 +172,7 @@ class TrainingStack(cdk.Stack):
         acknowledge_wildcard(
             self.mantle.policy,
             f"{artifacts_nag}/{ARTIFACTS_PREFIX}/*",
-            "Per-step metrics of each Mantle run are written to jobs/<run name>/metrics.jsonl; the "
+            "Per-step metrics and the start record of each Mantle run live under jobs/<run name>/; the "
             "run names are chosen at run time",
         )
 
@@ -201,7 +202,7 @@ class TrainingStack(cdk.Stack):
             service_role=self.service_role.role,
             data_key=data_key,
             topic=self.topic,
-            allowed_base_models=settings.allowed_base_models,
+            bedrock_base_models=settings.bedrock_base_models,
             log_retention_days=settings.log_retention_days,
             retain_logs=settings.retain_data,
         )
@@ -241,6 +242,9 @@ class TrainingStack(cdk.Stack):
             ["bedrock:GetModelCustomizationJob", "bedrock:StopModelCustomizationJob"],
             [arn(self, "bedrock", "model-customization-job/*")],
         )
+        # The Mantle start record names the job of a run aborted during its start step.
+        self.cleanup.allow(["s3:GetObject"], [f"{artifacts_arn}/{ARTIFACTS_PREFIX}/*"])
+        self.cleanup.allow(["kms:Decrypt"], [data_key.key_arn])
         self.cleanup.allow(MANTLE_CANCEL_ACTIONS, [mantle_projects])
         self.cleanup.allow([MANTLE_BEARER_ACTION], ["*"])
         self.cleanup.policy.add_statements(*self.notifications.publish_statements())
@@ -250,6 +254,12 @@ class TrainingStack(cdk.Stack):
             self.cleanup.policy,
             arn(self, "states", f"execution:{state_machine_name_nag}:*"),
             "Reads the history of the workflow's own executions, whose names are the run names "
+            "chosen at run time",
+        )
+        acknowledge_wildcard(
+            self.cleanup.policy,
+            f"{artifacts_nag}/{ARTIFACTS_PREFIX}/*",
+            "Reads the start record of an aborted Mantle run under jobs/<run name>/; run names are "
             "chosen at run time",
         )
         acknowledge_wildcard(

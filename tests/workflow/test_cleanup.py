@@ -5,10 +5,15 @@ the Bedrock job or cancels the Mantle job it reads from the execution's history.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto.events.models import EventPattern
 
+from lambda_workflow import cleanup
 from tests.workflow.conftest import GPT_OSS, NOVA, job_request, upload
 from tests.workflow.offline import FakeBedrock, WorkflowHarness, dataset_lines
 
@@ -127,3 +132,59 @@ def test_a_run_aborted_before_validation_has_nothing_to_stop(workflow):
     outcome = harness.invoke("Cleanup", status_change_event(harness, execution, "ABORTED"))
 
     assert outcome["action"] == "none" and "before its request was validated" in outcome["reason"]
+
+
+RACED_JOB = (
+    "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova-2-lite-v1:0:256k/abcdefghijkl"
+)
+
+
+def _bedrock_stubbed(stop_error: str) -> tuple[object, Stubber]:
+    """A bedrock client whose every request botocore validates: the job is still running when
+    checked, then refuses to stop with `stop_error` because it ended in between."""
+    bedrock = boto3.client(
+        "bedrock", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="s"
+    )
+    stubber = Stubber(bedrock)
+    job_arn = RACED_JOB
+    stubber.add_response(
+        "get_model_customization_job",
+        {
+            "jobArn": job_arn,
+            "jobName": "nova-race",
+            "outputModelName": "nova-race",
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "status": "InProgress",
+            "creationTime": datetime(2026, 1, 1, tzinfo=UTC),
+            "baseModelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-2-lite-v1:0:256k",
+            "trainingDataConfig": {"s3Uri": "s3://b/train.jsonl"},
+            "validationDataConfig": {"validators": []},
+            "outputDataConfig": {"s3Uri": "s3://b/out/"},
+        },
+        {"jobIdentifier": job_arn},
+    )
+    stubber.add_client_error(
+        "stop_model_customization_job",
+        service_error_code=stop_error,
+        service_message="The job cannot be stopped in its current state",
+        http_status_code=409 if stop_error == "ConflictException" else 400,
+        expected_params={"jobIdentifier": job_arn},
+    )
+    stubber.activate()
+    return bedrock, stubber
+
+
+@pytest.mark.parametrize("code", ["ConflictException", "ValidationException"])
+def test_a_job_that_ends_between_check_and_stop_is_left_as_it_is(code):
+    """StopModelCustomizationJob raises ConflictException (botocore's error shapes) for a job that
+    can no longer be stopped; cleanup must report that, not fail and notify no one."""
+    bedrock, stubber = _bedrock_stubbed(code)
+    outcome = cleanup.stop_bedrock_job(bedrock, {}, RACED_JOB)
+    assert outcome["action"] == "none" and "ended before it could be stopped" in outcome["reason"]
+    stubber.assert_no_pending_responses()
+
+
+def test_any_other_stop_error_still_fails_the_cleanup():
+    bedrock, _ = _bedrock_stubbed("AccessDeniedException")
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        cleanup.stop_bedrock_job(bedrock, {}, RACED_JOB)

@@ -18,6 +18,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+# The request fields and query parameters the AWS RFT-on-Mantle samples send (and the SDK's own
+# pagination cursor): anything else is refused the way the OpenAI API refuses it.
+JOB_FIELDS = frozenset({"model", "training_file", "method"})
+LIST_QUERY = frozenset({"limit", "after"})
 
 
 @dataclass
@@ -42,6 +46,8 @@ class FakeMantle:
     requests: list[Received] = field(default_factory=list)
     fail_next: tuple[int, str] | None = None
     fine_tuned_suffix: str = "ft"
+    # What AWS shows a Mantle job create carrying; a test widens it to stand for a confirmed extra.
+    accepted_job_fields: frozenset[str] = JOB_FIELDS
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -158,6 +164,9 @@ class FakeMantle:
 
     def _create_job(self, received: Received) -> tuple[int, Any]:
         body = received.json()
+        unknown = sorted(set(body) - self.accepted_job_fields)
+        if unknown:
+            return _unrecognized(unknown[0])
         if body.get("training_file") not in self.files:
             return 400, {"error": {"message": "training_file not found", "type": "invalid_request_error"}}
         job_id = self._next_id("ftjob")
@@ -184,13 +193,15 @@ class FakeMantle:
         return 200, self.jobs[job_id]
 
     def _list_jobs(self, received: Received) -> tuple[int, Any]:
-        wanted = {k[len("metadata[") : -1]: v for k, v in received.query.items() if k.startswith("metadata[")}
-        data = [
-            job
-            for job in reversed(list(self.jobs.values()))
-            if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())
-        ]
-        return 200, {"object": "list", "data": data, "has_more": False}
+        unknown = sorted(set(received.query) - LIST_QUERY)
+        if unknown:
+            return _unrecognized(unknown[0])
+        newest_first = list(reversed(list(self.jobs.values())))
+        after = received.query.get("after")
+        start = next((i + 1 for i, j in enumerate(newest_first) if j["id"] == after), 0) if after else 0
+        limit = int(received.query.get("limit", 20))
+        page = newest_first[start : start + limit]
+        return 200, {"object": "list", "data": page, "has_more": start + limit < len(newest_first)}
 
     def _get_job(self, received: Received, job_id: str) -> tuple[int, Any]:
         job = self.jobs.get(job_id)
@@ -235,6 +246,11 @@ class FakeMantle:
         job["status"] = "cancelled"
         job["finished_at"] = int(time.time())
         return 200, job
+
+
+def _unrecognized(name: str) -> tuple[int, Any]:
+    message = f"Unrecognized request argument supplied: {name}"
+    return 400, {"error": {"message": message, "type": "invalid_request_error", "param": name, "code": None}}
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:

@@ -1,7 +1,7 @@
 import pytest
 
 from rft import catalog
-from rft.errors import UnknownBaseModelError
+from rft.errors import UnknownBaseModelError, UnknownJudgeModelError
 from rft.status import DeploymentState, JobState, deployment_state, job_state
 
 
@@ -66,3 +66,53 @@ def test_terminal_states_and_deployments():
     assert deployment_state("Failed") is DeploymentState.FAILED
     with pytest.raises(ValueError):
         job_state("sagemaker", "InProgress")
+
+
+def test_both_spellings_of_the_qwen_id_are_the_same_model():
+    """The docs say `qwen.qwen3-32b`, the AWS sample notebook `qwen.qwen3-32b-v1:0` (rft.assumptions)."""
+    documented = catalog.get_model("qwen.qwen3-32b", "us-west-2")
+    assert catalog.get_model("qwen.qwen3-32b-v1:0", "us-west-2") is documented
+    assert catalog.canonical_model_id("qwen.qwen3-32b-v1:0") == documented.id
+
+
+def test_split_inference_profile():
+    assert catalog.split_inference_profile("us.amazon.nova-lite-v1:0") == ("us", "amazon.nova-lite-v1:0")
+    assert catalog.split_inference_profile("us-gov.amazon.nova-lite-v1:0") == (
+        "us-gov",
+        "amazon.nova-lite-v1:0",
+    )
+    assert catalog.split_inference_profile("apac.amazon.nova-pro-v1:0") == ("apac", "amazon.nova-pro-v1:0")
+    assert catalog.split_inference_profile("amazon.nova-lite-v1:0") is None
+    assert catalog.split_inference_profile("us.") is None
+
+
+def test_judge_routes_say_how_each_region_calls_the_model():
+    direct = catalog.judge_route("amazon.nova-lite-v1:0", "us-east-1")
+    assert (direct.profile, direct.model_regions) == (None, ("us-east-1",))
+    assert direct.profile_arn("aws", "us-east-1", "1") is None
+    via = catalog.judge_route("us.amazon.nova-lite-v1:0", "us-west-2")
+    assert via.profile == "us" and "us-west-2" in via.model_regions and "us-east-1" in via.model_regions
+    assert (
+        via.profile_arn("aws", "us-west-2", "1")
+        == "arn:aws:bedrock:us-west-2:1:inference-profile/us.amazon.nova-lite-v1:0"
+    )
+    assert "arn:aws:bedrock:us-east-2::foundation-model/amazon.nova-lite-v1:0" in via.foundation_model_arns(
+        "aws"
+    )
+
+
+def test_a_judge_id_the_region_cannot_call_says_what_would_work():
+    with pytest.raises(UnknownJudgeModelError, match=r"call it as us\.amazon\.nova-lite-v1:0"):
+        catalog.judge_route("amazon.nova-lite-v1:0", "us-west-2")
+    with pytest.raises(UnknownJudgeModelError, match="cannot be called from eu-west-1"):
+        catalog.judge_route("us.amazon.nova-lite-v1:0", "eu-west-1")
+    with pytest.raises(UnknownJudgeModelError, match="known judge models"):
+        catalog.judge_route("anthropic.claude-x", "us-east-1")
+
+
+def test_default_judges_are_callable_where_they_are_the_default():
+    assert catalog.default_judge_model("us-east-1") == "amazon.nova-lite-v1:0"
+    assert catalog.default_judge_model("us-west-2") == "us.amazon.nova-lite-v1:0"
+    assert catalog.default_judge_model("ap-south-2") is None
+    for region in ("us-east-1", "us-east-2", "us-west-2"):
+        catalog.judge_route(catalog.default_judge_model(region), region)

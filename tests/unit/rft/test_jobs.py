@@ -5,6 +5,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from rft import assumptions
 from rft.errors import ValidationError
 from rft.jobs import (
     JobRequest,
@@ -266,8 +267,37 @@ def test_mantle_plan():
     assert mantle["model"] == "openai.gpt-oss-20b"
     assert mantle["hyperparameters"] == {"n_epochs": 2, "learning_rate_multiplier": 0.5}
     assert mantle["grader_arn"] == MANTLE.graders["gsm8k"]
-    assert mantle["metadata"]["rft_request_token"] == plan["client_request_token"]
+    assert mantle["request_token"] == plan["client_request_token"]
+    assert mantle["start_record"].startswith("s3://staging-artifacts/")
+    assert mantle["start_record"].endswith(f"/gsm8k-oss-001/mantle-start-{plan['client_request_token']}.json")
+    # Unconfirmed on Mantle (rft.assumptions): not planned, so never sent.
+    assert "suffix" not in mantle and "metadata" not in mantle
+
+
+def test_confirmed_mantle_extras_are_planned(monkeypatch):
+    monkeypatch.setattr(assumptions, "MANTLE_JOB_SUFFIX_SUPPORTED", True)
+    monkeypatch.setattr(assumptions, "MANTLE_JOB_METADATA_SUPPORTED", True)
+    request = validate_request(
+        nova_request(name="gsm8k-oss-001", base_model="openai.gpt-oss-20b", hyperparameters={}), MANTLE
+    )
+    mantle = plan_job(request, MANTLE)["mantle"]
     assert mantle["suffix"] == "gsm8k-oss-001"
+    assert mantle["metadata"]["rft_request_token"] == mantle["request_token"]
+
+
+def test_validation_data_for_a_mantle_model_is_refused_while_unconfirmed(monkeypatch):
+    data = nova_request(
+        name="gsm8k-oss-001",
+        base_model="openai.gpt-oss-20b",
+        hyperparameters={},
+        validation_data="s3://staging-datasets/datasets/val.jsonl",
+    )
+    with pytest.raises(ValidationError) as caught:
+        validate_request(data, MANTLE)
+    assert [p.field for p in caught.value.problems] == ["validation_data"]
+    assert "MANTLE_VALIDATION_FILE_SUPPORTED" in str(caught.value)
+    monkeypatch.setattr(assumptions, "MANTLE_VALIDATION_FILE_SUPPORTED", True)
+    assert validate_request(data, MANTLE).validation_data == data["validation_data"]
 
 
 def test_the_token_is_deterministic_and_follows_the_request():
@@ -344,3 +374,11 @@ def test_prepare_run_checks_the_request_before_reading_data(s3):
     with pytest.raises(ValidationError) as caught:
         prepare_run(nova_request(reward="nope"), BEDROCK, s3)
     assert [p.field for p in caught.value.problems] == ["reward"]
+
+
+def test_the_samples_qwen_spelling_is_accepted_and_planned_under_the_catalog_id():
+    request = validate_request(
+        nova_request(name="qwen-1", base_model="qwen.qwen3-32b-v1:0", hyperparameters={}), MANTLE
+    )
+    assert request.base_model == "qwen.qwen3-32b"
+    assert plan_job(request, MANTLE)["mantle"]["model"] == "qwen.qwen3-32b"

@@ -7,11 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from rft import mantle
 from rft.errors import MantleError, MantleRetryableError
-from rft.jobs import WorkflowSettings, plan_job, validate_request
 from rft.status import JobState
 from tests.unit.rft.fake_mantle import FakeMantle
 from tests.unit.rft.helpers import jsonl, record
@@ -123,7 +121,9 @@ def test_upload_refuses_a_file_over_the_limit(client, monkeypatch):
         upload(client, b"x" * 11)
 
 
-def test_create_job_sends_the_lambda_grader_and_hyperparameters(client, fake):
+def test_create_job_sends_only_the_fields_aws_shows_working(client, fake):
+    """The AWS samples create a Mantle job with model, training_file and method only (suffix is
+    commented out as "not supported"); anything more risks a 400 on the first real run."""
     file_id = upload(client)
     job = mantle.create_reinforcement_job(
         client,
@@ -131,11 +131,10 @@ def test_create_job_sends_the_lambda_grader_and_hyperparameters(client, fake):
         training_file=file_id,
         grader_arn=GRADER,
         hyperparameters={"n_epochs": 2, "learning_rate_multiplier": 0.5},
-        suffix="gsm8k-oss-1",
-        metadata={"rft_request_token": "tok"},
     )
     body = fake.requests[-1].json()
     assert fake.requests[-1].path == "/v1/fine_tuning/jobs"
+    assert set(body) == {"model", "training_file", "method"}
     assert body["method"] == {
         "type": "reinforcement",
         "reinforcement": {
@@ -145,9 +144,37 @@ def test_create_job_sends_the_lambda_grader_and_hyperparameters(client, fake):
     }
     assert body["model"] == "openai.gpt-oss-20b"
     assert body["training_file"] == file_id
-    assert body["suffix"] == "gsm8k-oss-1"
-    assert body["metadata"] == {"rft_request_token": "tok"}
     assert (job.status, job.state, job.model) == ("validating_files", JobState.RUNNING, "openai.gpt-oss-20b")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "flag"),
+    [
+        ("suffix", "gsm8k-oss-1", "MANTLE_JOB_SUFFIX_SUPPORTED"),
+        ("metadata", {"rft_request_token": "tok"}, "MANTLE_JOB_METADATA_SUPPORTED"),
+        ("validation_file", "file-9", "MANTLE_VALIDATION_FILE_SUPPORTED"),
+    ],
+)
+def test_an_unconfirmed_extra_is_refused_until_its_flag_is_on(client, fake, monkeypatch, field, value, flag):
+    file_id = upload(client)
+    kwargs = {"model": "openai.gpt-oss-20b", "training_file": file_id, "grader_arn": GRADER, field: value}
+    with pytest.raises(MantleError, match=f"not known to accept '{field}'"):
+        mantle.create_reinforcement_job(client, **kwargs)
+    assert [r.path for r in fake.requests if r.method == "POST"] == ["/v1/files"]  # nothing sent
+
+    monkeypatch.setattr(mantle.assumptions, flag, True)
+    fake.accepted_job_fields = fake.accepted_job_fields | {field}  # as if Mantle confirmed it
+    mantle.create_reinforcement_job(client, **kwargs)
+    assert fake.requests[-1].json()[field] == value
+
+
+def test_the_fake_refuses_an_undocumented_job_field_as_the_api_does(client, fake):
+    file_id = upload(client)
+    response = client.with_options(max_retries=0).fine_tuning.jobs.with_raw_response
+    import openai
+
+    with pytest.raises(openai.BadRequestError, match="Unrecognized request argument supplied: suffix"):
+        response.create(model="openai.gpt-oss-20b", training_file=file_id, suffix="x")
 
 
 def test_retrieve_maps_statuses_and_exposes_the_model(client, fake):
@@ -257,50 +284,6 @@ def test_an_unreachable_endpoint_is_retryable():
     )
     with pytest.raises(MantleRetryableError, match="Could not reach Mantle"):
         mantle.get_job(client, "ftjob-1")
-
-
-@mock_aws
-def test_start_job_uploads_from_s3_creates_once_and_is_idempotent(fake):
-    s3 = boto3.client("s3", region_name="us-west-2")
-    s3.create_bucket(Bucket="staging-datasets", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-    data = jsonl(record(i) for i in range(120))
-    s3.put_object(Bucket="staging-datasets", Key="datasets/train.jsonl", Body=data)
-    s3.put_object(Bucket="staging-datasets", Key="datasets/val.jsonl", Body=data[:500])
-    settings = WorkflowSettings(
-        "staging",
-        "us-west-2",
-        "staging-datasets",
-        "staging-artifacts",
-        "arn:aws:iam::123456789012:role/r",
-        {"gsm8k": GRADER},
-    )
-    request = validate_request(
-        {
-            "name": "gsm8k-oss-1",
-            "base_model": "openai.gpt-oss-20b",
-            "training_data": "s3://staging-datasets/datasets/train.jsonl",
-            "validation_data": "s3://staging-datasets/datasets/val.jsonl",
-            "reward": "gsm8k",
-            "hyperparameters": {"epochCount": 3, "batchSize": 64},
-        },
-        settings,
-    )
-    plan = plan_job(request, settings)["mantle"]
-    client = mantle.mantle_client("us-west-2", session=session(), base_url=fake.base_url, max_retries=0)
-
-    job = mantle.start_job(client, s3, plan)
-    created = [r for r in fake.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
-    assert len(created) == 1
-    body = created[0].json()
-    assert fake.file_contents[body["training_file"]] == data
-    assert fake.file_contents[body["validation_file"]] == data[:500]
-    assert body["method"]["reinforcement"]["hyperparameters"] == {"n_epochs": 3, "batch_size": 64}
-    assert body["method"]["reinforcement"]["grader"]["lambda"]["function"] == GRADER
-    assert body["metadata"]["rft_request_token"] == plan["metadata"]["rft_request_token"]
-
-    again = mantle.start_job(client, s3, plan)  # a retried start step
-    assert again.id == job.id
-    assert len([r for r in fake.requests if r.method == "POST"]) == 3  # two uploads, one create
 
 
 def test_the_library_imports_without_openai_cdk_typer_or_rich():
