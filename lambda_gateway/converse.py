@@ -29,11 +29,14 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
 }
 
-# Converse error codes (botocore's bedrock-runtime model) by what the caller should do.
-THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
-)
+# Converse's error codes (its error shapes in botocore's bedrock-runtime model; a contract test
+# keeps every name here among them) by what the caller should do. Both retryable kinds answer with
+# Retry-After, so the openai SDK backs off and retries by itself: throttling and a model still
+# loading (ModelNotReadyException is HTTP 429 in the model) as 429, a service briefly down as 503.
+THROTTLING_CODES = frozenset({"ThrottlingException", "ModelNotReadyException"})
+UNAVAILABLE_CODES = frozenset({"ServiceUnavailableException"})
 VALIDATION_CODES = frozenset({"ValidationException"})
+TIMEOUT_CODES = frozenset({"ModelTimeoutException"})
 
 
 def converse_request(request: ChatRequest, model_id: str) -> dict[str, Any]:
@@ -90,12 +93,11 @@ def translate_client_error(code: str, message: str, headers: dict[str, str]) -> 
     service's message (which may name ARNs or account ids) goes to the log only."""
     detail = f"{code}: {message}"
     if code in THROTTLING_CODES:
-        retry_after = errors.parse_retry_after(headers.get("retry-after"))
-        return errors.throttled(retry_after, f"Bedrock {code}")
+        return errors.throttled(errors.parse_retry_after(headers.get("retry-after")), f"Bedrock {code}")
+    if code in UNAVAILABLE_CODES:
+        return errors.unavailable(errors.parse_retry_after(headers.get("retry-after")), f"Bedrock {code}")
     if code in VALIDATION_CODES:
         return errors.upstream_invalid("Bedrock", detail)
-    if code == "ModelTimeoutException":
-        return errors.upstream_failed(
-            "Bedrock ModelTimeoutException", code="upstream_timeout", upstream_detail=detail
-        )
+    if code in TIMEOUT_CODES:
+        return errors.upstream_failed(f"Bedrock {code}", code="upstream_timeout", upstream_detail=detail)
     return errors.upstream_failed(f"Bedrock {code or 'error'}", upstream_detail=detail)

@@ -81,6 +81,17 @@ def throttled(retry_after: int | None, detail: str) -> GatewayError:
     )
 
 
+def unavailable(retry_after: int | None, detail: str) -> GatewayError:
+    """The model's service is briefly unable to answer: 503, which the openai SDK retries."""
+    return GatewayError(
+        503,
+        f"The model is temporarily unavailable ({detail}); retry after the delay in Retry-After.",
+        type=SERVER,
+        code="model_unavailable",
+        retry_after=retry_after if retry_after is not None else DEFAULT_RETRY_AFTER_SECONDS,
+    )
+
+
 def upstream_invalid(service: str, upstream_detail: str | None) -> GatewayError:
     return GatewayError(
         400,

@@ -141,12 +141,12 @@ class ModelRegistry:
 
     def list_models(self) -> list[ModelRecord]:
         return sorted(
-            (ModelRecord.from_json(p["Value"]) for p in self._by_path(f"{self.prefix}/models/")),
+            (ModelRecord.from_json(p["Value"]) for p in self._by_path(f"{self.prefix}/models")),
             key=lambda record: record.name,
         )
 
     def model_names(self) -> list[str]:
-        return sorted(p["Name"].rsplit("/", 1)[1] for p in self._by_path(f"{self.prefix}/models/"))
+        return sorted(p["Name"].rsplit("/", 1)[1] for p in self._by_path(f"{self.prefix}/models"))
 
     def delete_model(self, name: str) -> None:
         """Remove a model's record and its evaluation (what is already gone is not an error)."""
@@ -185,7 +185,7 @@ class ModelRegistry:
 
     def list_aliases(self) -> dict[str, AliasEntry]:
         entries = {}
-        for parameter in self._by_path(f"{self.prefix}/aliases/"):
+        for parameter in self._by_path(f"{self.prefix}/aliases"):
             alias = parameter["Name"].rsplit("/", 1)[1]
             entries[alias] = AliasEntry.from_parameter(alias, parameter)
         return dict(sorted(entries.items()))

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rft.catalog import get_model
-from rft.errors import UnknownBaseModelError
+from rft.catalog import default_judge_model, get_model, judge_route
+from rft.errors import UnknownBaseModelError, UnknownJudgeModelError
 from rft.names import ENVIRONMENT_NAME_RULE, REGION_PATTERN, is_environment_name
 
 # Used with fullmatch: `$` also matches before a final newline.
@@ -77,10 +77,10 @@ class RewardSettings:
     # internet, no NAT, no endpoints, a security group without egress). False lets that code reach
     # the internet and AWS APIs with the grader's role if it escapes the sandbox.
     isolate_code_grader: bool = True
-    # Models the llm_judge grader may call (the first is its default).
-    judge_model_ids: tuple[str, ...] = field(
-        default=("amazon.nova-lite-v1:0",), metadata=_check(lambda v: len(v) >= 1, "must name a model")
-    )
+    # Models the llm_judge grader may call (the first is its default), each as the environment's
+    # region can call it: a foundation model id offered there on demand, or an inference profile id
+    # (`us.amazon.nova-lite-v1:0`). Empty: the catalog's default judge for the region.
+    judge_model_ids: tuple[str, ...] = ()
     # UNSAFE when true: code_tests grades even where its sandbox cannot be established (AWS Lambda
     # forbids prctl, see rft/assumptions.py); false: such samples score 0 (error_sandbox_unavailable).
     code_tests_allow_unsandboxed: bool = False
@@ -164,6 +164,14 @@ class EnvironmentSettings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
 
+    @property
+    def bedrock_base_models(self) -> tuple[str, ...]:
+        """The catalog ids of the allowed base models that train on the Bedrock control plane
+        (CreateModelCustomizationJob) and are served from custom models: the Mantle models are
+        not Bedrock foundation models and need neither."""
+        ids = (get_model(model_id) for model_id in self.allowed_base_models)
+        return tuple(dict.fromkeys(model.id for model in ids if model.provider == "bedrock"))
+
 
 def load_environments(raw: Any) -> dict[str, EnvironmentSettings]:
     """Parses the `environments` context object into settings, one per environment."""
@@ -191,7 +199,28 @@ def load_environment(name: str, values: Any) -> EnvironmentSettings:
             get_model(model_id, settings.region)  # the catalog in rft/ is the one list of models
         except UnknownBaseModelError as error:
             raise ConfigError(name, f"allowed_base_models[{index}]", str(error)) from None
-    return settings
+    return _with_judge_models(name, settings)
+
+
+def _with_judge_models(name: str, settings: EnvironmentSettings) -> EnvironmentSettings:
+    """Every judge id checked against what the region can call; none named: the region's default."""
+    judges = settings.rewards.judge_model_ids
+    if not judges:
+        default = default_judge_model(settings.region)
+        if default is None:
+            raise ConfigError(
+                name,
+                "rewards.judge_model_ids",
+                f"no default judge model is callable in {settings.region}; name one",
+            )
+        judges = (default,)
+    for index, model_id in enumerate(judges):
+        try:
+            judge_route(model_id, settings.region)
+        except UnknownJudgeModelError as error:
+            raise ConfigError(name, f"rewards.judge_model_ids[{index}]", str(error)) from None
+    rewards = dataclasses.replace(settings.rewards, judge_model_ids=judges)
+    return dataclasses.replace(settings, rewards=rewards)
 
 
 def _build(cls: type, values: Mapping[str, Any], environment: str, prefix: str) -> Any:

@@ -17,6 +17,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from rft import names
+from rft.catalog import judge_route
 from stacks.config import EnvironmentSettings
 from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, grader_construct_id
 from stacks.constructs.isolated_network import IsolatedNetwork
@@ -47,8 +48,6 @@ GRADER_CALLS = {JUDGE_GRADER: "Bedrock (Converse) with the configured judge mode
 # The namespace of the graders' embedded-metric-format figures (set explicitly, so the dashboard
 # and the alarms read the same name the graders write).
 METRICS_NAMESPACE = "RftStack/Rewards"
-# Prefixes of Bedrock's system-defined cross-Region inference profiles (`us.amazon.nova-lite-v1:0`).
-INFERENCE_PROFILE_PREFIXES = ("us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global.")
 # Converse and InvokeModel are both authorized by this action.
 INVOKE_MODEL = "bedrock:InvokeModel"
 
@@ -57,40 +56,30 @@ def graders_parameter_name(environment: str) -> str:
     return names.parameter_path(environment, names.GRADERS)
 
 
-def split_inference_profile(model_id: str) -> tuple[str, str] | None:
-    """`us.amazon.nova-lite-v1:0` -> (`us`, `amazon.nova-lite-v1:0`); a plain model id -> None."""
-    for prefix in INFERENCE_PROFILE_PREFIXES:
-        if model_id.startswith(prefix) and len(model_id) > len(prefix):
-            return prefix[:-1], model_id[len(prefix) :]
-    return None
-
-
 def judge_model_statements(
     model_ids: Sequence[str], *, partition: str, region: str, account: str
 ) -> list[iam.PolicyStatement]:
-    """The least privilege that lets the judge call exactly `model_ids` with Converse.
+    """The least privilege that lets the judge call exactly `model_ids` with Converse, each the
+    way the catalog says this region calls it (rft.catalog.judge_route).
 
-    A plain id is a foundation model in this region. A prefixed id is a system-defined
-    cross-Region inference profile: the caller needs the profile (in this region and account)
-    *and* the underlying foundation model in every region the profile may route to, which
-    Bedrock chooses per request (the `global.` profiles route to any commercial region and name
-    the model without a region). So the model is allowed in any region (`*`), but only when
-    the request comes through that profile (`bedrock:InferenceProfileArn`): the role cannot
-    call the bare model anywhere.
+    A foundation model called in-region needs that model. An inference profile needs the profile
+    (in this region and account) *and* the foundation model in every region the profile routes to,
+    which Bedrock picks per request; those are allowed only through the profile
+    (`bedrock:InferenceProfileArn`), so the role cannot call the bare model anywhere.
     """
     direct: list[str] = []
     through_profiles: list[iam.PolicyStatement] = []
     for model_id in dict.fromkeys(model_ids):
-        profile = split_inference_profile(model_id)
-        if profile is None:
-            direct.append(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}")
+        route = judge_route(model_id, region)
+        profile_arn = route.profile_arn(partition, region, account)
+        if profile_arn is None:
+            direct.extend(route.foundation_model_arns(partition))
             continue
-        profile_arn = f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}"
         direct.append(profile_arn)
         through_profiles.append(
             iam.PolicyStatement(
                 actions=[INVOKE_MODEL],
-                resources=[f"arn:{partition}:bedrock:*::foundation-model/{profile[1]}"],
+                resources=list(route.foundation_model_arns(partition)),
                 conditions={"StringEquals": {"bedrock:InferenceProfileArn": profile_arn}},
             )
         )
@@ -214,14 +203,3 @@ class RewardsStack(cdk.Stack):
         )
         # Deployed before the function, so the first invocation never meets a missing permission.
         judge.function.node.default_child.node.add_dependency(policy)
-        for model_id in model_ids:
-            profile = split_inference_profile(model_id)
-            if profile is None:
-                continue
-            acknowledge_wildcard(
-                policy,
-                f"arn:{self.partition}:bedrock:*::foundation-model/{profile[1]}",
-                f"'{model_id}' is a cross-Region inference profile: Bedrock routes each call to "
-                f"'{profile[1]}' in a region of the '{profile[0]}' geography it picks at run time; "
-                "the statement only applies through that profile (bedrock:InferenceProfileArn)",
-            )

@@ -61,6 +61,8 @@ UPSTREAM_TIMEOUT_SECONDS = 25
 # Output keys: rft.environment reads `GatewayUrl` (the stack is `<env>-Serving`).
 
 INVOKE_MODEL = "bedrock:InvokeModel"
+# What the Bedrock docs list for invoking a custom model encrypted with a customer managed key.
+CUSTOM_MODEL_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 MANTLE_INFERENCE = "bedrock-mantle:CreateInference"
 
 # One JSON object per request: who called (IAM caller or JWT subject), what, the result and timings.
@@ -162,6 +164,9 @@ class ServingStack(cdk.Stack):
             "The API stage's throttling bounds its concurrency (gateway.throttle_burst_limit = "
             f"{gateway.throttle_burst_limit}); reserving would take it from the account's other functions",
         )
+        if settings.bedrock_base_models:
+            # The workflow encrypts Nova custom models with the data key: invoking one needs it.
+            self._allow_custom_model_key(data_key)
 
         self.access_log_group = encrypted_log_group(
             self,
@@ -279,3 +284,16 @@ class ServingStack(cdk.Stack):
             "model; the gateway only calls the model ids its environment's registry records name",
         )
         return policy
+
+    def _allow_custom_model_key(self, key: kms.IKey) -> None:
+        """The training workflow encrypts Nova custom models with the data key
+        (CustomModelKmsKeyId); invoking such a model's deployment needs the key too, used by
+        Bedrock on the caller's behalf only."""
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="UseCustomModelKey",
+                actions=list(CUSTOM_MODEL_KEY_ACTIONS),
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"bedrock.{self.region}.amazonaws.com"}},
+            )
+        )

@@ -114,6 +114,9 @@ def reference_object(reference: Any) -> Any:
     return reference
 
 
+# The roles of the turn being graded: Bedrock's Nova RFT sends the rollout as `nova_assistant`
+# (the AWS FinQA sample grader accepts both), the Mantle models as `assistant`.
+ANSWER_ROLES = frozenset({"assistant", "nova_assistant"})
 _SAMPLE_KEYS = frozenset({"id", "messages", "metadata", "reference_answer"})
 
 
@@ -135,7 +138,7 @@ def parse_sample(raw: Any) -> Sample:
         text = content_text(message.get("content"))
         normalised = {**message, "content": text}
         messages.append(normalised)
-        if role == "assistant":
+        if role in ANSWER_ROLES:
             response = text
     raw_metadata = raw.get("metadata")
     if raw_metadata is None:

@@ -105,7 +105,7 @@ class TrainingWorkflow(Construct):
         service_role: iam.IRole,
         data_key: kms.IKey,
         topic: sns.ITopic,
-        allowed_base_models: Sequence[str],
+        bedrock_base_models: Sequence[str],
         log_retention_days: int,
         retain_logs: bool,
     ) -> None:
@@ -116,7 +116,7 @@ class TrainingWorkflow(Construct):
         self._topic = topic
         self._foundation_models = [
             arn(self, "bedrock", f"foundation-model/{model_id}", account=False)
-            for model_id in dict.fromkeys(allowed_base_models)
+            for model_id in dict.fromkeys(bedrock_base_models)
         ]
         self._job_arns = arn(self, "bedrock", "model-customization-job/*")
         self._custom_model_arns = arn(self, "bedrock", "custom-model/*")
@@ -296,7 +296,9 @@ class TrainingWorkflow(Construct):
             "createModelCustomizationJob",
             parameters,
             "Start",
-            [self._job_arns, self._custom_model_arns, *self._foundation_models],
+            # Authorized on the custom model it creates and the base model (IAM service reference);
+            # the job itself is covered by the tagging grant, for the tags it is created with.
+            [self._custom_model_arns, *self._foundation_models],
             comment="CreateModelCustomizationJob (RFT); the request token makes a retried call idempotent",
             tags=[self._job_arns, self._custom_model_arns],
             result_selector={"job_id": sfn.JsonPath.string_at("$.JobArn"), "provider": "bedrock"},
@@ -382,7 +384,9 @@ class TrainingWorkflow(Construct):
                 "ClientRequestToken": sfn.JsonPath.string_at(f"{deployment}.ClientRequestToken"),
             },
             "Serve",
-            [self._deployment_arns, self._custom_model_arns],
+            # Authorized on the custom model (IAM service reference); the new deployment is covered by
+            # the tagging grant, for the tags it is created with.
+            [self._custom_model_arns],
             comment="An on-demand custom model deployment: its ARN is the model id to invoke",
             tags=[self._deployment_arns],
             result_selector={"arn": sfn.JsonPath.string_at("$.CustomModelDeploymentArn")},

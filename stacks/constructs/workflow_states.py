@@ -59,11 +59,12 @@ WAIT_SECONDS = path("watch", "wait_seconds")
 MAX_WAIT_SECONDS = path("watch", "max_wait_seconds")
 PAST_DEADLINE = ("$$.State.EnteredTime", path("watch", "deadline"))
 
-# Errors worth retrying (with full jitter): throttling and the service's own transient failures.
+# Errors worth retrying (with full jitter): throttling and the service's own transient failures,
+# named as Step Functions names the operations' error shapes (every one of the five Bedrock
+# operations the workflow calls lists both; tests/contract checks each Retry against botocore).
 BEDROCK_TRANSIENT_ERRORS = (
     "Bedrock.ThrottlingException",
     "Bedrock.InternalServerException",
-    "Bedrock.ServiceUnavailableException",
 )
 MANTLE_TRANSIENT_ERRORS = ("MantleRetryableError",)
 

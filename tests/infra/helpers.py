@@ -35,9 +35,8 @@ def settings(name: str = "staging", **overrides: Any) -> EnvironmentSettings:
 
 def build_stage(name: str = "staging", **overrides: Any) -> RftStage:
     app = new_app()
-    return RftStage(
-        app, name, settings=settings(name, **overrides), env=cdk.Environment(region=settings(name).region)
-    )
+    environment = settings(name, **overrides)
+    return RftStage(app, name, settings=environment, env=cdk.Environment(region=environment.region))
 
 
 @functools.cache

@@ -22,7 +22,38 @@ def test_defaults_fill_optional_settings():
     assert env.account is None
     assert env.log_retention_days == 30
     assert env.gateway.throttle_burst_limit == 40
-    assert env.rewards.judge_model_ids
+    # us-west-2 has Nova Lite on demand only through the US inference profile.
+    assert env.rewards.judge_model_ids == ("us.amazon.nova-lite-v1:0",)
+
+
+def test_the_default_judge_is_one_the_region_can_call():
+    east = settings(
+        "staging",
+        region="us-east-1",
+        allowed_base_models=["amazon.nova-2-lite-v1:0:256k"],
+        rewards={"judge_model_ids": []},
+    )
+    assert east.rewards.judge_model_ids == ("amazon.nova-lite-v1:0",)
+
+
+@pytest.mark.parametrize(
+    ("judges", "setting", "fragment"),
+    [
+        # The old default: Converse in us-west-2 refuses the bare id, so every llm_judge sample scored 0.
+        (["amazon.nova-lite-v1:0"], "rewards.judge_model_ids[0]", "call it as us.amazon.nova-lite-v1:0"),
+        (
+            ["us.amazon.nova-lite-v1:0", "eu.amazon.nova-lite-v1:0"],
+            "rewards.judge_model_ids[1]",
+            "cannot be called from us-west-2",
+        ),
+        (["us.amazon.nova-lite-v1:0", "gpt-5"], "rewards.judge_model_ids[1]", "Unknown judge model 'gpt-5'"),
+    ],
+)
+def test_a_judge_model_the_region_cannot_call_fails_synth_naming_the_setting(judges, setting, fragment):
+    with pytest.raises(ConfigError) as caught:
+        settings("staging", rewards={"judge_model_ids": judges})
+    assert caught.value.setting == setting
+    assert fragment in str(caught.value)
 
 
 @pytest.mark.parametrize(

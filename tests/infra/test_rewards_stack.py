@@ -16,14 +16,15 @@ from stacks.rewards_stack import (
     RewardsStack,
     graders_parameter_name,
     judge_model_statements,
-    split_inference_profile,
 )
 from stacks.stage import RftStage
 from tests.infra.helpers import new_app, settings, template
 
 REGION = "us-west-2"
 ACCOUNT = "${AWS::AccountId}"  # how `_render` shows the environment-agnostic account
-PROFILES = ["us.amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0", "global.anthropic.claude-sonnet-4-6"]
+PROFILES = ["us.amazon.nova-lite-v1:0", "us.amazon.nova-pro-v1:0"]
+# The regions the `us.` profiles route to (rft.assumptions.JUDGE_MODEL_REGIONS).
+US_PROFILE_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
 
 
 def _graders_on_disk() -> set[str]:
@@ -226,18 +227,48 @@ def test_graders_write_only_their_own_log_group_and_traces(staging_stack, stagin
 def test_the_judge_calls_only_the_configured_model(staging_stack, staging):
     judge = staging_stack.graders["llm_judge"]
     variables = _function(staging_stack, staging, "llm_judge")["Properties"]["Environment"]["Variables"]
-    assert variables["JUDGE_MODEL_ID"] == "amazon.nova-lite-v1:0"
+    assert variables["JUDGE_MODEL_ID"] == "us.amazon.nova-lite-v1:0"  # us-west-2: only via the profile
     assert "JUDGE_ALLOWED_MODEL_IDS" not in variables
     # The model permission exists before the function does.
     (policy_id,) = [
         k for k, p in staging.find_resources("AWS::IAM::Policy").items() if "bedrock" in json.dumps(p)
     ]
     assert policy_id in _function(staging_stack, staging, "llm_judge")["DependsOn"]
+    profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.amazon.nova-lite-v1:0"
     assert _bedrock_statements(_role_statements(staging_stack, staging, judge)) == [
+        {"Action": "bedrock:InvokeModel", "Effect": "Allow", "Resource": profile},
+        {
+            "Action": "bedrock:InvokeModel",
+            "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": profile}},
+            "Effect": "Allow",
+            "Resource": [
+                f"arn:aws:bedrock:{region}::foundation-model/amazon.nova-lite-v1:0"
+                for region in US_PROFILE_REGIONS
+            ],
+        },
+    ]
+
+
+def test_a_judge_model_offered_in_region_is_called_directly():
+    app = new_app()
+    stage = RftStage(
+        app,
+        "nova",
+        settings=settings(
+            "staging",
+            region="us-east-1",
+            allowed_base_models=["amazon.nova-2-lite-v1:0:256k"],
+            rewards={"judge_model_ids": ["amazon.nova-lite-v1:0"]},
+        ),
+        env=cdk.Environment(region="us-east-1"),
+    )
+    stack = stage.rewards
+    statements = _bedrock_statements(_role_statements(stack, template(stack), stack.graders["llm_judge"]))
+    assert statements == [
         {
             "Action": "bedrock:InvokeModel",
             "Effect": "Allow",
-            "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/amazon.nova-lite-v1:0",
+            "Resource": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0",
         }
     ]
 
@@ -262,30 +293,22 @@ def test_inference_profiles_allow_the_profile_and_its_model_only_through_it(prof
     stack, t = stage.rewards, template(stage.rewards)
     variables = _function(stack, t, "llm_judge")["Properties"]["Environment"]["Variables"]
     assert variables["JUDGE_MODEL_ID"] == "us.amazon.nova-lite-v1:0"
-    assert variables["JUDGE_ALLOWED_MODEL_IDS"] == "amazon.nova-pro-v1:0,global.anthropic.claude-sonnet-4-6"
+    assert variables["JUDGE_ALLOWED_MODEL_IDS"] == "us.amazon.nova-pro-v1:0"
 
     statements = _bedrock_statements(_role_statements(stack, t, stack.graders["llm_judge"]))
-    us_profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.amazon.nova-lite-v1:0"
-    global_profile = (
-        f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/global.anthropic.claude-sonnet-4-6"
-    )
+    lite = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.amazon.nova-lite-v1:0"
+    pro = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.amazon.nova-pro-v1:0"
     unconditioned = [s for s in statements if "Condition" not in s]
     assert len(unconditioned) == 1
-    assert sorted(_as_list(unconditioned[0]["Resource"])) == sorted(
-        [us_profile, global_profile, f"arn:aws:bedrock:{REGION}::foundation-model/amazon.nova-pro-v1:0"]
-    )
+    assert sorted(_as_list(unconditioned[0]["Resource"])) == sorted([lite, pro])
     conditioned = {
-        s["Resource"]: s["Condition"]
+        s["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]: sorted(_as_list(s["Resource"]))
         for s in statements
-        if "Condition" in s and s["Action"] == "bedrock:InvokeModel"
+        if "Condition" in s
     }
     assert conditioned == {
-        "arn:aws:bedrock:*::foundation-model/amazon.nova-lite-v1:0": {
-            "StringEquals": {"bedrock:InferenceProfileArn": us_profile}
-        },
-        "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-6": {
-            "StringEquals": {"bedrock:InferenceProfileArn": global_profile}
-        },
+        profile: [f"arn:aws:bedrock:{region}::foundation-model/{model}" for region in US_PROFILE_REGIONS]
+        for profile, model in ((lite, "amazon.nova-lite-v1:0"), (pro, "amazon.nova-pro-v1:0"))
     }
     assert all(_as_list(s["Action"]) == ["bedrock:InvokeModel"] for s in statements)
 
@@ -295,25 +318,14 @@ def test_inference_profiles_pass_the_security_gate(profiles_app):
     app.synth()  # raises ValidationFailed on an unacknowledged cdk-nag finding
 
 
-def test_split_inference_profile():
-    assert split_inference_profile("us.amazon.nova-lite-v1:0") == ("us", "amazon.nova-lite-v1:0")
-    assert split_inference_profile("global.anthropic.claude-sonnet-4-6") == (
-        "global",
-        "anthropic.claude-sonnet-4-6",
-    )
-    assert split_inference_profile("apac.amazon.nova-pro-v1:0") == ("apac", "amazon.nova-pro-v1:0")
-    assert split_inference_profile("amazon.nova-lite-v1:0") is None
-    assert split_inference_profile("us.") is None
-
-
 def test_judge_statements_deduplicate_model_ids():
     (statement,) = judge_model_statements(
-        ["amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"], partition="aws", region="eu-west-1", account="1"
+        ["amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"], partition="aws", region="us-east-1", account="1"
     )
     assert statement.to_json() == {
         "Action": "bedrock:InvokeModel",
         "Effect": "Allow",
-        "Resource": "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-lite-v1:0",
+        "Resource": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0",
     }
 
 

@@ -198,3 +198,40 @@ def test_the_stack_passes_the_security_gate_in_both_authorization_modes():
 def _actions(statement: dict) -> list[str]:
     actions = statement["Action"]
     return [actions] if isinstance(actions, str) else list(actions)
+
+
+def _render_arn(value, *, account: str) -> str:
+    """A policy resource as the ARN IAM compares: Fn::Join joined, pseudo parameters filled."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render_arn(part, account=account) for part in parts)
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-west-2", "AWS::AccountId": account}
+    return pseudo[value["Ref"]]
+
+
+def test_get_parameters_by_path_is_granted_on_the_exact_path_the_registry_sends(staging):
+    """SSM authorizes GetParametersByPath against the path in the request (not the parameters it
+    returns), as `arn:...:parameter<Path>`: a trailing `/` in the call is a different resource
+    from the path IAM grants, and every listing would be denied."""
+    import boto3
+    from moto import mock_aws
+
+    from rft.registry import ModelRegistry
+
+    account = "123456789012"
+    (by_path,) = [s for s in statements(staging) if "ssm:GetParametersByPath" in _actions(s)]
+    granted = {_render_arn(r, account=account) for r in by_path["Resource"]}
+    sent: list[str] = []
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        ssm.meta.events.register(
+            "provide-client-params.ssm.GetParametersByPath", lambda params, **_: sent.append(params["Path"])
+        )
+        registry = ModelRegistry(ssm, "staging")
+        registry.list_models()
+        registry.list_aliases()
+    assert sent
+    requested = {f"arn:aws:ssm:us-west-2:{account}:parameter{path}" for path in sent}
+    assert requested <= granted, sorted(requested - granted)

@@ -148,14 +148,43 @@ def test_the_state_machine_calls_only_the_bedrock_actions_it_uses():
     (create,) = [
         s
         for s in statements(training, "WorkflowStateMachineRole")
-        if s["Action"] == "bedrock:CreateModelCustomizationJob"
+        if "bedrock:CreateModelCustomizationJob" in as_list(s["Action"])
+    ]
+    # The Mantle models of cdk.json's environments are not Bedrock foundation models: no grant.
+    assert not [r for r in as_list(create["Resource"]) if "foundation-model" in json.dumps(r)]
+
+
+@functools.cache
+def nova_stage():
+    """A Bedrock-plane (Nova) environment: cdk.json has none, so the tests build one."""
+    return build_stage(
+        "staging",
+        region="us-east-1",
+        allowed_base_models=["amazon.nova-2-lite-v1:0:256k"],
+        rewards={"judge_model_ids": []},
+    )
+
+
+def test_a_nova_environment_may_create_jobs_only_on_its_bedrock_base_models():
+    training = template(nova_stage().training).to_json()
+    (create,) = [
+        s
+        for s in statements(training, "WorkflowStateMachineRole")
+        if "bedrock:CreateModelCustomizationJob" in as_list(s["Action"])
     ]
     literal = [r for r in as_list(create["Resource"]) if isinstance(r, str)]
-    # Only the environment's allowed base models (cdk.json), in its region.
-    assert sorted(literal) == [
-        "arn:aws:bedrock:us-west-2::foundation-model/openai.gpt-oss-20b",
-        "arn:aws:bedrock:us-west-2::foundation-model/qwen.qwen3-32b",
-    ]
+    assert literal == ["arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-2-lite-v1:0:256k"]
+
+
+def test_the_gateway_may_use_the_custom_model_key_only_where_nova_models_are_trained():
+    """Nova custom models are encrypted with the data key; invoking one needs kms:Decrypt on it."""
+    nova = template(nova_stage().serving).to_json()
+    (key_use,) = [s for s in statements(nova) if s.get("Sid") == "UseCustomModelKey"]
+    assert sorted(as_list(key_use["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert "Fn::ImportValue" in json.dumps(key_use["Resource"])
+    assert key_use["Condition"] == {"StringEquals": {"kms:ViaService": "bedrock.us-east-1.amazonaws.com"}}
+    mantle_only = template(build_stage("staging").serving).to_json()
+    assert not [s for s in statements(mantle_only) if "kms:" in json.dumps(s.get("Action"))]
 
 
 def test_the_mantle_step_may_invoke_only_grader_aliases_and_lambda_roles_have_no_managed_policies():

@@ -397,8 +397,8 @@ def test_bedrock_validation_is_400_with_the_services_message_logged_not_echoed(w
     [
         ("AccessDeniedException", 403, "upstream_error"),
         ("InternalServerException", 500, "upstream_error"),
-        ("ModelNotReadyException", 429, "upstream_error"),
-        ("ServiceUnavailableException", 503, "upstream_error"),
+        ("ModelErrorException", 424, "upstream_error"),
+        ("ResourceNotFoundException", 404, "upstream_error"),
         ("ModelTimeoutException", 408, "upstream_timeout"),
     ],
 )
@@ -409,6 +409,43 @@ def test_other_bedrock_errors_are_502_without_the_services_message(world, code, 
     error = error_of(response)
     assert (error["type"], error["code"]) == ("upstream_error", error_code)
     assert "secret detail" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "status", "error_type"),
+    [
+        ("ServiceUnavailableException", 503, 503, "server_error"),
+        ("ModelNotReadyException", 429, 429, "rate_limit_error"),
+    ],
+)
+def test_bedrock_unavailable_and_model_not_ready_are_retryable_with_retry_after(
+    world, code, http_status, status, error_type
+):
+    """Converse raises both (botocore's error shapes); the openai SDK retries 429 and 503 itself,
+    so neither may surface as a final 502."""
+    world.bedrock.add_client_error("converse", code, "try again", http_status)
+    response = world.chat(model="prod", messages=MESSAGES)
+    assert response["statusCode"] == status
+    assert error_of(response)["type"] == error_type
+    assert int(response["headers"]["retry-after"]) >= 1
+
+
+def test_every_converse_error_the_gateway_names_is_one_converse_raises():
+    import botocore.session
+
+    from lambda_gateway import converse
+
+    operation = (
+        botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
+    )
+    raised = {shape.name for shape in operation.error_shapes}
+    named = (
+        converse.THROTTLING_CODES
+        | converse.UNAVAILABLE_CODES
+        | converse.VALIDATION_CODES
+        | converse.TIMEOUT_CODES
+    )
+    assert named <= raised, sorted(named - raised)
 
 
 def test_mantle_throttling_is_429_with_its_retry_after(world):

@@ -109,6 +109,20 @@ def test_no_assistant_message_gives_empty_response():
     assert parse_sample(raw).response == ""
 
 
+def test_nova_assistant_turn_is_the_graded_answer():
+    """Nova RFT names the rollout's role `nova_assistant` (as the AWS FinQA sample grader shows);
+    reading only `assistant` would grade an empty answer and score every Nova rollout 0."""
+    raw = make_sample("x", "5")
+    raw["messages"][-1] = {"role": "nova_assistant", "content": "#### 5"}
+    assert parse_sample(raw).response == "#### 5"
+
+
+def test_other_roles_are_not_the_graded_answer():
+    raw = make_sample("x", "5")
+    raw["messages"][-1] = {"role": "tool", "content": "#### 5"}
+    assert parse_sample(raw).response == ""
+
+
 def test_reference_object_decodes_json_strings_only_when_json():
     assert reference_object('{"schema": {}}') == {"schema": {}}
     assert reference_object("{not json") == "{not json"
