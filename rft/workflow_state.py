@@ -19,7 +19,17 @@ import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
+from typing import (
+    Any,
+    Literal,
+    NotRequired,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
 
 from rft.status import JobState, job_state
 
@@ -53,10 +63,13 @@ class MantlePlan(TypedDict):
     model: str
     training_data: str
     validation_data: str | None
-    suffix: str
-    metadata: MantleMetadata
     grader_arn: str
     hyperparameters: dict[str, Any]
+    request_token: str
+    start_record: str  # s3:// URI of the start step's record (rft.mantle.start_job)
+    # Sent only while rft.assumptions says Mantle accepts them.
+    suffix: NotRequired[str]
+    metadata: NotRequired[MantleMetadata]
 
 
 class Plan(TypedDict):
