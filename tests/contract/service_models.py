@@ -92,8 +92,9 @@ def _service_constraints(shape: Shape, value: Any, where: str) -> Iterator[str]:
     if isinstance(value, str):
         if "max" in meta and len(value) > meta["max"]:
             yield f"{where}: {len(value)} characters, at most {meta['max']}"
-        if shape.enum and value not in shape.enum:
-            yield f"{where}: {value!r} is not one of {shape.enum}"
+        enum = getattr(shape, "enum", None)
+        if enum and value not in enum:
+            yield f"{where}: {value!r} is not one of {enum}"
         if "pattern" in meta and not _matches(meta["pattern"], value):
             yield f"{where}: {value!r} does not match {meta['pattern']}"
     elif (
@@ -107,7 +108,22 @@ def _service_constraints(shape: Shape, value: Any, where: str) -> Iterator[str]:
 
 def _matches(pattern: str, value: str) -> bool:
     # botocore patterns are Java regular expressions, anchored or not; they are whole-value rules.
-    return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value, flags=re.DOTALL) is not None
+    # The few Python cannot compile (\p{...} classes) are left to the service.
+    compiled = _compiled(pattern)
+    return compiled is None or compiled.fullmatch(value) is not None
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern.removeprefix("^").removesuffix("$"), flags=re.DOTALL)
+    except re.error:
+        return None
+
+
+def service_constraint_problems(shape: Shape, params: Any) -> list[str]:
+    """Only the constraints botocore leaves to the service (max, enum, pattern)."""
+    return list(_service_constraints(shape, params, shape.name))
 
 
 def output_member(shape: Shape, sfn_path: list[str]) -> Shape | None:

@@ -1,12 +1,17 @@
-"""A local fake of the OpenAI-compatible API (Mantle, or the gateway), for tests.
+"""The one local fake of the OpenAI-compatible API (Mantle, or the gateway), for tests.
 
 Stdlib only: an ``http.server`` on 127.0.0.1 in a daemon thread. It speaks what the real ``openai``
-SDK sends and parses, so tests exercise the SDK over HTTP rather than a mock of it:
+SDK sends and parses, so tests exercise the SDK over HTTP rather than a mock of it. It is as strict
+as the real Mantle is known to be: a fine-tuning job create with a field the AWS RFT-on-Mantle
+samples do not send (``suffix``, ``metadata``, ``validation_file``, ...), a file upload with a field
+other than ``file`` and ``purpose``, and a list with a query parameter other than ``limit`` and
+``after`` are refused with the OpenAI API's 400 ``Unrecognized request argument supplied: <name>``.
+A test stands for a confirmed extra by widening ``accepted_job_fields``.
 
 - ``GET  /v1/models``, ``GET /v1/models/{id}``
 - ``POST /v1/chat/completions`` (``n`` choices, and ``stream: true`` as server-sent events)
 - ``POST /v1/files`` (multipart upload), ``GET /v1/files/{id}``, ``GET /v1/files/{id}/content``
-- ``POST /v1/fine_tuning/jobs``, ``GET /v1/fine_tuning/jobs`` (``metadata[k]=v`` filters),
+- ``POST /v1/fine_tuning/jobs``, ``GET /v1/fine_tuning/jobs`` (newest first),
   ``GET /v1/fine_tuning/jobs/{id}``, ``POST /v1/fine_tuning/jobs/{id}/cancel``,
   ``GET /v1/fine_tuning/jobs/{id}/events`` (newest first, like OpenAI), ``.../checkpoints``
 
@@ -37,6 +42,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 Reply = Callable[[dict[str, Any], int], "str | dict[str, Any]"]
+
+# What the AWS samples (custom-models/bedrock-reinforcement-fine-tuning in aws-samples/
+# amazon-bedrock-samples) send to Mantle; rft.assumptions flags the rest as unconfirmed extras.
+MANTLE_JOB_FIELDS = frozenset({"model", "training_file", "method"})
+FILE_FIELDS = frozenset({"file", "purpose"})
+LIST_QUERY = frozenset({"limit", "after"})
 
 
 @dataclass
@@ -84,6 +95,7 @@ class FakeOpenAIServer:
         self.file_contents: dict[str, bytes] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.events: dict[str, list[dict[str, Any]]] = {}
+        self.accepted_job_fields: frozenset[str] = MANTLE_JOB_FIELDS
         self._failures: list[_Failure] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -154,11 +166,12 @@ class FakeOpenAIServer:
         self, job_id: str, message: str, *, data: dict[str, Any] | None = None, type: str = "message"
     ) -> None:
         with self._lock:
+            sequence = next(self._ids)
             self.events.setdefault(job_id, []).append(
                 {
-                    "id": f"ftevent-{next(self._ids)}",
+                    "id": f"ftevent-{sequence}",
                     "object": "fine_tuning.job.event",
-                    "created_at": int(time.time()),
+                    "created_at": int(time.time()) + sequence,  # strictly increasing, like real events
                     "level": "info",
                     "message": message,
                     "data": data or {},
@@ -209,6 +222,13 @@ class _Handler(BaseHTTPRequestHandler):
     # --- plumbing -----------------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":  # a streamed upload
+            chunks = []
+            while size := int(self.rfile.readline().strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
@@ -281,6 +301,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, route: list[str], query: dict[str, list[str]], body: Any) -> bool:
         fake = self.server_fake
+        refused = self._unrecognized(method, route, query, body)
+        if refused is not None:
+            self._send_json(
+                400, _error(400, f"Unrecognized request argument supplied: {refused}", param=refused)
+            )
+            return True
         match method, route:
             case "GET", ["models"]:
                 self._send_json(200, {"object": "list", "data": [_model(m) for m in fake.models]})
@@ -322,6 +348,25 @@ class _Handler(BaseHTTPRequestHandler):
             case _:
                 return False
         return True
+
+    def _unrecognized(
+        self, method: str, route: list[str], query: dict[str, list[str]], body: Any
+    ) -> str | None:
+        """The first request field or query parameter the documented API does not have."""
+        fields: frozenset[str] | None = None
+        if method == "POST" and route == ["fine_tuning", "jobs"]:
+            fields = self.server_fake.accepted_job_fields
+        elif method == "POST" and route == ["files"]:
+            fields = FILE_FIELDS
+        if fields is not None and isinstance(body, dict):
+            unknown = sorted(set(body) - fields)
+            if unknown:
+                return unknown[0]
+        if method == "GET" and route[:2] == ["fine_tuning", "jobs"]:
+            unknown = sorted(set(query) - LIST_QUERY)
+            if unknown:
+                return unknown[0]
+        return None
 
     def _chat(self, request: dict[str, Any]) -> None:
         fake = self.server_fake
@@ -453,17 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, fake.jobs[job_id])
 
     def _list_jobs(self, query: dict[str, list[str]]) -> None:
-        wanted = {
-            key[len("metadata[") : -1]: values[0]
-            for key, values in query.items()
-            if key.startswith("metadata[")
-        }
-        jobs = [
-            job
-            for job in reversed(list(self.server_fake.jobs.values()))
-            if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())
-        ]
-        self._send_json(200, _page(jobs, query))
+        self._send_json(200, _page(list(reversed(list(self.server_fake.jobs.values()))), query))
 
 
 def _new_job(job_id: str, model: str, training_file: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,10 @@ getmoto/moto#10076 and PR #10101, which may change this code):
    `_from_boto_response` helpers.
 2. Error names: moto says `bedrock.XxxException`; Step Functions says `Bedrock.XxxException`.
 3. `GetModelCustomizationJob` / `StopModelCustomizationJob` by ARN: moto does not URL-decode the
-   identifier; the backend gets the decoded last path segment (the job name, moto's key).
+   identifier; the backend gets the job's name (moto's key) for the decoded ARN. moto also forms
+   job and custom model ARNs as `.../model-customization-job/<job name>`, which Bedrock's own
+   patterns refuse (tests/conftest.py checks every call against them): here they take the real
+   form, `.../model-customization-job/<base model id>/<12 characters>`.
 4. Timestamps: moto's Choice compares only `YYYY-MM-DDTHH:MM:SSZ`, so `$$.State.EnteredTime`
    (fractional seconds, an offset) never compares; here any RFC 3339 timestamp does.
 5. Lambda tasks: moto answers with a canned payload; here the invoke reaches the real handler
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import importlib
 import io
 import itertools
@@ -57,7 +61,7 @@ from urllib.parse import unquote
 import boto3
 import botocore.session
 from moto import mock_aws
-from moto.bedrock.models import BedrockBackend, bedrock_backends
+from moto.bedrock.models import BedrockBackend, ModelCustomizationJob, bedrock_backends
 from moto.moto_api._internal import mock_random
 from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -600,20 +604,27 @@ class WorkflowHarness:
         patch(mock.patch.object(aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task))
         patch(mock.patch.dict(aws_sdk._SERVICE_ERROR_NAMES, {"bedrock": "Bedrock"}))
 
+        original_init = ModelCustomizationJob.__init__
+
+        def init_job(job, *args, **kwargs):
+            original_init(job, *args, **kwargs)
+            _real_form_arns(job)
+
+        patch(mock.patch.object(ModelCustomizationJob, "__init__", init_job))
         original_get = BedrockBackend.get_model_customization_job
         original_stop = BedrockBackend.stop_model_customization_job
         patch(
             mock.patch.object(
                 BedrockBackend,
                 "get_model_customization_job",
-                lambda backend, job_identifier: original_get(backend, _job_name(job_identifier)),
+                lambda backend, job_identifier: original_get(backend, _job_name(backend, job_identifier)),
             )
         )
         patch(
             mock.patch.object(
                 BedrockBackend,
                 "stop_model_customization_job",
-                lambda backend, job_identifier: original_stop(backend, _job_name(job_identifier)),
+                lambda backend, job_identifier: original_stop(backend, _job_name(backend, job_identifier)),
             )
         )
         patch(
@@ -647,7 +658,8 @@ class WorkflowHarness:
                 raise _client_error(
                     "bedrock", "GetModelCustomizationJob", "ThrottlingException", "Rate exceeded", 429
                 )
-            job = self.bedrock_job(_job_name(parameters["jobIdentifier"]))
+            backend = bedrock_backends[ACCOUNT][self.region]
+            job = self.bedrock_job(_job_name(backend, parameters["jobIdentifier"]))
             job.status = status
             job.failure_message = fake.failure_message if status == "Failed" else None
             return None  # moto answers, with the scripted status
@@ -732,9 +744,21 @@ def _stringify_timestamps(value: Any) -> None:
             _stringify_timestamps(item)
 
 
-def _job_name(identifier: str) -> str:
-    """moto keys jobs by name; an ARN (URL-encoded or not) ends with it."""
-    return unquote(identifier).rsplit("/", 1)[-1]
+def _job_name(backend: Any, identifier: str) -> str:
+    """moto keys jobs by name; the identifier is a name or a job ARN (URL-encoded or not)."""
+    identifier = unquote(identifier)
+    for name, job in backend.model_customization_jobs.items():
+        if identifier in (name, job.job_arn):
+            return name
+    return identifier.rsplit("/", 1)[-1]
+
+
+def _real_form_arns(job: Any) -> None:
+    """Job and custom model ARNs as Bedrock forms them: `<base model id>/<12 lower-case characters>`."""
+    digest = hashlib.sha256(job.job_name.encode()).hexdigest()
+    prefix = job.job_arn.split(":model-customization-job/", 1)[0]
+    job.job_arn = f"{prefix}:model-customization-job/{job.base_model_identifier}/{digest[:12]}"
+    job.output_model_arn = f"{prefix}:custom-model/{job.base_model_identifier}/{digest[12:24]}"
 
 
 def _parse_timestamp(text: Any) -> dt.datetime | None:

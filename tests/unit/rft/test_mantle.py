@@ -11,7 +11,7 @@ import pytest
 from rft import mantle
 from rft.errors import MantleError, MantleRetryableError
 from rft.status import JobState
-from tests.unit.rft.fake_mantle import FakeMantle
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.unit.rft.helpers import jsonl, record
 
 GRADER = "arn:aws:lambda:us-west-2:123456789012:function:rft-grader-gsm8k:live"
@@ -25,7 +25,7 @@ def session():
 
 @pytest.fixture
 def fake():
-    with FakeMantle() as server:
+    with FakeOpenAIServer() as server:
         yield server
 
 
@@ -132,7 +132,7 @@ def test_create_job_sends_only_the_fields_aws_shows_working(client, fake):
         grader_arn=GRADER,
         hyperparameters={"n_epochs": 2, "learning_rate_multiplier": 0.5},
     )
-    body = fake.requests[-1].json()
+    body = fake.requests[-1].body
     assert fake.requests[-1].path == "/v1/fine_tuning/jobs"
     assert set(body) == {"model", "training_file", "method"}
     assert body["method"] == {
@@ -165,7 +165,7 @@ def test_an_unconfirmed_extra_is_refused_until_its_flag_is_on(client, fake, monk
     monkeypatch.setattr(mantle.assumptions, flag, True)
     fake.accepted_job_fields = fake.accepted_job_fields | {field}  # as if Mantle confirmed it
     mantle.create_reinforcement_job(client, **kwargs)
-    assert fake.requests[-1].json()[field] == value
+    assert fake.requests[-1].body[field] == value
 
 
 def test_the_fake_refuses_an_undocumented_job_field_as_the_api_does(client, fake):
@@ -177,15 +177,29 @@ def test_the_fake_refuses_an_undocumented_job_field_as_the_api_does(client, fake
         response.create(model="openai.gpt-oss-20b", training_file=file_id, suffix="x")
 
 
+def test_the_fake_refuses_a_list_filter_no_aws_source_shows(client):
+    """`jobs.list(metadata=...)` is OpenAI's; no AWS source shows Mantle filtering by it."""
+    import openai
+
+    with pytest.raises(openai.BadRequestError, match=r"Unrecognized request argument supplied: metadata\["):
+        client.fine_tuning.jobs.list(metadata={"rft_request_token": "tok"}, limit=10)
+
+
 def test_retrieve_maps_statuses_and_exposes_the_model(client, fake):
     job = mantle.create_reinforcement_job(
         client, model="qwen.qwen3-32b", training_file=upload(client), grader_arn=GRADER
     )
-    fake.statuses[job.id] = ["queued", "running", "succeeded"]
-    states = [mantle.get_job(client, job.id).state for _ in range(3)]
+    states = []
+    for status in ("queued", "running", "succeeded"):
+        fake.set_job(
+            job.id,
+            status=status,
+            fine_tuned_model="qwen.qwen3-32b:ft:gsm8k" if status == "succeeded" else None,
+        )
+        states.append(mantle.get_job(client, job.id).state)
     assert states == [JobState.RUNNING, JobState.RUNNING, JobState.SUCCEEDED]
     done = mantle.get_job(client, job.id)
-    assert done.fine_tuned_model.startswith("qwen.qwen3-32b:ft:")
+    assert done.fine_tuned_model == "qwen.qwen3-32b:ft:gsm8k"
     assert done.to_dict()["terminal"] is True
 
 
@@ -193,7 +207,9 @@ def test_a_failed_job_carries_the_service_message(client, fake):
     job = mantle.create_reinforcement_job(
         client, model="qwen.qwen3-32b", training_file=upload(client), grader_arn=GRADER
     )
-    fake.statuses[job.id] = ["failed"]
+    fake.set_job(
+        job.id, status="failed", error={"code": "grader_error", "message": "The grader Lambda timed out"}
+    )
     failed = mantle.get_job(client, job.id)
     assert failed.state is JobState.FAILED
     assert failed.error == "The grader Lambda timed out"
@@ -212,11 +228,15 @@ def test_cancel_a_running_job_and_an_ended_one(client, fake):
 
 
 def test_events_become_per_step_metrics_across_pages(client, fake):
-    job_id = "ftjob-events"
-    fake.add_message(job_id, "Validating training file")
+    job_id = fake.add_job()["id"]
+    fake.add_event(job_id, "Validating training file")
     for step in range(1, 251):
-        fake.add_metrics(job_id, step, 250, critic_rewards_mean=0.5 + step / 1000, actor_entropy=1.0)
-    fake.add_metrics(job_id, 250, 250, critic_rewards_mean=0.9, actor_entropy=0.9)  # a later report wins
+        fake.add_metrics(
+            job_id, step=step, total_steps=250, critic_rewards_mean=0.5 + step / 1000, actor_entropy=1.0
+        )
+    fake.add_metrics(
+        job_id, step=250, total_steps=250, critic_rewards_mean=0.9, actor_entropy=0.9
+    )  # later wins
     metrics = mantle.list_step_metrics(client, job_id, page_size=100)
     assert [m.step for m in metrics] == list(range(1, 251))
     assert metrics[0].values == {"critic_rewards_mean": 0.501, "actor_entropy": 1.0}
@@ -264,13 +284,13 @@ def test_parse_metrics_event_ignores_other_events():
 
 @pytest.mark.parametrize(("status", "error"), [(429, MantleRetryableError), (503, MantleRetryableError)])
 def test_throttling_is_a_retryable_error(client, fake, status, error):
-    fake.fail_next = (status, "Too many requests")
+    fake.fail_next("/v1/", status, "Too many requests")
     with pytest.raises(error, match=f"HTTP {status}"):
         mantle.get_job(client, "ftjob-1")
 
 
 def test_a_refusal_names_the_call_and_the_message(client, fake):
-    fake.fail_next = (400, "model not supported for reinforcement")
+    fake.fail_next("/v1/", 400, "model not supported for reinforcement")
     with pytest.raises(MantleError) as caught:
         mantle.create_reinforcement_job(client, model="x", training_file="file-1", grader_arn=GRADER)
     assert not isinstance(caught.value, MantleRetryableError)

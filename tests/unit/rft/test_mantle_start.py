@@ -13,7 +13,7 @@ from moto import mock_aws
 from rft import mantle
 from rft.errors import MantleError, MantleRetryableError
 from rft.jobs import WorkflowSettings, plan_job, validate_request
-from tests.unit.rft.fake_mantle import FakeMantle
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.unit.rft.helpers import jsonl, record
 
 GRADER = "arn:aws:lambda:us-west-2:123456789012:function:rft-grader-gsm8k:live"
@@ -22,7 +22,7 @@ DATA = jsonl(record(i) for i in range(120))
 
 @pytest.fixture
 def fake():
-    with FakeMantle() as server:
+    with FakeOpenAIServer() as server:
         yield server
 
 
@@ -79,7 +79,7 @@ def test_first_start_uploads_once_creates_once_and_records_the_job(fake, client,
     job = mantle.start_job(client, s3, plan)
     created = posts(fake, "/v1/fine_tuning/jobs")
     assert len(created) == 1
-    body = created[0].json()
+    body = created[0].body
     assert set(body) == {"model", "training_file", "method"}
     assert fake.file_contents[body["training_file"]] == DATA
     assert body["method"]["reinforcement"]["hyperparameters"] == {"n_epochs": 3, "batch_size": 64}
@@ -121,14 +121,7 @@ def test_a_create_that_reached_mantle_but_was_not_recorded_is_found_not_repeated
 
 
 def test_a_create_mantle_refused_with_503_is_sent_again_on_retry_with_the_same_file(fake, client, s3, plan):
-    real_dispatch = fake._dispatch
-
-    def fail_the_first_create(handler, method):
-        if method == "POST" and handler.path == "/v1/fine_tuning/jobs" and not posts(fake, handler.path):
-            fake.fail_next = (503, "Service unavailable")
-        real_dispatch(handler, method)
-
-    fake._dispatch = fail_the_first_create
+    fake.fail_next("/v1/fine_tuning/jobs", 503, "Service unavailable")  # the first create
     with pytest.raises(MantleRetryableError):
         mantle.start_job(client, s3, plan)
     assert not fake.jobs
@@ -144,14 +137,7 @@ def test_the_create_is_not_retried_by_the_sdk(fake, s3, plan):
     recovery decides instead, so even a client built with retries sends the create once."""
     session = boto3.session.Session(aws_access_key_id="A", aws_secret_access_key="s", region_name="us-west-2")
     retrying = mantle.mantle_client("us-west-2", session=session, base_url=fake.base_url, max_retries=3)
-    real_dispatch = fake._dispatch
-
-    def fail_creates(handler, method):
-        if method == "POST" and handler.path == "/v1/fine_tuning/jobs":
-            fake.fail_next = (500, "Internal error")
-        real_dispatch(handler, method)
-
-    fake._dispatch = fail_creates
+    fake.fail_next("/v1/fine_tuning/jobs", 500, "Internal error")  # one failure: an SDK retry would succeed
     with pytest.raises(MantleError):
         mantle.start_job(retrying, s3, plan)
     assert len(posts(fake, "/v1/fine_tuning/jobs")) == 1
