@@ -23,7 +23,6 @@ from stacks.constructs.grader import REWARDS_ROOT, Grader, discover_graders, gra
 from stacks.constructs.isolated_network import IsolatedNetwork
 from stacks.security import (
     CHECK_IN_A_VPC,
-    acknowledge_wildcard,
     calls_services_outside_a_vpc,
     invoked_synchronously,
     shares_the_account_pool,
