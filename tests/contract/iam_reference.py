@@ -134,6 +134,8 @@ _ARNS = {
     "AWS::EC2::SecurityGroup": "arn:aws:ec2:{region}:{account}:security-group/sg-{tag}",
     "AWS::EC2::VPC": "arn:aws:ec2:{region}:{account}:vpc/vpc-{tag}",
 }
+# Types whose `Ref` is an id with this prefix.
+_REF_IS_ID = {"AWS::EC2::Subnet": "subnet", "AWS::EC2::VPC": "vpc", "AWS::EC2::SecurityGroup": "sg"}
 # Types whose `Ref` is a name, not an ARN.
 _REF_IS_NAME = {
     "AWS::S3::Bucket",
@@ -203,6 +205,8 @@ class Templates:
             return self._name(stack, name)
         if kind == "AWS::KMS::Key":
             return f"1234abcd-12ab-34cd-56ef-{self._tag(name)}"
+        if kind in _REF_IS_ID:
+            return f"{_REF_IS_ID[kind]}-{self._tag(name)}"
         return self._arn(stack, name)
 
     def _attribute(self, stack: str, logical: str, attribute: str) -> str:
@@ -210,6 +214,8 @@ class Templates:
             return self._arn(stack, logical)
         if attribute == "Name":
             return self._name(stack, logical)
+        if attribute == "GroupId":
+            return f"sg-{self._tag(logical)}"
         raise AssertionError(f"{stack}: cannot render {logical}.{attribute}")
 
     def _arn(self, stack: str, logical: str) -> str:
