@@ -17,11 +17,11 @@ ENV ?=
 # a stack, and the count of feature flags left at their defaults (cdk.json sets those it relies on).
 CDK_CHATTER := -e '^Supply a stack id' -e 'feature flags are not configured'
 
-.PHONY: help install synth test lint unit cfn-lint checkov bandit bootstrap deploy diff destroy bench clean
+.PHONY: help install synth test lint unit cfn-lint checkov bandit typecheck bootstrap deploy diff destroy bench clean
 
 help:
 	@echo "make synth                 install everything, synthesize every environment (fails on cdk-nag findings)"
-	@echo "make test                  ruff, the whole pytest suite, bandit, cfn-lint and checkov on the synthesized templates"
+	@echo "make test                  ruff, the whole pytest suite, mypy, bandit, cfn-lint and checkov on the synthesized templates"
 	@echo "make bootstrap ENV=staging once per account and region, then"
 	@echo "make deploy ENV=staging    deploy one environment;  make diff ENV=staging  to preview"
 	@echo "make bench                 run every benchmark in benchmarks/"
@@ -70,7 +70,11 @@ checkov: synth $(CHECKOV_VENV)/.installed
 bandit: install
 	bandit --quiet --severity-level medium --recursive rft lambda_rewards lambda_workflow lambda_gateway
 
-test: lint bandit unit cfn-lint checkov
+# mypy, as configured in pyproject.toml: strict for rft/ and lambda_rewards/common/.
+typecheck: install
+	mypy
+
+test: lint typecheck bandit unit cfn-lint checkov
 
 bootstrap: install
 	@test -n "$(ENV)" || { echo "usage: make bootstrap ENV=staging" >&2; exit 2; }
