@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from rft import doctor as checks
 from rft.cli.common import (
@@ -18,6 +17,7 @@ from rft.cli.common import (
     console,
     environment,
     print_json,
+    shown,
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
 
@@ -65,12 +65,12 @@ def _print(name: str, found: list[checks.Check], ok: bool) -> None:
     for check in found:
         colour = COLOURS.get(check.status, "red")
         console.print(
-            f"[{colour}]{check.status:<4}[/] [bold]{escape(check.name)}[/]: {escape(check.detail)}",
+            f"[{colour}]{check.status:<4}[/] [bold]{shown(check.name)}[/]: {shown(check.detail)}",
             soft_wrap=wrap,
         )
         if check.action and check.status != checks.OK:
-            console.print(f"     to do: {escape(check.action)}", soft_wrap=wrap)
+            console.print(f"     to do: {shown(check.action)}", soft_wrap=wrap)
     failed = sum(check.status == checks.FAIL for check in found)
     warned = sum(check.status == checks.WARN for check in found)
     verdict = "[green]healthy[/]" if ok else f"[red]{failed} check(s) failed[/]"
-    console.print(f"Environment {escape(name)!r}: {verdict}, {warned} warning(s).", soft_wrap=wrap)
+    console.print(f"Environment '{shown(name)}': {verdict}, {warned} warning(s).", soft_wrap=wrap)
