@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_workflow import common
-from rft import catalog, datasets, jobs
+from rft import catalog, datasets, jobs, names
 from rft.errors import Problem, RftError, ValidationError
 
 # How many problems the failure message lists (all are counted).
@@ -43,6 +43,7 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     except RftError as exc:  # a rule that raised its own error: still an answer, never a crash
         return rejected("RequestInvalid", ValidationError("The job request", [Problem(None, "", str(exc))]))
     problems = list(environment_problems(job, event.get("execution_name"), common.allowed_base_models()))
+    problems += alias_problems(job.name, settings.environment)
     if problems:
         return rejected("RequestInvalid", ValidationError("The job request", problems))
 
@@ -105,6 +106,26 @@ def environment_problems(
             f"{job.name!r} must also be the execution name (this execution is {execution_name!r}); "
             "start the run with `rft train start`, which uses the name for both",
         )
+
+
+def alias_problems(name: str, environment: str) -> list[Problem]:
+    """A run may not take the name of an alias: the gateway resolves a name as an alias first, so the
+    run's model would be unreachable by its own name and callers asking for it would get the alias's
+    target (one GetParameter; the CLI checks the same before starting)."""
+    try:
+        common.client("ssm").get_parameter(Name=names.parameter_path(environment, names.ALIASES, name))
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) == "ParameterNotFound":
+            return []
+        raise  # throttling, access: the step's Retry handles it, or the run fails loudly
+    return [
+        Problem(
+            None,
+            "name",
+            f"{name!r} is an alias in this environment; choose another run name "
+            "(the gateway would serve the alias's target under this name)",
+        )
+    ]
 
 
 def read_dataset(

@@ -185,6 +185,14 @@ class TrainingStack(cdk.Stack):
             memory_size=512,
             environment={**common},
         )
+        aliases = arn(self, "ssm", names.parameter_resource(settings.name, names.ALIASES))
+        self.validate.allow(["ssm:GetParameter"], [aliases])
+        acknowledge_wildcard(
+            self.validate.policy,
+            aliases,
+            f"Reads only whether an alias under {names.parameter_path(settings.name, names.ALIASES)}/ "
+            "has the run's name (a run may not take an alias's name); run names are chosen at run time",
+        )
         models_parameters = arn(self, "ssm", names.parameter_resource(settings.name, names.MODELS))
         self.publish.allow(["ssm:PutParameter", "ssm:GetParameter"], [models_parameters])
         acknowledge_wildcard(

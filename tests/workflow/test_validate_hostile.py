@@ -157,3 +157,14 @@ def test_reserved_tags_and_tags_with_line_breaks_or_unicode_spaces_are_refused(e
 def test_nova_token_limits_have_an_upper_bound(environment, hyperparameters, fragment):
     result = answer(request(hyperparameters=hyperparameters))
     assert fragment in result["cause"]
+
+
+def test_a_run_named_like_an_alias_is_refused(environment):
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name="/rft/staging/aliases/prod", Value='{"model": "m1"}', Type="String")
+    result = answer(request(name="prod"))
+    assert result["valid"] is False
+    assert "'prod' is an alias in this environment" in result["cause"]
+    # another environment's alias of that name is no obstacle, nor is a name no alias has
+    ssm.put_parameter(Name="/rft/prod/aliases/run-1", Value='{"model": "m1"}', Type="String")
+    assert "is an alias" not in json.dumps(answer(request(name="run-1")))
