@@ -256,3 +256,42 @@ JUDGE_ECHOES_VERDICT_NONCE = True
 # `aws events list-rules --name-prefix <env>-Training-`; if they differ, change this pattern (an
 # ARN-like pattern of the name; `{stack}` is the stack's name).
 GENERATED_NAMES = "{stack}-*"
+
+# --- Where a Nova (Bedrock-plane) RFT job publishes its training metrics during the run ----------
+
+# UNCONFIRMED: the Bedrock user guide says a Nova RFT job is monitored through its reward and
+# training curves, and Bedrock's other customization jobs write step-wise metrics as CSV into the
+# job's output S3 location (`step_wise_training_metrics.csv`, usually once the job ends). Whether
+# an RFT job writes that file *during* the run, under which folder and with which columns, could not
+# be verified without an account. The guard (rft.guard) looks for these file names anywhere under
+# the run's output prefix and maps the columns below onto Mantle's metric names; a job without such
+# a file is simply not judged (the guard sees no steps and stays healthy). Check: start a Nova RFT
+# job and list `s3://<artifacts>/jobs/<run>/output/` while it trains; fix the names here.
+BEDROCK_RFT_METRICS_FILES: frozenset[str] = frozenset(
+    {"step_wise_training_metrics.csv", "training_metrics.csv", "rft_training_metrics.csv"}
+)
+BEDROCK_RFT_METRIC_COLUMNS: dict[str, str] = {
+    "step_number": "step",
+    "global_step": "step",
+    "step": "step",
+    "mean_reward": "critic_rewards_mean",
+    "reward_mean": "critic_rewards_mean",
+    "train_reward": "critic_rewards_mean",
+    "entropy": "actor_entropy",
+    "policy_entropy": "actor_entropy",
+    "grad_norm": "actor_grad_norm",
+    "gradient_norm": "actor_grad_norm",
+    "response_length": "response_length_mean",
+    "mean_response_length": "response_length_mean",
+    "validation_reward": "val_rewards_mean",
+}
+
+# --- Events of the Bedrock plane -----------------------------------------------------------------
+
+# DOCUMENTED, NOT OBSERVED HERE: Bedrock sends "Model Customization Job State Change" (source
+# aws.bedrock) to the default bus on a best-effort basis, with detail.jobArn and detail.jobStatus.
+# The workflow therefore never relies on the event alone: a slow poll runs when no event comes.
+# No EventBridge event is documented for custom model deployments or for Mantle fine-tuning jobs:
+# those keep polling. Check: a job in a test account and a rule on that pattern targeting a log group.
+BEDROCK_JOB_EVENT_SOURCE = "aws.bedrock"
+BEDROCK_JOB_EVENT_DETAIL_TYPE = "Model Customization Job State Change"

@@ -63,6 +63,9 @@ class RunStatus:
     error: str | None = None
     cause: str | None = None
     model: dict[str, Any] | None = None  # the model record, once published
+    # The workflow's health guard at its last look (rft.workflow_state.Guard): verdict, codes sent.
+    guard_verdict: str | None = None
+    guard_findings: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -113,6 +116,10 @@ def read_run(target: Environment, name: str, *, live_metrics: LiveMetrics | None
         started=iso(execution.get("startDate")),
         stopped=iso(execution.get("stopDate")),
     )
+    guard = history.latest("guard")
+    if isinstance(guard, dict) and guard.get("verdict"):
+        run.guard_verdict = str(guard["verdict"])
+        run.guard_findings = [str(code) for code in guard.get("sent") or []]
     seen = history.job()
     if seen is not None:
         run.job_status, run.job_id = seen.status, seen.job_id

@@ -150,6 +150,19 @@ class MantleJob(TypedDict):
     metrics_uri: str
 
 
+class Guard(TypedDict):
+    """The health guard's state between looks (rft.guard.GuardState): the verdict, the finding codes
+    already notified, the last step read; `notify`/`message` and `stop`/`cause` say what to do now."""
+
+    verdict: str  # rft.health.Verdict
+    sent: list[str]
+    last_step: int
+    notify: bool
+    message: str
+    stop: bool
+    cause: str
+
+
 class Deployment(TypedDict):
     arn: str
 
@@ -180,6 +193,11 @@ class StateDocument(TypedDict, total=False):
     training: Training
     bedrock_job: BedrockJob
     mantle_job: MantleJob
+    guard: Guard
+    # What ended a wait for the Bedrock job's event ({"job_arn", "status"}), or why registering failed.
+    job_event: dict[str, Any]
+    job_event_error: dict[str, Any]
+    guard_error: dict[str, Any]  # a guard step's error object: the run goes on unjudged
     deployment: Deployment
     deployment_status: DeploymentStatus
     published: Published
@@ -196,6 +214,7 @@ class StateDocument(TypedDict, total=False):
 # The workflow's steps, as `failure.step` names them.
 STEPS = ("Validate", "Start", "Watch", "Serve", "Publish")
 MANTLE_JOB_FIELDS: tuple[str, ...] = tuple(MantleJob.__annotations__)
+GUARD_FIELDS: tuple[str, ...] = tuple(Guard.__annotations__)
 
 
 # --- JSONPaths -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from rft.catalog import default_judge_model, get_model, judge_route
 from rft.errors import UnknownBaseModelError, UnknownJudgeModelError
+from rft.health import GuardSettings
 from rft.names import ENVIRONMENT_NAME_RULE, REGION_PATTERN, is_environment_name
 
 # Used with fullmatch: `$` also matches before a final newline.
@@ -128,6 +129,15 @@ class OperationsSettings:
 
 
 @dataclass(frozen=True)
+class TrainingSettings:
+    """How the workflow watches a run: the health guard's thresholds (rft.health.GuardSettings,
+    README "The training health guard") and whether a run it judges `stop` is stopped."""
+
+    auto_stop: bool = True
+    guard: GuardSettings = field(default_factory=GuardSettings)
+
+
+@dataclass(frozen=True)
 class EnvironmentSettings:
     """One deployment target: one account and one region."""
 
@@ -163,6 +173,7 @@ class EnvironmentSettings:
     rewards: RewardSettings = field(default_factory=RewardSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
 
     @property
     def bedrock_base_models(self) -> tuple[str, ...]:
@@ -243,7 +254,10 @@ def _build(cls: type, values: Mapping[str, Any], environment: str, prefix: str) 
         if check and not check[0](value):
             raise ConfigError(environment, path, f"{check[1]}, got {values[name]!r}")
         kwargs[name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as error:  # a rule across fields, checked by the settings class itself
+        raise ConfigError(environment, prefix.rstrip(".") or "*", str(error)) from None
 
 
 def _convert(hint: Any, value: Any, environment: str, path: str) -> Any:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
@@ -16,8 +17,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from rft import names
+from rft import assumptions, names
 from rft.names import ARTIFACTS_PREFIX
+from rft.status import BEDROCK_JOB_STATES
 from stacks.config import EnvironmentSettings
 from stacks.constructs.bedrock_service_role import BedrockServiceRole
 from stacks.constructs.dead_letters import DeadLetters
@@ -25,12 +27,14 @@ from stacks.constructs.notifications import Notifications
 from stacks.constructs.training_workflow import TrainingWorkflow, WorkflowSteps
 from stacks.constructs.workflow_function import WorkflowFunction
 from stacks.security import (
+    CHECK_DEAD_LETTER_QUEUE,
     acknowledge_wildcard,
     arn,
     calls_services_outside_a_vpc,
     invoked_synchronously,
     referenced,
     shares_the_account_pool,
+    skip_checkov,
 )
 from stacks.version import source_version
 
@@ -203,10 +207,45 @@ class TrainingStack(cdk.Stack):
             "chosen at run time",
         )
 
+        self.guard = self._guard_function(settings, data_key, artifacts_arn, artifacts_nag)
+        self.watch_table = dynamodb.Table(
+            self,
+            "WatchTable",
+            partition_key=dynamodb.Attribute(name="job_arn", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=data_key,
+            time_to_live_attribute="expires_at",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Task tokens of waits in progress: nothing worth keeping once the stack goes.
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.job_events = self._function(
+            "JobEvents",
+            settings,
+            handler="job_events.handler",
+            description="rft-stack workflow: hand a finished Bedrock job's event to the run waiting for it",
+            timeout=cdk.Duration.seconds(30),
+            memory_size=256,
+            environment={**common, "WATCH_TABLE": self.watch_table.table_name},
+        )
+        self.job_events.allow(["dynamodb:PutItem", "dynamodb:UpdateItem"], [self.watch_table.table_arn])
+        self.job_events.allow(
+            ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"], [data_key.key_arn]
+        )
+
         self.workflow = TrainingWorkflow(
             self,
             "Workflow",
-            steps=WorkflowSteps(validate=self.validate, mantle=self.mantle, publish=self.publish),
+            steps=WorkflowSteps(
+                validate=self.validate,
+                mantle=self.mantle,
+                publish=self.publish,
+                guard=self.guard,
+                job_events=self.job_events,
+            ),
             service_role=self.service_role.role,
             data_key=data_key,
             topic=self.topic,
@@ -217,6 +256,8 @@ class TrainingStack(cdk.Stack):
         self.state_machine = self.workflow.state_machine
         self.notifications.grant_publish(self.state_machine)
         self._acknowledge_state_machine_wildcards()
+
+        self._deliver_job_events()
 
         self.cleanup = self._function(
             "Cleanup",
@@ -343,6 +384,7 @@ class TrainingStack(cdk.Stack):
             (self.validate, "S3 (the datasets bucket) and KMS"),
             (self.mantle, "the Mantle endpoint (bedrock-mantle.<region>.api.aws), S3 and KMS"),
             (self.publish, "SSM Parameter Store"),
+            (self.guard, "S3 (the artifacts bucket) and KMS"),
         ):
             invoked_synchronously(step.function, "the training workflow's Step Functions Task state")
             calls_services_outside_a_vpc(step.function, calls)
@@ -355,6 +397,74 @@ class TrainingStack(cdk.Stack):
             "Runs once per aborted or timed-out training run; reserving concurrency would take it from "
             "every other function of the account",
         )
+        skip_checkov(
+            self.job_events.function,
+            CHECK_DEAD_LETTER_QUEUE,
+            "Invoked synchronously by the workflow's wait (its errors fall back to a plain wait) and "
+            "asynchronously by the job-end rule; a job-end event it fails to hand over costs only the "
+            "speed-up: the waiting run times out and polls the job",
+        )
+        calls_services_outside_a_vpc(self.job_events.function, "DynamoDB, Step Functions and KMS")
+        shares_the_account_pool(
+            self.job_events.function,
+            "Runs twice per poll interval of a Bedrock run at most; reserving concurrency would take it "
+            "from every other function of the account",
+        )
+
+    def _deliver_job_events(self) -> None:
+        """Bedrock's job-end events (best effort, rft.assumptions) to the run that waits for them."""
+        self.job_events.allow(["states:SendTaskSuccess"], ["*"])
+        acknowledge_wildcard(
+            self.job_events.policy,
+            "*",
+            "states:SendTaskSuccess accepts no resource-level permissions (the IAM service reference lists "
+            "no resource type for it); the task token itself names the one waiting task",
+        )
+        self.job_events_rule = events.Rule(
+            self,
+            "BedrockJobEnded",
+            description="A Bedrock customization job ended: wake the training run watching it",
+            event_pattern=events.EventPattern(
+                source=[assumptions.BEDROCK_JOB_EVENT_SOURCE],
+                detail_type=[assumptions.BEDROCK_JOB_EVENT_DETAIL_TYPE],
+                detail={"jobStatus": sorted(s for s, state in BEDROCK_JOB_STATES.items() if state.terminal)},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.job_events.alias, retry_attempts=4, max_event_age=cdk.Duration.hours(1)
+                )
+            ],
+        )
+
+    def _guard_function(
+        self, settings: EnvironmentSettings, data_key: kms.IKey, artifacts_arn: str, artifacts_nag: str
+    ) -> WorkflowFunction:
+        """The watch loops' health guard: reads each run's metrics under the artifacts prefix."""
+        guard = self._function(
+            "Guard",
+            settings,
+            handler="guard.handler",
+            description="rft-stack workflow: judge a running job's training metrics (health guard)",
+            timeout=cdk.Duration.minutes(1),
+            memory_size=512,
+            environment={
+                "ENVIRONMENT": settings.name,
+                "POWERTOOLS_SERVICE_NAME": "rft-workflow",
+                "GUARD_SETTINGS": json.dumps(settings.training.guard.to_mapping(), sort_keys=True),
+                "AUTO_STOP": "true" if settings.training.auto_stop else "false",
+            },
+        )
+        guard.allow(["s3:GetObject"], [f"{artifacts_arn}/{ARTIFACTS_PREFIX}/*"])
+        guard.allow(
+            ["s3:ListBucket"], [artifacts_arn], {"StringLike": {"s3:prefix": [f"{ARTIFACTS_PREFIX}/*"]}}
+        )
+        guard.allow(["kms:Decrypt"], [data_key.key_arn])
+        acknowledge_wildcard(
+            guard.policy,
+            f"{artifacts_nag}/{ARTIFACTS_PREFIX}/*",
+            "Reads the per-step metrics of each run under jobs/<run name>/; run names are chosen at run time",
+        )
+        return guard
 
     def _read_datasets(self, function: WorkflowFunction, data_key: kms.IKey) -> None:
         function.allow(["s3:GetObject"], [f"{self._datasets_arn}/*"])

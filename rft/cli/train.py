@@ -271,7 +271,22 @@ def run_parts(run: RunStatus) -> list[str]:
         parts.append(f"step {run.current_step}{total}")
     if run.mean_reward is not None:
         parts.append(f"mean reward {run.mean_reward:.3f}")
+    parts.extend(latest_signals(run))
+    if run.guard_verdict:
+        found = f" ({', '.join(run.guard_findings)})" if run.guard_findings else ""
+        parts.append(f"guard {run.guard_verdict}{found}")
     return parts
+
+
+def latest_signals(run: RunStatus) -> list[str]:
+    """The last step's response length and entropy: the health guard's other signals."""
+    last = run.metrics[-1] if run.metrics else {}
+    shown_signals = []
+    for key, label, form in (("response_length_mean", "length", ".0f"), ("actor_entropy", "entropy", ".2f")):
+        value = last.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            shown_signals.append(f"{label} {value:{form}}")
+    return shown_signals
 
 
 def describe_run(run: RunStatus) -> str:

@@ -37,6 +37,7 @@ from stacks.constructs.alarms import (
     RewardMetric,
     reward_metric,
 )
+from stacks.constructs.training_dashboard import training_health_widgets
 
 # Training runs last hours: their duration is drawn per hour.
 WORKFLOW_DURATION_PERIOD = cdk.Duration.hours(1)
@@ -301,6 +302,8 @@ class Operations(Construct):
                 width=12,
             ),
         )
+        # Each run's reward, response length and entropy, as the health guard reads them.
+        self.dashboard.add_widgets(*training_health_widgets())
         if workflow.log_group is not None:
             self.dashboard.add_widgets(
                 cw.LogQueryWidget(

@@ -22,7 +22,7 @@ is needed: validation, the Mantle (OpenAI-compatible) plane and the model record
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import aws_iam as iam
@@ -36,24 +36,20 @@ from rft.status import BEDROCK_JOB_STATES, JobState, raw_status
 from rft.workflow_state import MANTLE_JOB_FIELDS, path
 from stacks.constructs.bedrock_service_role import allow_to_start_jobs
 from stacks.constructs.log_retention import encrypted_log_group
+from stacks.constructs.workflow_events import wait_for_job_event
 from stacks.constructs.workflow_failures import WorkflowFailures
 from stacks.constructs.workflow_function import WorkflowFunction
+from stacks.constructs.workflow_guard import guard_check, guard_starts
 from stacks.constructs.workflow_polling import poll_until
 from stacks.constructs.workflow_publish import publish_model
+from stacks.constructs.workflow_serve import serve_model
 from stacks.constructs.workflow_states import (
     BEDROCK_FAILED,
     BEDROCK_RETRY,
     BEDROCK_STATUS,
     BEDROCK_STOPPED,
     CANCEL_MANTLE,
-    CREATE_DEPLOYMENT,
-    DEPLOYMENT_ACTIVE,
-    DEPLOYMENT_FAILED,
-    DEPLOYMENT_FAILED_STATUS,
-    DEPLOYMENT_STATUS,
-    DEPLOYMENT_TIME_LIMIT,
     GET_BEDROCK,
-    GET_DEPLOYMENT,
     GET_MANTLE,
     HAS_VALIDATION_DATA,
     MANTLE_FAILED,
@@ -63,7 +59,6 @@ from stacks.constructs.workflow_states import (
     PUBLISH,
     REQUEST_REJECTED,
     REQUEST_VALID,
-    SERVE,
     START_BEDROCK,
     START_BEDROCK_WITH_VALIDATION,
     START_MANTLE,
@@ -73,7 +68,6 @@ from stacks.constructs.workflow_states import (
     VALIDATE_ONLY,
     VALIDATED_ONLY,
     WAIT_BEDROCK,
-    WAIT_DEPLOYMENT,
     WAIT_MANTLE,
     WAIT_SECONDS,
     WHICH_PLANE,
@@ -91,6 +85,8 @@ class WorkflowSteps:
     validate: WorkflowFunction
     mantle: WorkflowFunction
     publish: WorkflowFunction
+    guard: WorkflowFunction
+    job_events: WorkflowFunction
 
 
 class TrainingWorkflow(Construct):
@@ -206,9 +202,6 @@ class TrainingWorkflow(Construct):
             )
             .otherwise(start_plain)
         )
-        start_plain.next(wait)
-        start_validated.next(wait)
-
         job = {"JobIdentifier": sfn.JsonPath.string_at(path("training", "job_id"))}
         get = self._bedrock_call(
             GET_BEDROCK,
@@ -218,6 +211,12 @@ class TrainingWorkflow(Construct):
             [self._job_arns],
             result_path=path("bedrock_job"),
         )
+        wait.next(get)
+        # Between looks: the job's end event, or the poll interval, whichever comes first.
+        waiting = wait_for_job_event(self, function=self._steps.job_events, wait=wait, get=get)
+        guard_start = guard_starts(self, "Bedrock").next(waiting)
+        start_plain.next(guard_start)
+        start_validated.next(guard_start)
         stop = self._bedrock_call(
             STOP_BEDROCK,
             "stopModelCustomizationJob",
@@ -246,10 +245,17 @@ class TrainingWorkflow(Construct):
                 sfn.JsonPath.string_at(path("training", "job_id")),
             ),
         )
+        unhealthy = "The health guard judged the run unhealthy: stop the job so it stops spending"
         status = poll_until(
             self,
             BEDROCK_STATUS,
-            wait=wait,
+            wait=self._guard(
+                "Bedrock",
+                lambda name: self._bedrock_call(
+                    name, "stopModelCustomizationJob", job, "Watch", [self._job_arns], comment=unhealthy
+                ),
+                waiting,
+            ),
             status_path=path("bedrock_job", "Status"),
             outcomes=[
                 (raw_status(BEDROCK_JOB_STATES, JobState.SUCCEEDED), self._serve()),
@@ -259,7 +265,7 @@ class TrainingWorkflow(Construct):
             on_time_limit=stop,
             backoff="Bedrock",
         )
-        wait.next(get).next(status)
+        get.next(status)
         return start
 
     def _start_bedrock(self, name: str, *, with_validation: bool) -> tasks.CallAwsService:
@@ -354,10 +360,13 @@ class TrainingWorkflow(Construct):
                 sfn.JsonPath.string_at(path("training", "job_id")),
             ),
         )
+        unhealthy = "The health guard judged the run unhealthy: cancel the job so it stops spending"
         status = poll_until(
             self,
             MANTLE_STATUS,
-            wait=wait,
+            wait=self._guard(
+                "Mantle", lambda name: self._mantle_call(name, "cancel", "Watch", comment=unhealthy), wait
+            ),
             status_path=path("mantle_job", "state"),
             outcomes=[
                 (JobState.SUCCEEDED.value, self._publish()),
@@ -367,74 +376,32 @@ class TrainingWorkflow(Construct):
             on_time_limit=cancel,
             backoff="Mantle",
         )
-        start.next(wait)
+        start.next(guard_starts(self, "Mantle")).next(wait)
         wait.next(get).next(status)
         return start
 
     def _serve(self) -> sfn.IChainable:
-        deployment = path("plan", "bedrock", "create_deployment")
-        create = self._bedrock_call(
-            CREATE_DEPLOYMENT,
-            "createCustomModelDeployment",
-            {
-                "ModelDeploymentName": sfn.JsonPath.string_at(f"{deployment}.ModelDeploymentName"),
-                "ModelArn": sfn.JsonPath.string_at(path("bedrock_job", "OutputModelArn")),
-                "Description": sfn.JsonPath.string_at(f"{deployment}.Description"),
-                "Tags": sfn.JsonPath.list_at(f"{deployment}.Tags"),
-                "ClientRequestToken": sfn.JsonPath.string_at(f"{deployment}.ClientRequestToken"),
-            },
-            "Serve",
-            # Authorized on the custom model (IAM service reference); the new deployment is covered by
-            # the tagging grant, for the tags it is created with.
-            [self._custom_model_arns],
-            comment="An on-demand custom model deployment: its ARN is the model id to invoke",
-            tags=[self._deployment_arns],
-            result_selector={"arn": sfn.JsonPath.string_at("$.CustomModelDeploymentArn")},
-            result_path=path("deployment"),
-        )
-        wait = sfn.Wait(
-            self, WAIT_DEPLOYMENT, time=sfn.WaitTime.seconds_path(path("plan", "watch", "first_wait_seconds"))
-        )
-        get = self._bedrock_call(
-            GET_DEPLOYMENT,
-            "getCustomModelDeployment",
-            {"CustomModelDeploymentIdentifier": sfn.JsonPath.string_at(path("deployment", "arn"))},
-            "Serve",
-            [self._deployment_arns],
-            result_path=path("deployment_status"),
-        )
-        failed = self._failures.failure_with_message(
-            DEPLOYMENT_FAILED,
-            "Serve",
-            "DeploymentFailed",
-            message_path=path("deployment_status", "FailureMessage"),
-            with_message="Deployment {} failed: {}",
-            without="Deployment {} failed and gave no failure message.",
-            subject=path("deployment", "arn"),
-        )
-        too_late = self._failures.failure(
-            DEPLOYMENT_TIME_LIMIT,
-            "Serve",
-            "TimeLimitExceeded",
-            sfn.JsonPath.format(
-                "Deployment {} was not Active within the time limit; the trained model is {}.",
-                sfn.JsonPath.string_at(path("deployment", "arn")),
-                sfn.JsonPath.string_at(path("bedrock_job", "OutputModelArn")),
-            ),
-        )
-        status = poll_until(
+        return serve_model(
             self,
-            DEPLOYMENT_STATUS,
-            wait=wait,
-            status_path=path("deployment_status", "Status"),
-            outcomes=[(DEPLOYMENT_ACTIVE, self._publish()), (DEPLOYMENT_FAILED_STATUS, failed)],
-            on_time_limit=too_late,
+            call=self._bedrock_call,
+            failures=self._failures,
+            custom_model_arns=self._custom_model_arns,
+            deployment_arns=self._deployment_arns,
+            publish=self._publish(),
         )
-        create.next(wait).next(get).next(status)
-        return (
-            sfn.Choice(self, SERVE)
-            .when(sfn.Condition.boolean_equals(path("plan", "deploy"), True), create)
-            .otherwise(self._publish())
+
+    def _guard(
+        self, plane: str, stop_job: Callable[[str], sfn.TaskStateBase], then: sfn.IChainable
+    ) -> sfn.IChainable:
+        steps = self._steps
+        return guard_check(
+            self,
+            plane,
+            function=steps.guard,
+            topic=self._topic,
+            failures=self._failures,
+            stop_job=stop_job,
+            then=then,
         )
 
     # --- tasks -----------------------------------------------------------------------------------

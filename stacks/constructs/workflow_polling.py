@@ -21,14 +21,15 @@ def poll_until(
     scope: Construct,
     name: str,
     *,
-    wait: sfn.Wait,
+    wait: sfn.IChainable,
     status_path: str,
     outcomes: Sequence[tuple[str, sfn.IChainable]],
     on_time_limit: sfn.IChainable,
     backoff: str | None = None,
 ) -> sfn.Choice:
     """The Choice that ends the poll on a status of `outcomes` (in order) or on the run's deadline,
-    and otherwise waits again, doubling the wait first when `backoff` names the loop."""
+    and otherwise goes on to `wait` (the loop's Wait, or what runs before it), doubling the wait
+    first when `backoff` names the loop."""
     choice = sfn.Choice(scope, name)
     for status, then in outcomes:
         choice.when(sfn.Condition.string_equals(status_path, status), then)
@@ -40,7 +41,7 @@ def poll_until(
     ).otherwise(_double_the_wait(scope, backoff, wait))
 
 
-def _double_the_wait(scope: Construct, prefix: str, wait: sfn.Wait) -> sfn.IChainable:
+def _double_the_wait(scope: Construct, prefix: str, wait: sfn.IChainable) -> sfn.IChainable:
     watch = {
         "max_wait_seconds.$": MAX_WAIT_SECONDS,
         "deadline.$": path("watch", "deadline"),

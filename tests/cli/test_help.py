@@ -23,6 +23,7 @@ COMMANDS = [
     ["train", "watch"],
     ["train", "list"],
     ["train", "stop"],
+    ["train", "report"],
     ["models"],
     ["models", "list"],
     ["models", "promote"],

@@ -94,7 +94,13 @@ def function_role_statements(rft_stage: RftStage) -> list[dict[str, Any]]:
 
 def test_eventbridge_retries_delivery_and_keeps_undeliverable_events_in_the_queue():
     rft_stage = staging()
-    rule_id, rule = only(resources(rft_stage, "AWS::Events::Rule"))
+    rule_id, rule = only(
+        {
+            rid: r
+            for rid, r in resources(rft_stage, "AWS::Events::Rule").items()
+            if r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+        }
+    )
     (target,) = rule["Properties"]["Targets"]
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id(rft_stage), "Arn"]}}
     assert target["RetryPolicy"] == {

@@ -1,5 +1,6 @@
 import pytest
 
+from rft.health import GuardSettings
 from stacks.config import ConfigError, load_environment, load_environments
 from tests.infra.helpers import cdk_context, settings
 
@@ -24,6 +25,8 @@ def test_defaults_fill_optional_settings():
     assert env.gateway.throttle_burst_limit == 40
     # us-west-2 has Nova Lite on demand only through the US inference profile.
     assert env.rewards.judge_model_ids == ("us.amazon.nova-lite-v1:0",)
+    assert env.training.auto_stop is True
+    assert env.training.guard == GuardSettings()
 
 
 def test_the_default_judge_is_one_the_region_can_call():
@@ -56,6 +59,15 @@ def test_a_judge_model_the_region_cannot_call_fails_synth_naming_the_setting(jud
     assert fragment in str(caught.value)
 
 
+def test_guard_settings_override_the_defaults_one_by_one():
+    env = settings(
+        "staging", training={"auto_stop": False, "guard": {"window": 8, "stop_on": ["reward_zero"]}}
+    )
+    assert env.training.auto_stop is False
+    assert env.training.guard.window == 8 and env.training.guard.stop_on == ("reward_zero",)
+    assert env.training.guard.zero_min_steps == GuardSettings().zero_min_steps
+
+
 @pytest.mark.parametrize(
     ("overrides", "setting", "fragment"),
     [
@@ -72,6 +84,16 @@ def test_a_judge_model_the_region_cannot_call_fails_synth_naming_the_setting(jud
         ({"rewards": {"timout_seconds": 60}}, "rewards.timout_seconds", "unknown setting"),
         ({"operations": {"monthly_budget_usd": "a lot"}}, "operations.monthly_budget_usd", "must be float"),
         ({"tags": {"cost-centre": 7}}, "tags.cost-centre", "must be str"),
+        ({"training": {"auto_stop": "yes"}}, "training.auto_stop", "must be bool"),
+        ({"training": {"guard": {"windw": 5}}}, "training.guard.windw", "unknown setting"),
+        ({"training": {"guard": {"window": 5.5}}}, "training.guard.window", "must be int"),
+        ({"training": {"guard": {"window": 1}}}, "training.guard", "window: must be a whole number"),
+        ({"training": {"guard": {"stop_on": ["crash"]}}}, "training.guard", "stop_on: unknown finding code"),
+        (
+            {"training": {"guard": {"zero_reward": 2}}},
+            "training.guard",
+            "zero_reward: must be between 0 and 1",
+        ),
     ],
 )
 def test_a_wrong_setting_names_environment_and_setting(overrides, setting, fragment):

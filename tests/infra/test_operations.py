@@ -530,6 +530,35 @@ def test_gateway_row_draws_one_line_per_model_from_the_gateways_figures(bare):
     assert "PROP('Dim.Model')" in bare.dashboard_body()
 
 
+def test_training_row_draws_reward_length_and_entropy_per_run_from_the_guards_figures(bare, capsys):
+    from rft.guard import metric_records
+
+    titles = {}
+    for widget in bare.dashboard_widgets():
+        title = widget["properties"].get("title", "")
+        if title.startswith("Training: "):
+            (metric,) = widget["properties"]["metrics"]
+            titles[title] = metric[0]["expression"]
+    assert len(titles) == 3
+    # The metric names the row searches are the ones the guard Lambda writes (EMF), by run.
+    (record,) = metric_records(
+        "run-1",
+        [{"step": 1, "critic_rewards_mean": 0.5, "response_length_mean": 400, "actor_entropy": 0.9}],
+        after=0,
+    )
+    written = {m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    for expression in titles.values():
+        # Each graph searches exactly one of the metrics the guard writes, by run.
+        assert len([n for n in written if f'MetricName="{n}"' in expression]) == 1
+        assert "{RftStack/Training,Run}" in expression
+    assert sorted(n for n in written if any(f'"{n}"' in e for e in titles.values())) == [
+        "Entropy",
+        "ResponseLength",
+        "Reward",
+    ]
+    assert "PROP('Dim.Run')" in bare.dashboard_body()
+
+
 # ---------------------------------------------------------------------------------- settings
 
 

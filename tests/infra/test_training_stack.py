@@ -277,7 +277,8 @@ def test_every_task_is_caught_and_every_failure_notifies_before_failing():
     states = definition(training)["States"]
     for name, state in states.items():
         if state["Type"] == "Task" and name != "Notify failure":
-            assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
+            # Every task ends in a catch-all (the event wait catches its timeout first: then it polls).
+            assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
     assert states["Notify failure"]["Next"] == "Failed"
     assert states["Failed"] == {
         "Type": "Fail",
@@ -338,7 +339,11 @@ def test_cloudwatch_may_use_the_data_key_to_publish_alarms_to_the_topic():
 
 def test_aborted_or_timed_out_executions_of_this_state_machine_trigger_the_cleanup_function():
     training, _, _ = staging()
-    (rule,) = resources(training, "AWS::Events::Rule").values()
+    (rule,) = [
+        r
+        for r in resources(training, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+    ]
     (machine,) = resources(training, "AWS::StepFunctions::StateMachine")
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.states"],
@@ -360,6 +365,8 @@ def test_the_workflow_functions_are_arm64_python_3_14_and_traced():
     handlers = sorted(f["Properties"]["Handler"] for f in functions)
     assert handlers == [
         "lambda_workflow.cleanup.handler",
+        "lambda_workflow.guard.handler",
+        "lambda_workflow.job_events.handler",
         "lambda_workflow.mantle.handler",
         "lambda_workflow.publish.handler",
         "lambda_workflow.validate.handler",
@@ -385,3 +392,87 @@ def test_mantle_actions_are_scoped_to_this_accounts_projects_and_only_the_bearer
             if statement["Resource"] != "*":
                 assert statement["Resource"]["Fn::Join"][1][-1] == ":project/*"
                 assert "bedrock-mantle:CallWithBearerToken" not in as_list(statement["Action"])
+
+
+# --- the health guard ------------------------------------------------------------------------------
+
+
+def test_the_guard_function_runs_with_the_environments_guard_settings():
+    stage = build_stage("staging", training={"auto_stop": False, "guard": {"window": 8}})
+    functions = resources(template(stage.training).to_json(), "AWS::Lambda::Function").values()
+    (guard,) = [f for f in functions if f["Properties"]["Handler"] == "lambda_workflow.guard.handler"]
+    variables = guard["Properties"]["Environment"]["Variables"]
+    assert variables["AUTO_STOP"] == "false"
+    assert json.loads(variables["GUARD_SETTINGS"])["window"] == 8
+
+
+def test_the_guard_function_only_reads_run_artifacts():
+    training, _, _ = staging()
+    allowed = [s for s in statements(training, "GuardPermissions")]
+    actions = sorted(a for s in allowed for a in as_list(s["Action"]))
+    assert actions == ["kms:Decrypt", "s3:GetObject", "s3:ListBucket"]
+    (listing,) = [s for s in allowed if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{ARTIFACTS_PREFIX}/*"]}}
+    (reading,) = [s for s in allowed if s["Action"] == "s3:GetObject"]
+    assert json.dumps(reading["Resource"]).endswith(f'/{ARTIFACTS_PREFIX}/*"]]}}')
+
+
+def test_each_watch_loop_checks_health_and_a_stop_fails_the_run_with_the_findings():
+    training, _, _ = staging()
+    states = definition(training)["States"]
+    for plane, stop in (("Bedrock", "Stop unhealthy Bedrock job"), ("Mantle", "Stop unhealthy Mantle job")):
+        check = states[f"Check {plane} training health"]
+        assert check["ResultPath"] == path("guard")
+        assert check["Catch"][0]["ResultPath"] == path("guard_error")  # a broken guard does not end training
+        verdict = states[f"{plane} training healthy?"]
+        assert verdict["Choices"][0] == {"Variable": "$.guard.stop", "BooleanEquals": True, "Next": stop}
+        assert states[stop]["Next"] == "Training unhealthy"
+    assert states["Training unhealthy"]["Parameters"] == {
+        "step": "Watch",
+        "error": "TrainingUnhealthy",
+        "cause.$": "$.guard.cause",
+    }
+
+
+# --- event-driven completion -----------------------------------------------------------------------
+
+
+def test_finished_bedrock_jobs_wake_their_run_through_an_encrypted_token_table():
+    training, _, _ = staging()
+    (table,) = resources(training, "AWS::DynamoDB::Table").values()
+    sse = table["Properties"]["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS"
+    assert "Fn::ImportValue" in json.dumps(sse["KMSMasterKeyId"])  # the environment's data key
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    rules = [
+        r["Properties"]
+        for r in resources(training, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"].get("source") == ["aws.bedrock"]
+    ]
+    (rule,) = rules
+    assert rule["EventPattern"]["detail-type"] == ["Model Customization Job State Change"]
+    assert rule["EventPattern"]["detail"] == {"jobStatus": ["Completed", "Failed", "Stopped"]}
+    allowed = statements(training, "JobEventsPermissions")
+    actions = sorted(a for s in allowed for a in as_list(s["Action"]))
+    assert actions == [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "states:SendTaskSuccess",
+    ]
+
+
+def test_the_bedrock_wait_is_a_task_token_wait_timed_by_the_poll_interval():
+    training, _, _ = staging()
+    states = definition(training)["States"]
+    wait = states["Wait for Bedrock job event"]
+    assert wait["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert wait["TimeoutSecondsPath"] == "$.watch.wait_seconds"
+    assert wait["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+    assert [c["ErrorEquals"] for c in wait["Catch"]] == [["States.Timeout"], ["States.ALL"]]
+    assert (
+        wait["Catch"][0]["Next"] == "Get Bedrock job" and wait["Catch"][1]["Next"] == "Wait for Bedrock job"
+    )

@@ -73,6 +73,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_aws_sdk as aws_sdk,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_events as events_task,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -483,6 +486,16 @@ class WorkflowHarness:
                     name = f"{short}-{logical_id}"[:64]
                     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]
                     self.resolver.bind(stack, logical_id, name, Arn=role["Arn"])
+                elif kind == "AWS::DynamoDB::Table":
+                    name = f"{short}-{logical_id}"
+                    properties = resource["Properties"]
+                    table = self.client("dynamodb").create_table(
+                        TableName=name,
+                        KeySchema=properties["KeySchema"],
+                        AttributeDefinitions=properties["AttributeDefinitions"],
+                        BillingMode="PAY_PER_REQUEST",
+                    )["TableDescription"]
+                    self.resolver.bind(stack, logical_id, name, Arn=table["TableArn"])
                 elif kind == "AWS::Logs::LogGroup":
                     name = f"/offline/{short}/{logical_id}"
                     self.resolver.bind(
@@ -642,6 +655,22 @@ class WorkflowHarness:
                 harness.clock += wait_seconds
 
             patch(mock.patch.object(wait_function.WaitFunction, "_wait_interval", wait_interval))
+
+            def wait_for_token(task, timeout_seconds, callback_endpoint):
+                """A task-token wait in virtual time: an answer already sent, else a timeout."""
+                outcome = callback_endpoint.get_outcome()
+                if outcome is None:
+                    harness.waits.append(timeout_seconds)
+                    harness.clock += timeout_seconds
+                return outcome
+
+            patch(
+                mock.patch.object(
+                    state_task_service_callback.StateTaskServiceCallback,
+                    "_wait_for_task_token_timeout",
+                    wait_for_token,
+                )
+            )
 
     def _fake_sdk(self, service: str, action: str, parameters: dict[str, Any]) -> dict[str, Any] | None:
         if service != "bedrock":

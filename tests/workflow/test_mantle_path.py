@@ -40,7 +40,16 @@ def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, 
     assert result.path == [
         *ACCEPTED_PATH,
         "Start Mantle job",
-        *["Wait for Mantle job", "Get Mantle job", "Mantle job status?"] * 3,
+        "Mantle: guard starts",
+        *[
+            "Wait for Mantle job",
+            "Get Mantle job",
+            "Mantle job status?",
+            "Check Mantle training health",
+            "Mantle training healthy?",
+        ]
+        * 2,
+        *["Wait for Mantle job", "Get Mantle job", "Mantle job status?"],
         *PUBLISHED_PATH,
     ]
     # The training file went through the Files API unchanged, and the job is a reinforcement job
