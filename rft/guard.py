@@ -190,7 +190,7 @@ def _number(text: str) -> float | None:
 def _read_text(s3: Any, uri: str) -> str | None:
     location = parse_s3_uri(uri)
     try:
-        body = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+        body: bytes = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     return body.decode("utf-8", errors="replace")
