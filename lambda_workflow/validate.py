@@ -12,6 +12,7 @@ not an exception; an exception means the step itself failed (S3 unreachable, a b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,8 +20,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_workflow import common
-from rft import catalog, datasets, jobs, names
+from rft import catalog, datasets, jobs, names, recipes
 from rft.errors import Problem, RftError, ValidationError
+from rft.names import VERSION_VARIABLE
 
 # How many problems the failure message lists (all are counted).
 LISTED_PROBLEMS = 10
@@ -68,6 +70,13 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
         reports[field] = report
 
     plan = jobs.plan_job(job, settings)
+    plan["recipe"] = recipes.pin(
+        plan,
+        job.to_dict(),
+        s3=s3,
+        lambda_client=common.client("lambda"),
+        version=os.environ.get(VERSION_VARIABLE, "unknown"),
+    )
     started = common.parse_time(event.get("started_at")) or datetime.now(UTC)
     deadline = started + timedelta(seconds=job.watch.time_limit_seconds)
     training = reports["training_data"]

@@ -19,6 +19,7 @@ Request fields (JSON object)::
     time_limit_seconds   optional  stop the job after this long (default 3 days)
     tags                 optional  {key: value} added to the job, the model and the deployment
     validate_only        optional  true: stop after Validate with success; no job starts (rft doctor)
+    reproduced_from      optional  "<env>/<run name>": the run this one repeats (rft train reproduce)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from rft import PROJECT, assumptions, catalog, datasets
 from rft.aws import S3_URI_MAX_CHARS, is_bedrock_s3_uri, parse_s3_uri
 from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
 from rft.hyperparameters import Hyperparameters
-from rft.names import ARTIFACTS_PREFIX
+from rft.names import ARTIFACTS_PREFIX, is_environment_name
 from rft.quoting import quote
 from rft.workflow_state import Plan
 
@@ -59,6 +60,7 @@ FIELDS = (
     "time_limit_seconds",
     "tags",
     "validate_only",
+    "reproduced_from",
 )
 REQUIRED_FIELDS = ("name", "base_model", "training_data", "reward")
 
@@ -91,6 +93,14 @@ def is_valid_name(name: object) -> bool:
     return isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and NAME_PATTERN.fullmatch(name) is not None
 
 
+def is_run_reference(value: object) -> bool:
+    """``<environment>/<run name>``: where a reproduced run came from."""
+    if not isinstance(value, str):
+        return False
+    environment, sep, name = value.partition("/")
+    return bool(sep) and is_environment_name(environment) and is_valid_name(name)
+
+
 @dataclass(frozen=True)
 class WatchSettings:
     first_wait_seconds: int = WATCH_LIMITS["first_wait_seconds"][0]
@@ -117,6 +127,7 @@ class JobRequest:
     watch: WatchSettings = field(default_factory=WatchSettings)
     tags: Mapping[str, str] = field(default_factory=dict)
     validate_only: bool = False
+    reproduced_from: str | None = None
 
     @property
     def model(self) -> catalog.BaseModel:
@@ -219,6 +230,12 @@ class JobRequest:
         if not isinstance(validate_only, bool):
             problems.append(Problem(None, "validate_only", f"must be true or false, not {validate_only!r}"))
 
+        reproduced_from = data.get("reproduced_from")
+        if reproduced_from is not None and not is_run_reference(reproduced_from):
+            problems.append(
+                Problem(None, "reproduced_from", f"{reproduced_from!r} is not '<environment>/<run name>'")
+            )
+
         if problems:
             raise ValidationError("The job request", problems)
         return cls(
@@ -232,6 +249,7 @@ class JobRequest:
             watch=WatchSettings(**watch_values),
             tags=dict(tags),
             validate_only=bool(validate_only),
+            reproduced_from=reproduced_from,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,6 +270,8 @@ class JobRequest:
             out["tags"] = dict(self.tags)
         if self.validate_only:
             out["validate_only"] = True
+        if self.reproduced_from:
+            out["reproduced_from"] = self.reproduced_from
         return out
 
 
@@ -443,6 +463,7 @@ def plan_job(request: JobRequest, settings: WorkflowSettings) -> Plan:
         "tags": tags,
         "bedrock": None,
         "mantle": None,
+        "recipe": None,
     }
     if model.provider == "bedrock":
         plan["bedrock"] = {

@@ -96,6 +96,9 @@ class ModelRecord:
     started_at: str | None = None
     completed_at: str | None = None
     published_at: str | None = None
+    # What ran (rft.recipes): datasets by sha256, the grader's version and code hash, the version.
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    reproduced_from: str | None = None  # "<env>/<run name>" this run repeated
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -106,6 +109,7 @@ class ModelRecord:
         data = asdict(self)
         data["hyperparameters"] = dict(self.hyperparameters)
         data["metrics"] = dict(self.metrics)
+        data["recipe"] = dict(self.recipe)
         return data
 
     def to_json(self) -> str:
@@ -211,6 +215,8 @@ def record_from_run(
         started_at=started_at,
         completed_at=completed_at,
         published_at=published_at or now_iso(),
+        recipe=dict(plan.get("recipe") or {}),
+        reproduced_from=(plan.get("recipe") or {}).get("reproduced_from"),
     )
 
 

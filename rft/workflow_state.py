@@ -97,6 +97,7 @@ class Plan(TypedDict):
     tags: dict[str, str]
     bedrock: BedrockPlan | None
     mantle: MantlePlan | None
+    recipe: dict[str, Any] | None  # rft.recipes.pin, set by the validate step
 
 
 # --- What the states add ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from rft import PROJECT
-from rft.cli import chat, data, doctor, evaluate, models, reward, train, train_report
+from rft.cli import chat, data, doctor, evaluate, models, reproduce, reward, train, train_report
 from rft.cli.common import debug_enabled
 from rft.cli.errors import EXIT_BUG, describe
 
@@ -101,6 +101,7 @@ def root(
 app.add_typer(data.app, name="data")
 app.add_typer(reward.app, name="reward")
 train.app.command(name="report")(train_report.report)
+train.app.command("reproduce")(reproduce.reproduce)
 app.add_typer(train.app, name="train")
 app.add_typer(models.app, name="models")
 app.command(name="chat", short_help="Send one prompt to a trained or base model, streamed.")(chat.chat)

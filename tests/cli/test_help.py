@@ -32,6 +32,7 @@ COMMANDS = [
     ["chat"],
     ["eval"],
     ["doctor"],
+    ["train", "reproduce"],
 ]
 READ_COMMANDS = [c for c in COMMANDS if len(c) > 1 or c[0] in ("chat", "eval", "doctor")]
 READ_COMMANDS.remove(["data", "convert"])
