@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from rft import reproduce as reproduction
 from rft.cli.common import (
@@ -17,6 +16,7 @@ from rft.cli.common import (
     environment,
     print_json,
     say,
+    shown,
     warn,
 )
 from rft.cli.train import _check_name_is_free, _start_execution
@@ -60,9 +60,9 @@ def reproduce(
     job = prepared.request
     _check_name_is_free(target, job.name)
     if prepared.grader_changed:
-        warn(f"grader {escape(job.reward)} in {target.name!r} runs other code than the recorded run.")
+        warn(f"grader {shown(job.reward)} in {target.name!r} runs other code than the recorded run.")
     for uri in prepared.copied:
-        say(f"Copied {escape(uri)} (sha256 verified).")
+        say(f"Copied {shown(uri)} (sha256 verified).")
     started = _start_execution(target, job)
     if json_output:
         print_json(
