@@ -18,6 +18,7 @@ from lambda_rewards.math_answer.extract import extract_answer
 from lambda_rewards.math_answer.latex import guard, split_equation
 from lambda_rewards.math_answer.numeric import parse_number
 from tests.unit.rewards.conftest import FakeContext, make_sample, metric_names, scores
+from tests.unit.rewards.math_helpers import PATIENT_HANDLER
 
 GSM8K_SOLUTION = (
     "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\n"
@@ -67,7 +68,10 @@ def grade_all(samples: list[dict], handler=None) -> list[dict]:
 
 
 def score(response: str, reference) -> float:
-    return grade_all([make_sample(response, reference)])[0]["aggregate_reward_score"]
+    """The score of one answer, with the attack suites' generous budget: these tests are about what
+    equals what, and a loaded test machine must not turn a right answer into a timeout (timeouts have
+    their own tests below)."""
+    return grade_all([make_sample(response, reference)], PATIENT_HANDLER)[0]["aggregate_reward_score"]
 
 
 # --------------------------------------------------------------------------- right answers
