@@ -221,7 +221,7 @@ def test_every_sdk_task_sends_what_the_service_model_accepts(environment, case):
         problems = contract_problems(input_shape, params)
         assert not problems, f"{environment} / {name} / {case}:\n" + "\n".join(problems)
         checked += 1
-    assert checked == 5  # one start (the branch this document takes), stop, get, deploy, get deployment
+    assert checked == 6  # one start (the branch this document takes), two stops, get, deploy, get deployment
 
 
 def test_a_mis_cased_or_unknown_member_is_caught():
