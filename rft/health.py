@@ -270,6 +270,14 @@ def _reward_zero_or_flat(series: Mapping[str, _Series], s: GuardSettings) -> Fin
     return None
 
 
+def _first_and_latest(series: _Series, width: int) -> tuple[float, int, float] | None:
+    """The first window's mean, and the latest window's last step and mean; None before two windows."""
+    windows = series.windows(width)
+    if len(windows) < 2:
+        return None
+    return windows[0][1], windows[-1][0], windows[-1][1]
+
+
 def _reward_crash(series: Mapping[str, _Series], s: GuardSettings) -> Finding | None:
     windows = series[REWARD].windows(s.window)
     if len(windows) < 2:
@@ -290,11 +298,11 @@ def _reward_crash(series: Mapping[str, _Series], s: GuardSettings) -> Finding | 
 
 
 def _length_growth(series: Mapping[str, _Series], s: GuardSettings) -> Finding | None:
-    length, reward = series[LENGTH].windows(s.window), series[REWARD].windows(s.window)
-    if len(length) < 2 or len(reward) < 2:
+    length, reward = _first_and_latest(series[LENGTH], s.window), _first_and_latest(series[REWARD], s.window)
+    if length is None or reward is None:
         return None
-    (_, length_first), (now_step, length_now) = length[0], length[-1]
-    gain = reward[-1][1] - reward[0][1]
+    length_first, now_step, length_now = length
+    gain = reward[2] - reward[0]
     if (
         length_first > 0
         and length_now >= s.length_growth_factor * length_first
@@ -311,10 +319,10 @@ def _length_growth(series: Mapping[str, _Series], s: GuardSettings) -> Finding |
 
 
 def _entropy_collapse(series: Mapping[str, _Series], s: GuardSettings) -> Finding | None:
-    windows = series[ENTROPY].windows(s.window)
-    if len(windows) < 2:
+    ends = _first_and_latest(series[ENTROPY], s.window)
+    if ends is None:
         return None
-    (_, first), (now_step, now) = windows[0], windows[-1]
+    first, now_step, now = ends
     if first > 0 and now < s.entropy_collapse_fraction * first:
         return Finding(
             Code.ENTROPY_COLLAPSE,
