@@ -21,8 +21,7 @@ from typing import Any
 
 import cfnlint
 
-ACCOUNT = "123456789012"
-PARTITION = "aws"
+from tests.fakes.pseudo_parameters import ACCOUNT, pseudo_parameters
 
 
 @cache
@@ -192,13 +191,7 @@ class Templates:
         raise AssertionError(f"{stack}: cannot render {function}")
 
     def _ref(self, stack: str, name: str) -> str:
-        pseudo = {
-            "AWS::Partition": PARTITION,
-            "AWS::Region": self.region,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": stack,
-        }
+        pseudo = pseudo_parameters(stack, self.region)
         if name in pseudo:
             return pseudo[name]
         kind = self._type(stack, name)

@@ -85,8 +85,8 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wai
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
 
-ACCOUNT = "123456789012"
-PARTITION = "aws"
+from tests.fakes.pseudo_parameters import ACCOUNT, PARTITION, pseudo_parameters
+
 _BOTOCORE = botocore.session.get_session()
 _HANDLER_LOCK = threading.Lock()
 _ORIGINAL_PARSE = AmazonStateLanguageParser.parse
@@ -169,13 +169,7 @@ class Resolver:
         return {key: self.resolve(stack, item) for key, item in value.items()}
 
     def _ref(self, stack: str, name: str) -> Any:
-        pseudo = {
-            "AWS::Partition": PARTITION,
-            "AWS::Region": self.region,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": stack,
-        }
+        pseudo = pseudo_parameters(stack, self.region)
         if name in pseudo:
             return pseudo[name]
         bound = self.physical.get((stack, name))
