@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.workflow.conftest import GPT_OSS, NOVA, synthesized
+from tests.workflow.conftest import GPT_OSS, NOVA, mantle_functions_using, on_mantle_status, synthesized
 from tests.workflow.offline import FakeBedrock, WorkflowHarness, dataset_lines
 
 
 @pytest.fixture
 def real_environment(aws_credentials: None, fake_openai: FakeOpenAIServer) -> Iterator[WorkflowHarness]:
     """The Mantle plane (gpt-oss-20b), its steps talking to the fake OpenAI-compatible server."""
-    yield from _deployed("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": fake_openai.base_url}})
+    yield from _deployed("mantle", function_environment=mantle_functions_using(fake_openai))
 
 
 @pytest.fixture
@@ -65,14 +65,9 @@ def _mantle_job_progress(
     harness: WorkflowHarness, server: FakeOpenAIServer, *, fail_with: str | None
 ) -> None:
     """Mantle's side of a run: a metrics step per status poll; done (or failed) on the third."""
-    polls: list[str] = []
 
-    def progress(logical_id: str, event: dict[str, Any]) -> None:
-        if not (logical_id.startswith("Mantle") and event.get("action") == "status"):
-            return
+    def progress(event: dict[str, Any], step: int) -> None:
         job_id = event["job_id"]
-        polls.append(job_id)
-        step = len(polls)
         server.add_metrics(job_id, step=step, total_steps=3, critic_rewards_mean=0.5 + 0.1 * step)
         if step == 3 and fail_with:
             server.set_job(job_id, status="failed", error={"message": fail_with, "code": "grader_error"})
@@ -83,7 +78,7 @@ def _mantle_job_progress(
         else:
             server.set_job(job_id, status="running")
 
-    harness.before_invoke = progress
+    harness.before_invoke = on_mantle_status(progress)
 
 
 def test_start_watch_and_chat_against_the_real_workflow(rft, real_environment, fake_openai, tmp_path) -> None:

@@ -59,6 +59,7 @@ def mantle_server() -> Iterator[FakeOpenAIServer]:
 
 
 HarnessFactory = Callable[..., WorkflowHarness]
+BeforeInvoke = Callable[[str, dict[str, Any]], None]
 
 
 @pytest.fixture
@@ -75,6 +76,31 @@ def workflow() -> Iterator[HarnessFactory]:
     yield open_harness
     for harness in reversed(opened):
         harness.__exit__(None, None, None)
+
+
+def mantle_functions_using(server: FakeOpenAIServer) -> dict[str, dict[str, str]]:
+    """The harness's `function_environment` that points the Mantle function's openai SDK at `server`."""
+    return {"Mantle": {"MANTLE_BASE_URL": server.base_url}}
+
+
+@pytest.fixture
+def mantle_harness(workflow: HarnessFactory, mantle_server: FakeOpenAIServer) -> WorkflowHarness:
+    """The Mantle plane's harness, its Mantle steps talking to `mantle_server`."""
+    return workflow("mantle", function_environment=mantle_functions_using(mantle_server))
+
+
+def on_mantle_status(look: Callable[[dict[str, Any], int], None]) -> BeforeInvoke:
+    """A `before_invoke` hook that calls `look(event, n)` before the Mantle function's n-th status
+    step (n from 1): how a test scripts Mantle's side of a run, poll by poll."""
+    looks = 0
+
+    def before_invoke(logical_id: str, event: dict[str, Any]) -> None:
+        nonlocal looks
+        if logical_id.startswith("Mantle") and event.get("action") == "status":
+            looks += 1
+            look(event, looks)
+
+    return before_invoke
 
 
 def upload(harness: WorkflowHarness, key: str, lines: list[str]) -> str:

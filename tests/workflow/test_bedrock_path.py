@@ -10,6 +10,16 @@ from tests.workflow.conftest import ACCEPTED_PATH, NOVA, PUBLISHED_PATH, grader_
 from tests.workflow.offline import THROTTLE, FakeBedrock, dataset_lines
 
 READY_EVENTS = {"source": ["rft-stack"], "detail-type": ["RFT Model Ready"]}
+# One look at the job. A zero wait (as in these tests) cannot be a task-token timeout: the job is polled.
+JOB_POLL = [
+    "Bedrock: wait for the job's event?",
+    "Wait for Bedrock job",
+    "Get Bedrock job",
+    "Bedrock job status?",
+]
+# A job still in progress: the health guard looks at the run's metrics before the next wait.
+HEALTH_LOOK = ["Check Bedrock training health", "Bedrock training healthy?"]
+DEPLOYMENT_POLL = ["Wait for deployment", "Get deployment", "Deployment status?"]
 
 
 def record(harness, name: str) -> ModelRecord:
@@ -30,21 +40,12 @@ def test_a_bedrock_run_trains_deploys_and_publishes_the_model(workflow):
         "Validation data given?",
         "Start Bedrock job",
         "Bedrock: guard starts",
-        # A zero wait (as here) cannot be a task-token timeout: the job is polled.
-        "Bedrock: wait for the job's event?",
-        "Wait for Bedrock job",
-        "Get Bedrock job",
-        "Bedrock job status?",
-        # Still in progress: the health guard looks at the run's metrics before the next wait.
-        "Check Bedrock training health",
-        "Bedrock training healthy?",
-        "Bedrock: wait for the job's event?",
-        "Wait for Bedrock job",
-        "Get Bedrock job",
-        "Bedrock job status?",
+        *JOB_POLL,
+        *HEALTH_LOOK,  # still in progress
+        *JOB_POLL,
         "Deploy the model?",
         "Create deployment",
-        *["Wait for deployment", "Get deployment", "Deployment status?"] * 2,
+        *DEPLOYMENT_POLL * 2,
         *PUBLISHED_PATH,
     ]
     (deployment_arn,) = harness.bedrock.deployments

@@ -119,8 +119,8 @@ def test_cleanup_leaves_a_job_that_already_ended(workflow):
     assert harness.bedrock_job("nova-done").status == "Completed"
 
 
-def test_an_aborted_mantle_run_cancels_its_job(workflow, mantle_server):
-    harness = workflow("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": mantle_server.base_url}})
+def test_an_aborted_mantle_run_cancels_its_job(mantle_harness, mantle_server):
+    harness = mantle_harness
     uri = upload(harness, "train.jsonl", dataset_lines(120))
     execution = abort_while_watching(harness, job_request("oss-aborted", GPT_OSS, uri, **LONG_WAIT))
 

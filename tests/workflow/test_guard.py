@@ -12,34 +12,29 @@ import aws_cdk as cdk
 from stacks.stage import RftStage
 from tests.infra.helpers import new_app, settings
 from tests.unit.rft.test_health import published, run
-from tests.workflow.conftest import GPT_OSS, NOVA, VARIANTS, job_request, upload
+from tests.workflow.conftest import GPT_OSS, NOVA, VARIANTS, job_request, on_mantle_status, upload
 from tests.workflow.offline import FakeBedrock, WorkflowHarness, dataset_lines
 
 STEPS_PER_LOOK = 12
 
 
-def mantle_run(workflow, mantle_server, series: list[dict[str, Any]], *, finish_after: int):
+def mantle_run(harness, mantle_server, series: list[dict[str, Any]], *, finish_after: int):
     """A Mantle run that reports `STEPS_PER_LOOK` more steps of `series` at each status look and
     succeeds at look `finish_after` (unless stopped before)."""
-    harness = workflow("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": mantle_server.base_url}})
     uri = upload(harness, "train.jsonl", dataset_lines(100))
-    looks: list[str] = []
 
-    def progress(logical_id: str, event: dict) -> None:
-        if not (logical_id.startswith("Mantle") and event["action"] == "status"):
-            return
+    def progress(event: dict, look: int) -> None:
         job_id = event["job_id"]
-        looks.append(job_id)
-        for step in series[(len(looks) - 1) * STEPS_PER_LOOK : len(looks) * STEPS_PER_LOOK]:
+        for step in series[(look - 1) * STEPS_PER_LOOK : look * STEPS_PER_LOOK]:
             mantle_server.add_metrics(job_id, **step)
         if mantle_server.jobs[job_id]["status"] == "cancelled":
             return
-        if len(looks) == finish_after:
+        if look == finish_after:
             mantle_server.set_job(job_id, status="succeeded", fine_tuned_model=f"ft:{GPT_OSS}:guarded")
         else:
             mantle_server.set_job(job_id, status="running")
 
-    harness.before_invoke = progress
+    harness.before_invoke = on_mantle_status(progress)
     return harness, harness.run(job_request("guarded", GPT_OSS, uri))
 
 
@@ -47,8 +42,8 @@ def zero_reward(t: float) -> float:
     return 0.0
 
 
-def test_guard_stops_a_mantle_run_whose_reward_stays_zero(workflow, mantle_server):
-    harness, result = mantle_run(workflow, mantle_server, run(zero_reward, noise=0.0), finish_after=8)
+def test_guard_stops_a_mantle_run_whose_reward_stays_zero(mantle_harness, mantle_server):
+    harness, result = mantle_run(mantle_harness, mantle_server, run(zero_reward, noise=0.0), finish_after=8)
 
     assert result.status == "FAILED"
     assert result.error == "TrainingUnhealthy"
@@ -68,8 +63,8 @@ def test_guard_stops_a_mantle_run_whose_reward_stays_zero(workflow, mantle_serve
     assert "TrainingUnhealthy" in mail["message"] and "reward_zero" in mail["message"]
 
 
-def test_guard_lets_a_healthy_mantle_run_complete(workflow, mantle_server):
-    harness, result = mantle_run(workflow, mantle_server, run(published), finish_after=6)
+def test_guard_lets_a_healthy_mantle_run_complete(mantle_harness, mantle_server):
+    harness, result = mantle_run(mantle_harness, mantle_server, run(published), finish_after=6)
 
     assert result.status == "SUCCEEDED", result.cause
     looks = result.path.count("Check Mantle training health")
@@ -88,9 +83,9 @@ def test_guard_lets_a_healthy_mantle_run_complete(workflow, mantle_server):
     assert mail["subject"] == "RFT model guarded is ready"
 
 
-def test_guard_warns_once_however_many_looks_see_it(workflow, mantle_server):
+def test_guard_warns_once_however_many_looks_see_it(mantle_harness, mantle_server):
     flat = run(lambda t: 0.4, noise=0.01, steps=100)
-    harness, result = mantle_run(workflow, mantle_server, flat, finish_after=7)
+    harness, result = mantle_run(mantle_harness, mantle_server, flat, finish_after=7)
 
     assert result.status == "SUCCEEDED", result.cause
     assert result.path.count("Notify Mantle training warning") == 1

@@ -6,23 +6,29 @@ from __future__ import annotations
 import json
 
 from rft.records import ModelRecord
-from tests.workflow.conftest import ACCEPTED_PATH, GPT_OSS, PUBLISHED_PATH, grader_arn, job_request, upload
+from tests.workflow.conftest import (
+    ACCEPTED_PATH,
+    GPT_OSS,
+    PUBLISHED_PATH,
+    grader_arn,
+    job_request,
+    on_mantle_status,
+    upload,
+)
 from tests.workflow.offline import dataset_lines
 
+JOB_POLL = ["Wait for Mantle job", "Get Mantle job", "Mantle job status?"]
+HEALTH_LOOK = ["Check Mantle training health", "Mantle training healthy?"]
 
-def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, mantle_server):
-    harness = workflow("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": mantle_server.base_url}})
+
+def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(mantle_harness, mantle_server):
+    harness = mantle_harness
     lines = dataset_lines(110)
     uri = upload(harness, "gsm8k/train.jsonl", lines)
-    polls: list[str] = []
 
-    def progress(logical_id: str, event: dict) -> None:
+    def progress(event: dict, step: int) -> None:
         """Mantle's side of the run: metrics on each poll, done on the third."""
-        if not (logical_id.startswith("Mantle") and event["action"] == "status"):
-            return
         job_id = event["job_id"]
-        polls.append(job_id)
-        step = len(polls)
         mantle_server.add_metrics(
             job_id, step=step, total_steps=3, critic_rewards_mean=0.5 + 0.1 * step, actor_entropy=0.9
         )
@@ -31,25 +37,19 @@ def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, 
         if step == 3:
             mantle_server.set_job(job_id, status="succeeded", fine_tuned_model=f"ft:{GPT_OSS}:oss-math-1")
 
-    harness.before_invoke = progress
+    harness.before_invoke = on_mantle_status(progress)
     result = harness.run(
         job_request("oss-math-1", GPT_OSS, uri, hyperparameters={"epochCount": 2, "learningRate": 0.00002})
     )
 
     assert result.status == "SUCCEEDED", result.cause
+    running = [*JOB_POLL, *HEALTH_LOOK]  # the guard looks at each poll that finds the job running
     assert result.path == [
         *ACCEPTED_PATH,
         "Start Mantle job",
         "Mantle: guard starts",
-        *[
-            "Wait for Mantle job",
-            "Get Mantle job",
-            "Mantle job status?",
-            "Check Mantle training health",
-            "Mantle training healthy?",
-        ]
-        * 2,
-        *["Wait for Mantle job", "Get Mantle job", "Mantle job status?"],
+        *running * 2,
+        *JOB_POLL,
         *PUBLISHED_PATH,
     ]
     # The training file went through the Files API unchanged, and the job is a reinforcement job
@@ -93,24 +93,19 @@ def test_a_mantle_run_trains_and_publishes_the_model_with_its_metrics(workflow, 
     assert f"ft:{GPT_OSS}:oss-math-1" in mail["message"]
 
 
-def test_a_throttled_mantle_call_is_retried(workflow, mantle_server):
-    harness = workflow("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": mantle_server.base_url}})
+def test_a_throttled_mantle_call_is_retried(mantle_harness, mantle_server):
+    harness = mantle_harness
     uri = upload(harness, "train.jsonl", dataset_lines(100))
-    calls = {"status": 0}
 
-    def throttle_then_finish(logical_id: str, event: dict) -> None:
-        if logical_id.startswith("Mantle") and event["action"] == "status":
-            calls["status"] += 1
-            if calls["status"] == 1:
-                # More 429s than the SDK's own retries absorb: the step fails as retryable.
-                for _ in range(4):
-                    mantle_server.fail_next(
-                        "/v1/fine_tuning/jobs", 429, "slow down", **{"retry-after-ms": "1"}
-                    )
-            else:
-                mantle_server.set_job(event["job_id"], status="succeeded", fine_tuned_model="ft:oss:2")
+    def throttle_then_finish(event: dict, look: int) -> None:
+        if look == 1:
+            # More 429s than the SDK's own retries absorb: the step fails as retryable.
+            for _ in range(4):
+                mantle_server.fail_next("/v1/fine_tuning/jobs", 429, "slow down", **{"retry-after-ms": "1"})
+        else:
+            mantle_server.set_job(event["job_id"], status="succeeded", fine_tuned_model="ft:oss:2")
 
-    harness.before_invoke = throttle_then_finish
+    harness.before_invoke = on_mantle_status(throttle_then_finish)
     result = harness.run(job_request("oss-math-2", GPT_OSS, uri))
 
     assert result.status == "SUCCEEDED", result.cause

@@ -26,8 +26,8 @@ def test_doctor_validate_only_bedrock_request_succeeds_after_validate_and_starts
     assert models == []
 
 
-def test_doctor_validate_only_mantle_request_never_reaches_the_mantle_step(workflow, mantle_server):
-    harness = workflow("mantle", function_environment={"Mantle": {"MANTLE_BASE_URL": mantle_server.base_url}})
+def test_doctor_validate_only_mantle_request_never_reaches_the_mantle_step(mantle_harness, mantle_server):
+    harness = mantle_harness
     uri = upload(harness, "doctor/canary.jsonl", dataset_lines(100))
 
     result = harness.run(job_request("doctor-canary-2", GPT_OSS, uri, validate_only=True))
