@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from rft import guard
 from rft.health import Assessment, Code, Finding, Verdict, assess
 from rft.workflow_state import GUARD_FIELDS
+from tests.unit.rft.helpers import s3_with_buckets
 from tests.unit.rft.test_health import published, run
 
 
@@ -100,9 +99,7 @@ def test_guard_jsonl_skips_torn_lines():
 def s3(monkeypatch):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="artifacts")
+    with s3_with_buckets("us-east-1", "artifacts") as client:
         yield client
 
 

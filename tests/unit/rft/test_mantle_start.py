@@ -8,13 +8,12 @@ import io
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from rft import mantle
 from rft.errors import MantleError, MantleRetryableError
 from rft.jobs import WorkflowSettings, plan_job, validate_request
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.unit.rft.helpers import jsonl, record
+from tests.unit.rft.helpers import jsonl, record, s3_with_buckets
 
 GRADER = "arn:aws:lambda:us-west-2:123456789012:function:rft-grader-gsm8k:live"
 DATA = jsonl(record(i) for i in range(120))
@@ -28,10 +27,7 @@ def fake():
 
 @pytest.fixture
 def s3():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-west-2")
-        for bucket in ("staging-datasets", "staging-artifacts"):
-            client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    with s3_with_buckets("us-west-2", "staging-datasets", "staging-artifacts") as client:
         client.put_object(Bucket="staging-datasets", Key="datasets/train.jsonl", Body=DATA)
         yield client
 

@@ -9,13 +9,13 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from rft import names, recipes
 from rft.environment import Environment
 from rft.records import ModelRecord
 from rft.registry import ModelRegistry
 from rft.reproduce import ReproduceError, prepare
+from tests.unit.rft.helpers import s3_with_buckets
 
 NOVA = "amazon.nova-2-lite-v1:0:256k"
 LINES = [
@@ -86,10 +86,7 @@ def grader_answers(target: Environment, code: str, stubber: Stubber | None = Non
 
 @pytest.fixture
 def two_environments():
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in ("staging-datasets", "prod-datasets"):
-            s3.create_bucket(Bucket=bucket)
+    with s3_with_buckets("us-east-1", "staging-datasets", "prod-datasets") as s3:
         s3.put_object(Bucket="staging-datasets", Key="gsm8k/train.jsonl", Body=BODY)
         yield env("staging", "staging-datasets"), env("prod", "prod-datasets")
 
