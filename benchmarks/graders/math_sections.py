@@ -10,6 +10,7 @@ import re
 import statistics
 import sys
 import time
+from string import Template
 from typing import Any
 
 from benchmarks.graders.harness import DATA, Context, percentiles_ms, quiet_call, report, sample
@@ -98,43 +99,50 @@ def bench_math_numeric() -> None:
 # --------------------------------------------------------------------------- math: LaTeX
 
 
+# MATH-style answers as templates of k (2 to 41): a gold answer | the forms equal to it | forms that
+# are not (including math-verify's known false positives). Forms are separated by " ; ", and a $name
+# stands for a number latex_numbers computes from k.
+LATEX_GROUPS = r"""
+\frac{\sqrt{$k}}{2}      | \frac{1}{2}\sqrt{$k} ; \sqrt{$k}/2              | \frac{\sqrt{$k_plus_1}}{2}
+$k\sqrt{2}               | \sqrt{$two_k_squared} ; \frac{$two_k}{\sqrt{2}} | \sqrt{$two_k}
+($k, $k_plus_3]          | \left($k,$k_plus_3\right]                       | [$k, $k_plus_3]
+x^2+${two_k}x+$k_squared | (x+$k)^2                                        | (x-$k)^2
+\frac{$k\pi}{$k_plus_1}  | \frac{$k}{$k_plus_1}\pi                         | \frac{$k_plus_1\pi}{$k}
+\frac{1}{$big!}          | 1/$big!                                         | \frac{1}{$bigger!}
+2^{-$power}              | \frac{1}{2^{$power}}                            | \frac{1}{2^{$power_less_1}}
+e^{$k}                   | \exp($k)                                        | e^{$k_plus_1}
+\{1, $k\}                | \{$k,1\}                                        | \{1, $k_plus_1\}
+y=${k}x+1                | y = 1 + ${k}x                                   | y=${k}x-1
+1-\frac{1}{e^{$k}}       | \frac{e^{$k}-1}{e^{$k}}                         | 1+\frac{1}{e^{$k}}
+$k-2i                    | -2i+$k                                          | $k+2i
+"""
+
+
+def latex_numbers(k: int) -> dict[str, int]:
+    return {
+        "k": k,
+        "k_plus_1": k + 1,
+        "k_plus_3": k + 3,
+        "two_k": 2 * k,
+        "k_squared": k * k,
+        "two_k_squared": 2 * k * k,
+        "big": 2000 + k,
+        "bigger": 2002 + k,
+        "power": 90 + k,
+        "power_less_1": 89 + k,
+    }
+
+
 def latex_cases() -> list[tuple[str, str, float]]:
-    """(gold, answer, expected score): MATH-style answers from templates, each gold with
-    equivalent and wrong forms (including math-verify's known false positives)."""
+    """(gold, answer, expected score) for every group of LATEX_GROUPS and every k."""
+    groups = [[part.strip() for part in line.split("|")] for line in LATEX_GROUPS.strip().splitlines()]
     cases: list[tuple[str, str, float]] = []
     for k in range(2, 42):
-        groups = [
-            (
-                f"\\frac{{\\sqrt{{{k}}}}}{{2}}",
-                [f"\\frac{{1}}{{2}}\\sqrt{{{k}}}", f"\\sqrt{{{k}}}/2"],
-                [f"\\frac{{\\sqrt{{{k + 1}}}}}{{2}}"],
-            ),
-            (
-                f"{k}\\sqrt{{2}}",
-                [f"\\sqrt{{{2 * k * k}}}", f"\\frac{{{2 * k}}}{{\\sqrt{{2}}}}"],
-                [f"\\sqrt{{{2 * k}}}"],
-            ),
-            (f"({k}, {k + 3}]", [f"\\left({k},{k + 3}\\right]"], [f"[{k}, {k + 3}]"]),
-            (f"x^2+{2 * k}x+{k * k}", [f"(x+{k})^2"], [f"(x-{k})^2"]),
-            (
-                f"\\frac{{{k}\\pi}}{{{k + 1}}}",
-                [f"\\frac{{{k}}}{{{k + 1}}}\\pi"],
-                [f"\\frac{{{k + 1}\\pi}}{{{k}}}"],
-            ),
-            (f"\\frac{{1}}{{{2000 + k}!}}", [f"1/{2000 + k}!"], [f"\\frac{{1}}{{{2002 + k}!}}"]),
-            (f"2^{{-{90 + k}}}", [f"\\frac{{1}}{{2^{{{90 + k}}}}}"], [f"\\frac{{1}}{{2^{{{89 + k}}}}}"]),
-            (f"e^{{{k}}}", [f"\\exp({k})"], [f"e^{{{k + 1}}}"]),
-            (f"\\{{1, {k}\\}}", [f"\\{{{k},1\\}}"], [f"\\{{1, {k + 1}\\}}"]),
-            (f"y={k}x+1", [f"y = 1 + {k}x"], [f"y={k}x-1"]),
-            (
-                f"1-\\frac{{1}}{{e^{{{k}}}}}",
-                [f"\\frac{{e^{{{k}}}-1}}{{e^{{{k}}}}}"],
-                [f"1+\\frac{{1}}{{e^{{{k}}}}}"],
-            ),
-            (f"{k}-2i", [f"-2i+{k}"], [f"{k}+2i"]),
-        ]
+        numbers = latex_numbers(k)
         for gold, right, wrong in groups:
-            cases += [(gold, answer, 1.0) for answer in right] + [(gold, answer, 0.0) for answer in wrong]
+            gold_k = Template(gold).substitute(numbers)
+            cases += [(gold_k, Template(form).substitute(numbers), 1.0) for form in right.split(" ; ")]
+            cases += [(gold_k, Template(form).substitute(numbers), 0.0) for form in wrong.split(" ; ")]
     return cases
 
 
