@@ -8,20 +8,10 @@ from typing import Annotated
 import typer
 
 from rft.cli import inference
-from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
-    GatewayOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
-    environment,
-    print_json,
-    say,
-    shown,
-)
+from rft.cli.common import DEFAULT_SCOPE, GatewayOption, Scope, print_json, say, scoped, shown
 
 
+@scoped
 def chat(
     model: Annotated[str, typer.Argument(help="A trained model's name or alias, or a base model id.")],
     prompt: Annotated[str, typer.Argument(help="The user message; '-' reads it from stdin.")],
@@ -32,10 +22,7 @@ def chat(
         bool, typer.Option("--stream/--no-stream", help="Print the answer as it arrives.")
     ] = True,
     gateway: GatewayOption = False,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Send one prompt to a model through the right API: Mantle chat completions (streamed) for
     Mantle models, bedrock-runtime ConverseStream for Bedrock deployments; with --gateway, through
@@ -48,11 +35,11 @@ def chat(
         {"role": "user", "content": text}
     ]
     deployed = inference.needs_deployment(model, gateway=gateway)
-    target = inference.choose(environment(env, region, profile, deployed=deployed), model, gateway=gateway)
+    target = inference.choose(scope.environment(deployed=deployed), model, gateway=gateway)
     sampling = inference.Sampling(max_tokens=max_tokens, temperature=temperature)
-    if json_output or not stream:
+    if scope.json or not stream:
         answer = target.complete(messages, sampling)[0]
-        if json_output:
+        if scope.json:
             print_json(
                 {
                     "model": model,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -58,6 +62,69 @@ def environment(
     (what needs only the account and region, such as calling a base model)."""
     target = connect(name, region=region, profile=profile)
     return target.check_deployed() if deployed else target
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What every command against an environment is told the same way: where it works (--env,
+    --region, --profile) and how it answers (--json). A command receives it through ``@scoped``."""
+
+    env: str = DEFAULT_ENVIRONMENT
+    region: str | None = None
+    profile: str | None = None
+    json: bool = False
+
+    def environment(self, *, deployed: bool = True) -> Environment:
+        """The environment named by --env, as ``environment`` resolves it."""
+        return environment(self.env, self.region, self.profile, deployed=deployed)
+
+
+# A command's ``scope`` default, for Python's sake only: typer always passes the options' values.
+DEFAULT_SCOPE = Scope()
+
+
+# The options ``@scoped`` puts in a command's ``scope`` parameter's place, in this order (their
+# names are the keyword arguments typer passes back).
+_SCOPE_OPTIONS = tuple(
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=option, default=default)
+    for name, option, default in (
+        ("env", EnvOption, DEFAULT_ENVIRONMENT),
+        ("region", RegionOption, None),
+        ("profile", ProfileOption, None),
+        ("json_output", JsonOption, False),
+    )
+)
+
+Result = TypeVar("Result")
+
+
+def scoped(command: Callable[..., Result]) -> Callable[..., Result]:
+    """A command that declares one parameter ``scope: Scope`` gets --env, --region, --profile and
+    --json in that parameter's place: one definition of the options for every command, with the
+    same names, help and defaults, in the same place in each command's help. Typer reads the
+    options from the wrapper's signature and calls it with them; the command receives a ``Scope``."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters = list(signature.parameters.values())
+    names = [parameter.name for parameter in parameters]
+    if "scope" not in names or signature.parameters["scope"].annotation is not Scope:
+        raise TypeError(f"@scoped command {command.__name__} has no 'scope' parameter of type Scope")
+    at = names.index("scope")
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Result:
+        scope = Scope(
+            env=kwargs.pop("env"),
+            region=kwargs.pop("region"),
+            profile=kwargs.pop("profile"),
+            json=kwargs.pop("json_output"),
+        )
+        return command(*args, scope=scope, **kwargs)
+
+    # typer takes a command's options from inspect.signature, which reads __signature__ first.
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]  # functions take attributes
+        parameters=[*parameters[:at], *_SCOPE_OPTIONS, *parameters[at + 1 :]]
+    )
+    return run
 
 
 def print_json(value: Any) -> None:

@@ -17,16 +17,19 @@ from rft import converters, datasets
 from rft.cli import files
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
+    DEFAULT_SCOPE,
     EnvOption,
     JsonOption,
     ProfileOption,
     RegionOption,
+    Scope,
     console,
     environment,
     err_console,
     plural,
     print_json,
     say,
+    scoped,
     shown,
 )
 from rft.cli.errors import EXIT_CHECK_FAILED
@@ -58,6 +61,7 @@ def validate(
     source: Annotated[
         str, typer.Argument(help="A local JSONL file, or an s3:// URI (read with --env's credentials).")
     ],
+    # Spelled out rather than @scoped: --json comes first here, since a local file needs no --env.
     json_output: JsonOption = False,
     env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
@@ -207,12 +211,10 @@ def _flags(limit: int | None, force: bool, json_output: bool) -> dict[str, Any]:
 
 
 @app.command("upload")
+@scoped
 def upload(
     path: ExistingFile,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Validate a dataset, then upload it to the environment's datasets bucket (SSE-KMS).
 
@@ -222,10 +224,10 @@ def upload(
     Example: rft data upload train.jsonl --env staging
     """
     report = checked_for_upload(path)
-    target = environment(env, region, profile)
+    target = scope.environment()
     result = upload_dataset(target, path)
     result.update(prompts=report.prompts)
-    if json_output:
+    if scope.json:
         print_json(result)
         return
     say(

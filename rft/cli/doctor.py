@@ -8,27 +8,15 @@ from typing import Annotated
 import typer
 
 from rft import doctor as checks
-from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
-    console,
-    environment,
-    print_json,
-    shown,
-)
+from rft.cli.common import DEFAULT_SCOPE, Scope, console, print_json, scoped, shown
 from rft.cli.errors import EXIT_CHECK_FAILED
 
 COLOURS = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "red"}
 
 
+@scoped
 def doctor(
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
     timeout: Annotated[
         float,
         typer.Option(min=1.0, help="Seconds to wait for the validate-only run to end."),
@@ -41,10 +29,10 @@ def doctor(
 
     Example: rft doctor --env staging
     """
-    target = environment(env, region, profile)
+    target = scope.environment()
     found = checks.examine(target, checks.DoctorOptions(run_timeout_seconds=timeout))
     ok = checks.healthy(found)
-    if json_output:
+    if scope.json:
         print_json(
             {
                 "environment": target.name,

@@ -19,18 +19,7 @@ from rich.table import Table
 from rft import datasets, evaluation, evaluation_plot
 from rft.aws import parse_s3_uri
 from rft.cli import files, inference
-from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
-    console,
-    environment,
-    print_json,
-    say,
-    shown,
-)
+from rft.cli.common import DEFAULT_SCOPE, Scope, console, print_json, say, scoped, shown
 from rft.cli.reward import prompt_of, read_records
 from rft.environment import Environment
 from rft.errors import RftError, ValidationError
@@ -42,6 +31,7 @@ PLOT_NAME = "scores.png"
 EVALUATIONS_PREFIX = "evaluations"
 
 
+@scoped
 def evaluate(
     name: Annotated[str, typer.Argument(help="The trained model's name (or an alias).")],
     data: Annotated[
@@ -71,10 +61,7 @@ def evaluate(
         bool, typer.Option("--record/--no-record", help="Store the summary in the registry (for promote).")
     ] = True,
     force: Annotated[bool, typer.Option("--force", help="Overwrite a local report and plot.")] = False,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Score a trained model and its base model on held-out prompts with the same grader; print
     both means and the difference with a 95% confidence interval (paired bootstrap over prompts),
@@ -86,7 +73,7 @@ def evaluate(
     if output and not output.startswith("s3://"):  # refuse before any model is called
         for file_name in (REPORT_NAME, PLOT_NAME):
             files.check_target(_join(output, file_name), force=force)
-    target = environment(env, region, profile)
+    target = scope.environment()
     registry = ModelRegistry(target.client("ssm"), target.name)
     trained_record = registry.resolve(name)
     trained = inference.for_record(target, trained_record)
@@ -151,7 +138,7 @@ def evaluate(
                 report_uri=report["report_uri"],
             )
         )
-    if json_output:
+    if scope.json:
         print_json({key: value for key, value in report.items() if key != "per_prompt"})
         return
     _print(report)

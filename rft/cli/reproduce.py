@@ -7,21 +7,11 @@ from typing import Annotated
 import typer
 
 from rft import reproduce as reproduction
-from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
-    environment,
-    print_json,
-    say,
-    shown,
-    warn,
-)
+from rft.cli.common import DEFAULT_SCOPE, Scope, environment, print_json, say, scoped, shown, warn
 from rft.cli.train import _check_name_is_free, _start_execution
 
 
+@scoped
 def reproduce(
     name: Annotated[str, typer.Argument(help="The recorded run (its model's name) to start again.")],
     from_env: Annotated[str, typer.Option("--from-env", help="The environment the run was recorded in.")],
@@ -38,10 +28,7 @@ def reproduce(
         bool,
         typer.Option("--allow-grader-change", help="Start even if the target's grader runs other code."),
     ] = False,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Start a run recorded in another environment again, from its pinned recipe: the same base
     model, data (copied into this environment's bucket when absent, sha256 verified), grader code
@@ -53,7 +40,7 @@ def reproduce(
                --from-profile staging --profile prod
     """
     source = environment(from_env, from_region, from_profile)
-    target = environment(env, region, profile)
+    target = scope.environment()
     prepared = reproduction.prepare(
         source, target, name, new_name=new_name, allow_grader_change=allow_grader_change
     )
@@ -64,7 +51,7 @@ def reproduce(
     for uri in prepared.copied:
         say(f"Copied {shown(uri)} (sha256 verified).")
     started = _start_execution(target, job)
-    if json_output:
+    if scope.json:
         print_json(
             {
                 "name": job.name,

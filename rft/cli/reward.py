@@ -13,17 +13,14 @@ import typer
 from rft import datasets, preflight, strict_json
 from rft.cli import files, inference
 from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
+    DEFAULT_SCOPE,
     GatewayOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
+    Scope,
     console,
-    environment,
     plural,
     print_json,
     say,
+    scoped,
     shown,
     warn,
 )
@@ -68,6 +65,7 @@ def prompt_of(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @app.command("test")
+@scoped
 def test(
     reward: Annotated[str, typer.Option("--reward", "-r", help="The reward folder (e.g. math_answer).")],
     data: Annotated[
@@ -115,10 +113,7 @@ def test(
     deadline: Annotated[
         float, typer.Option(min=0.1, help="Simulated Lambda timeout per batch, seconds.")
     ] = 300.0,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Run a grader locally over (prompt, response) samples in the Bedrock event shape and report
     the score distribution, the share of prompt groups with no learning signal (all rollouts scored
@@ -150,7 +145,7 @@ def test(
         if sample_from:
             records = read_records(data, limit or SAMPLED_PROMPTS_DEFAULT)
             deployed = inference.needs_deployment(sample_from, gateway=gateway)
-            where = environment(env, region, profile, deployed=deployed)
+            where = scope.environment(deployed=deployed)
             target = inference.choose(where, sample_from, gateway=gateway)
             say(
                 f"Sampling {plural(samples_per_prompt, 'response')} to each of "
@@ -176,7 +171,7 @@ def test(
             source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         samples = preflight.load_samples(source, responses=response_file, gold=gold)
         report = preflight.run_preflight(reward, samples, batch_size=batch_size, deadline_seconds=deadline)
-    if json_output:
+    if scope.json:
         print_json(report.to_dict())
     else:
         console.print(shown(preflight.format_report(report)), soft_wrap=True)

@@ -20,18 +20,15 @@ from rich.table import Column
 
 from rft.cli import start_checks
 from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
+    DEFAULT_SCOPE,
+    Scope,
     YesOption,
     confirm,
     console,
-    environment,
     err_console,
     print_json,
     say,
+    scoped,
     shown,
     warn,
 )
@@ -103,6 +100,7 @@ def _taken(target: Environment, name: str, how: str) -> RunNameTakenError:
 
 
 @app.command("start")
+@scoped
 def start(
     name: Annotated[
         str, typer.Option("--name", "-n", help="The run's name; it also names the job and the model.")
@@ -144,10 +142,7 @@ def start(
             "--dry-run", help="Check everything, upload and start nothing; exit 0 if it would start."
         ),
     ] = False,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Start a training run: check the request here (every problem at once), then check it
     against the environment (deployed, name free, reward deployed, data present and valid), then
@@ -167,17 +162,17 @@ def start(
         "serve": serve,
         "time_limit_seconds": None if time_limit_hours is None else round(time_limit_hours * 3600),
     }
-    where = environment(env, region, profile, deployed=False)  # region only: no AWS call yet
+    located = scope.environment(deployed=False)  # region only: no AWS call yet
     request = start_checks.check_locally(
-        options, hyperparameters=hyperparameter or [], tags=tag or [], region=where.region
+        options, hyperparameters=hyperparameter or [], tags=tag or [], region=located.region
     )
     _refuse_if_any(request.problems)
-    target = where.check_deployed()
+    target = located.check_deployed()
     job = start_checks.check_environment(request, target, name_check=_check_name_is_free)
     _refuse_if_any(request.problems)
     assert job is not None  # no problems: the request
     if dry_run:
-        _say_dry_run(target, job, request, json_output=json_output)
+        _say_dry_run(target, job, request, json_output=scope.json)
         return
     for path in request.local_files.values():
         from rft.cli.data import upload_dataset
@@ -186,7 +181,7 @@ def start(
         say(f"Uploaded {shown(path)} to {shown(uploaded['uri'])}.")
     started = _start_execution(target, job)
     result = {"name": job.name, "execution_arn": started["executionArn"], "request": job.to_dict()}
-    if json_output and not watch_run:
+    if scope.json and not watch_run:
         print_json(result)
         return
     say(
@@ -195,7 +190,7 @@ def start(
     )
     say(f"Follow it with: rft train watch {job.name} --env {target.name}")
     if watch_run:
-        raise typer.Exit(_watch(target, job.name, interval=interval, json_output=json_output))
+        raise typer.Exit(_watch(target, job.name, interval=interval, json_output=scope.json))
     typer.echo(started["executionArn"])
 
 
@@ -372,23 +367,19 @@ def _print_run(run: RunStatus) -> None:
 
 
 @app.command("watch")
+@scoped
 def watch(
     name: Annotated[str, typer.Argument(help="The run's name.")],
     interval: IntervalOption = DEFAULT_INTERVAL,
     once: Annotated[bool, typer.Option("--once", help="Print the current state once and exit.")] = False,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Follow a run to its end: workflow step, job status and, for Mantle jobs, step n/total with the
     current mean reward. Exits 1 (printing the cause) if the run fails, times out or is stopped.
 
     Example: rft train watch gsm8k-v1 --env staging
     """
-    code = _watch(
-        environment(env, region, profile), name, interval=interval, json_output=json_output, once=once
-    )
+    code = _watch(scope.environment(), name, interval=interval, json_output=scope.json, once=once)
     if code:
         raise typer.Exit(code)
 
@@ -397,22 +388,20 @@ def watch(
 
 
 @app.command("list")
+@scoped
 def list_runs(
     status: Annotated[
         str | None,
         typer.Option(help="Only runs in this state (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Most runs to show, newest first.")] = 20,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """The environment's runs, newest first, and whether each published a model.
 
     Example: rft train list --env staging --status RUNNING
     """
-    target = environment(env, region, profile)
+    target = scope.environment()
     kwargs: dict[str, Any] = {"stateMachineArn": target.state_machine_arn, "maxResults": min(limit, 100)}
     if status:
         if status.upper() not in STATUSES:
@@ -436,7 +425,7 @@ def list_runs(
         }
         for r in runs
     ]
-    if json_output:
+    if scope.json:
         print_json(rows)
         return
     if not rows:
@@ -463,22 +452,20 @@ def list_runs(
 
 
 @app.command("stop")
+@scoped
 def stop(
     name: Annotated[str, typer.Argument(help="The run to stop.")],
     reason: Annotated[
         str, typer.Option(help="Why; recorded as the execution's cause.")
     ] = "stopped with rft train stop",
     yes: YesOption = False,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Stop a running run; the workflow's clean-up stops its training job. Asks first unless --yes.
 
     Example: rft train stop gsm8k-v1 --env staging --reason "wrong data"
     """
-    target = environment(env, region, profile)
+    target = scope.environment()
     run = read_run(target, name)
     if run.finished:
         raise RftError(f"Run {name!r} already ended ({run.status}); nothing to stop.")
@@ -488,7 +475,7 @@ def stop(
         error="StoppedByUser",
         cause=reason[:32768],
     )
-    if json_output:
+    if scope.json:
         print_json({"name": name, "stopped": iso(stopped.get("stopDate")), "reason": reason})
         return
     say(shown(f"Stopped run {name!r} in environment {target.name!r}."))

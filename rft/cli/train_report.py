@@ -7,46 +7,34 @@ from typing import Annotated
 
 import typer
 
-from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
-    environment,
-    print_json,
-    say,
-    shown,
-)
+from rft.cli.common import DEFAULT_SCOPE, Scope, print_json, say, scoped, shown
 from rft.health import GuardSettings, assess
 from rft.runs import read_run
 from rft.training_plot import training_report_png
 
 
+@scoped
 def report(
     name: Annotated[str, typer.Argument(help="The run's name.")],
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Where to write the PNG (default: NAME-training.png)."),
     ] = None,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    scope: Scope = DEFAULT_SCOPE,
 ) -> None:
     """Write a PNG of a run's training curves (reward, response length, entropy, gradient norm) with
     the health guard's findings marked at the step it saw them (default thresholds).
 
     Example: rft train report gsm8k-v1 --env staging -o gsm8k-v1.png
     """
-    run = read_run(environment(env, region, profile), name)
+    run = read_run(scope.environment(), name)
     if not run.metrics:
         raise typer.BadParameter(f"run {name!r} has reported no training metrics yet", param_hint="NAME")
     settings = GuardSettings()
     assessment = assess(run.metrics, settings)
     path = output or Path(f"{name}-training.png")
     path.write_bytes(training_report_png(name, run.metrics, assessment, [str(c) for c in settings.stop_on]))
-    if json_output:
+    if scope.json:
         print_json({"png": str(path), **assessment.to_dict()})
         return
     say(f"Wrote {shown(path)}: {assessment.steps} steps, health guard {assessment.verdict.value}.")

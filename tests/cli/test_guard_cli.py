@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rft.cli import train_report
+from rft.cli.common import Scope
 from rft.runs import RunStatus
 from tests.cli.test_rendering import _fits, _live
 from tests.unit.rft.test_health import published, run
@@ -35,7 +36,7 @@ def test_guard_watch_line_shows_the_verdict_and_the_latest_signals(columns):
 def test_guard_report_writes_the_curves_as_a_png(rft, tmp_path, monkeypatch):
     steps = run(lambda t: 0.0, noise=0.0, steps=20)
     monkeypatch.setattr(train_report, "read_run", lambda target, name: running(metrics=steps))
-    monkeypatch.setattr(train_report, "environment", lambda env, region, profile: object())
+    monkeypatch.setattr(Scope, "environment", lambda scope, deployed=True: object())
     out = tmp_path / "report.png"
 
     outcome = rft("train", "report", "zero-run", "-o", str(out))
@@ -48,7 +49,7 @@ def test_guard_report_writes_the_curves_as_a_png(rft, tmp_path, monkeypatch):
 
 def test_guard_report_of_a_healthy_run_names_no_finding(rft, tmp_path, monkeypatch):
     monkeypatch.setattr(train_report, "read_run", lambda target, name: running(metrics=run(published)))
-    monkeypatch.setattr(train_report, "environment", lambda env, region, profile: object())
+    monkeypatch.setattr(Scope, "environment", lambda scope, deployed=True: object())
     outcome = rft("train", "report", "fine", "-o", str(tmp_path / "fine.png"))
     assert outcome.exit_code == 0 and "health guard healthy" in outcome.stdout + outcome.stderr
     assert "[" not in outcome.stdout + outcome.stderr
@@ -56,6 +57,6 @@ def test_guard_report_of_a_healthy_run_names_no_finding(rft, tmp_path, monkeypat
 
 def test_guard_report_without_metrics_is_refused(rft, monkeypatch):
     monkeypatch.setattr(train_report, "read_run", lambda target, name: running())
-    monkeypatch.setattr(train_report, "environment", lambda env, region, profile: object())
+    monkeypatch.setattr(Scope, "environment", lambda scope, deployed=True: object())
     outcome = rft("train", "report", "early")
     assert outcome.exit_code != 0 and "no training metrics yet" in outcome.stderr
