@@ -19,7 +19,7 @@ import re
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
-from constructs import Construct, IConstruct
+from constructs import IConstruct
 
 CHECKOV_ID = re.compile(r"^CKV2?_AWS_\d+$")
 
@@ -68,7 +68,7 @@ def nag_form(scope: IConstruct, value: str) -> str:
     return value
 
 
-def referenced(scope: Construct, producer: Construct, value: str) -> tuple[str, str]:
+def referenced(scope: IConstruct, producer: IConstruct, value: str) -> tuple[str, str]:
     """`value` (an attribute of `producer`, e.g. a bucket ARN) as `scope` refers to it, and the form
     cdk-nag prints that reference in: the export name when `producer` is in another stack."""
     consumer, owner = cdk.Stack.of(scope), cdk.Stack.of(producer)

@@ -71,7 +71,8 @@ from stacks.constructs.workflow_states import (
     WAIT_MANTLE,
     WAIT_SECONDS,
     WHICH_PLANE,
-    retry_kwargs,
+    add_retry,
+    created_once,
 )
 from stacks.security import arn
 
@@ -436,7 +437,7 @@ class TrainingWorkflow(Construct):
             result_selector=dict(result_selector) if result_selector else None,
             result_path=result_path,
         )
-        task.add_retry(**retry_kwargs(BEDROCK_RETRY))
+        add_retry(task, BEDROCK_RETRY)
         self._failures.catch(task, step)
         return task
 
@@ -470,13 +471,13 @@ class TrainingWorkflow(Construct):
             result_path=result_path,
             task_timeout=mantle.task_timeout,
         )
-        task.add_retry(**retry_kwargs(MANTLE_RETRY))
+        add_retry(task, MANTLE_RETRY)
         self._failures.catch(task, step)
         return task
 
     def _publish(self) -> sfn.IChainable:
         """Step 5, reached from both planes: created once."""
-        existing = self.node.try_find_child(PUBLISH)
-        if existing is not None:
-            return existing  # type: ignore[return-value]
-        return publish_model(self, function=self._steps.publish, topic=self._topic, failures=self._failures)
+        steps, topic, failures = self._steps, self._topic, self._failures
+        return created_once(
+            self, PUBLISH, lambda: publish_model(self, function=steps.publish, topic=topic, failures=failures)
+        )

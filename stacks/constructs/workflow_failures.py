@@ -10,7 +10,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from rft.workflow_state import STEPS, path
-from stacks.constructs.workflow_states import FAILED, NOTIFY_FAILURE, TIME_LIMIT_REACHED
+from stacks.constructs.workflow_states import FAILED, NOTIFY_FAILURE, TIME_LIMIT_REACHED, created_once
 
 
 class WorkflowFailures:
@@ -26,7 +26,7 @@ class WorkflowFailures:
         """Any error of `task` fails the run in `step`."""
         task.add_catch(self._caught[step], errors=["States.ALL"], result_path=path("caught"))
 
-    def _step_failed(self, step: str) -> sfn.Pass:
+    def _step_failed(self, step: str) -> sfn.Chain:
         """An error raised in `step`: `<step>.<error name>` (a Fail state may not raise a `States.`
         name itself) and the whole error object as the cause."""
         return sfn.Pass(
@@ -40,7 +40,7 @@ class WorkflowFailures:
             result_path=path("failure"),
         ).next(self.notify())
 
-    def failure(self, name: str, step: str, error: str, cause: str) -> sfn.Pass:
+    def failure(self, name: str, step: str, error: str, cause: str) -> sfn.Chain:
         """A run that ended badly without an error being raised (a job that failed, a time limit)."""
         return sfn.Pass(
             self._scope,
@@ -83,25 +83,26 @@ class WorkflowFailures:
         )
 
     def time_limit_reached(self) -> sfn.IChainable:
-        existing = self._scope.node.try_find_child(TIME_LIMIT_REACHED)
-        if existing is not None:
-            return existing  # type: ignore[return-value]
-        return self.failure(
+        return created_once(
+            self._scope,
             TIME_LIMIT_REACHED,
-            "Watch",
-            "TimeLimitExceeded",
-            sfn.JsonPath.format(
-                "Job {} did not finish within the time limit of {} seconds and was stopped.",
-                sfn.JsonPath.string_at(path("training", "job_id")),
-                sfn.JsonPath.string_at(path("plan", "watch", "time_limit_seconds")),
+            lambda: self.failure(
+                TIME_LIMIT_REACHED,
+                "Watch",
+                "TimeLimitExceeded",
+                sfn.JsonPath.format(
+                    "Job {} did not finish within the time limit of {} seconds and was stopped.",
+                    sfn.JsonPath.string_at(path("training", "job_id")),
+                    sfn.JsonPath.string_at(path("plan", "watch", "time_limit_seconds")),
+                ),
             ),
         )
 
     def notify(self) -> sfn.IChainable:
         """Tell the topic why the run failed, then fail the execution with that error and cause."""
-        existing = self._scope.node.try_find_child(NOTIFY_FAILURE)
-        if existing is not None:
-            return existing  # type: ignore[return-value]
+        return created_once(self._scope, NOTIFY_FAILURE, self._notify)
+
+    def _notify(self) -> sfn.IChainable:
         failed = sfn.Fail(
             self._scope, FAILED, error_path=path("failure", "error"), cause_path=path("failure", "cause")
         )

@@ -24,6 +24,7 @@ from rft.guard import initial_state
 from rft.workflow_state import GUARD_FIELDS, path
 from stacks.constructs.workflow_failures import WorkflowFailures
 from stacks.constructs.workflow_function import WorkflowFunction
+from stacks.constructs.workflow_states import created_once
 
 TRAINING_UNHEALTHY = "Training unhealthy"
 
@@ -90,9 +91,10 @@ def guard_check(
 
 
 def _unhealthy(scope: Construct, failures: WorkflowFailures) -> sfn.IChainable:
-    existing = scope.node.try_find_child(TRAINING_UNHEALTHY)
-    if existing is not None:
-        return existing  # type: ignore[return-value]
-    return failures.failure(
-        TRAINING_UNHEALTHY, "Watch", "TrainingUnhealthy", sfn.JsonPath.string_at(path("guard", "cause"))
+    return created_once(
+        scope,
+        TRAINING_UNHEALTHY,
+        lambda: failures.failure(
+            TRAINING_UNHEALTHY, "Watch", "TrainingUnhealthy", sfn.JsonPath.string_at(path("guard", "cause"))
+        ),
     )

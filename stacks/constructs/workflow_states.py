@@ -1,10 +1,14 @@
 """The training workflow's names (its states, as the console, the execution history and the tests
-read them; the "model ready" event) and the retry policies of its tasks."""
+read them; the "model ready" event), the retry policies of its tasks, and how a state that several
+paths reach is created once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
 
 from rft.status import BEDROCK_DEPLOYMENT_STATES, DeploymentState, raw_status
 from rft.workflow_state import path
@@ -87,13 +91,22 @@ BEDROCK_RETRY = _jittered_retry(BEDROCK_TRANSIENT_ERRORS, max_attempts=8)
 MANTLE_RETRY = _jittered_retry(MANTLE_TRANSIENT_ERRORS, max_attempts=6)
 
 
-def retry_kwargs(props: sfn.RetryProps) -> dict[str, object]:
-    """`props` as the keyword arguments of `add_retry`."""
-    return {
-        "errors": props.errors,
-        "interval": props.interval,
-        "backoff_rate": props.backoff_rate,
-        "max_attempts": props.max_attempts,
-        "max_delay": props.max_delay,
-        "jitter_strategy": props.jitter_strategy,
-    }
+def add_retry(task: sfn.TaskStateBase, props: sfn.RetryProps) -> None:
+    """Retries `task` as `props` says (`add_retry` takes the fields of a `RetryProps` one by one)."""
+    task.add_retry(
+        errors=props.errors,
+        interval=props.interval,
+        backoff_rate=props.backoff_rate,
+        max_attempts=props.max_attempts,
+        max_delay=props.max_delay,
+        jitter_strategy=props.jitter_strategy,
+    )
+
+
+def created_once(scope: Construct, name: str, create: Callable[[], sfn.IChainable]) -> sfn.IChainable:
+    """The state `name` of `scope`: made by `create` (whose chain starts with it) the first time it
+    is asked for, the same state every later time (a state id may occur once in a state machine)."""
+    existing = scope.node.try_find_child(name)
+    if isinstance(existing, sfn.State):
+        return existing
+    return create()
