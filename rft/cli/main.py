@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -21,11 +21,16 @@ from rft.cli import chat, data, doctor, evaluate, models, reproduce, reward, tra
 from rft.cli.common import debug_enabled
 from rft.cli.errors import EXIT_BUG, describe
 
+if TYPE_CHECKING:
+    # typer vendors click and names no public type for the context its groups are invoked with
+    # (typer.Context is a subclass of it, too narrow for an override).
+    from typer._click import Context
+
 
 class RftGroup(TyperGroup):
     """The root group: maps every known error to one sentence and an exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):

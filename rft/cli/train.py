@@ -61,13 +61,14 @@ def _existing_run(target: Environment, name: str) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     try:
-        return target.client("stepfunctions").describe_execution(
+        described: dict[str, Any] = target.client("stepfunctions").describe_execution(
             executionArn=execution_arn(target.state_machine_arn, name)
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             return None
         raise
+    return described
 
 
 def _hours(value: float | None, low: float, high: float) -> float | None:
@@ -221,13 +222,14 @@ def _start_execution(target: Environment, job: JobRequest) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 
     try:
-        return target.client("stepfunctions").start_execution(
+        started: dict[str, Any] = target.client("stepfunctions").start_execution(
             stateMachineArn=target.state_machine_arn, name=job.name, input=json.dumps(job.to_dict())
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
             raise _taken(target, job.name, "ran") from None
         raise
+    return started
 
 
 # --- the state of a run -------------------------------------------------------------------------
