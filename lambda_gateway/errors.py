@@ -72,22 +72,25 @@ def _short(text: str, limit: int = QUOTE_CHARS) -> str:
 
 
 def throttled(retry_after: int | None, detail: str) -> GatewayError:
-    return GatewayError(
-        429,
-        f"The model is receiving too many requests ({detail}); retry after the delay in Retry-After.",
-        type=RATE_LIMIT,
-        code="rate_limit_exceeded",
-        retry_after=retry_after if retry_after is not None else DEFAULT_RETRY_AFTER_SECONDS,
+    return _retry_later(
+        429, f"is receiving too many requests ({detail})", RATE_LIMIT, "rate_limit_exceeded", retry_after
     )
 
 
 def unavailable(retry_after: int | None, detail: str) -> GatewayError:
     """The model's service is briefly unable to answer: 503, which the openai SDK retries."""
+    return _retry_later(
+        503, f"is temporarily unavailable ({detail})", SERVER, "model_unavailable", retry_after
+    )
+
+
+def _retry_later(status: int, what: str, error_type: str, code: str, retry_after: int | None) -> GatewayError:
+    """An error the caller's SDK retries after `Retry-After`: the service's delay, else ours."""
     return GatewayError(
-        503,
-        f"The model is temporarily unavailable ({detail}); retry after the delay in Retry-After.",
-        type=SERVER,
-        code="model_unavailable",
+        status,
+        f"The model {what}; retry after the delay in Retry-After.",
+        type=error_type,
+        code=code,
         retry_after=retry_after if retry_after is not None else DEFAULT_RETRY_AFTER_SECONDS,
     )
 
