@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from lambda_rewards.common.metrics import BatchSummary, batch_record, emit, log_event
 from lambda_rewards.common.settings import ConfigError, RewardSettings, load_settings, with_overrides
@@ -24,10 +24,10 @@ from lambda_rewards.common.shaping import shape
 @dataclass(frozen=True)
 class Sample:
     id: str
-    messages: list[dict]  # normalised: every content is a str
+    messages: list[dict[str, Any]]  # normalised: every content is a str
     response: str  # text of the last assistant message ("" if none)
     reference: Any  # reference_answer, unwrapped ({"text": s} -> s); None if missing
-    metadata: dict  # everything else the sample carried (task_id, overrides...)
+    metadata: dict[str, Any]  # everything else the sample carried (task_id, overrides...)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Grade:
 
 
 GradeFn = Callable[[Sample, Budget], Grade]
+# One sample's answer to Bedrock: {"id", "aggregate_reward_score", "metrics_list"}.
+Result: TypeAlias = dict[str, Any]
 
 
 class MalformedSample(ValueError):
@@ -129,7 +131,7 @@ def parse_sample(raw: Any) -> Sample:
     raw_messages = raw.get("messages")
     if not isinstance(raw_messages, list):
         raise MalformedSample("malformed_messages", "sample has no 'messages' list")
-    messages: list[dict] = []
+    messages: list[dict[str, Any]] = []
     response = ""
     for message in raw_messages:
         if not isinstance(message, dict):
@@ -162,7 +164,7 @@ def parse_sample(raw: Any) -> Sample:
     )
 
 
-def batch_of(event: Any) -> list:
+def batch_of(event: Any) -> list[Any]:
     """The list of raw samples in an event; a clear ``ValueError`` if the event is not a batch."""
     if isinstance(event, list):
         return event
@@ -207,7 +209,7 @@ def _finite(value: Any) -> float | None:
 
 def build_result(
     raw_id: Any, grade: Grade, response: str = "", settings: RewardSettings | None = None
-) -> dict:
+) -> Result:
     """The response entry of one sample. ``correctness`` (and any enabled shaping term) is reported
     with type "Reward", the grader's own figures with type "Metric", and an error as
     ``error_<reason>`` = 1. A sample with an error scores 0 whatever shaping would give."""
@@ -266,21 +268,21 @@ class _BatchGrader:
     budget: Budget
     require_reference: bool
 
-    def prepare(self, raw: Any) -> tuple[Any, Sample | None, RewardSettings | None, Grade | None]:
-        """(raw id, sample, its settings, early grade): the early grade is set when the sample
-        cannot be graded at all (malformed, bad override, missing reference)."""
+    def prepare(self, raw: Any) -> tuple[Any, Sample | Grade, RewardSettings]:
+        """(raw id, the sample to grade or the grade of one that cannot be graded at all
+        (malformed, bad override, missing reference), the sample's settings)."""
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         try:
             sample = parse_sample(raw)
         except MalformedSample as exc:
-            return raw_id, None, None, Grade(0.0, error=exc.reason)
+            return raw_id, Grade(0.0, error=exc.reason), self.settings
         try:
             settings = with_overrides(self.settings, sample.metadata.get("reward_config"))
         except ConfigError:
-            return raw_id, sample, None, Grade(0.0, error="bad_config")
+            return raw_id, Grade(0.0, error="bad_config"), self.settings
         if self.require_reference and sample.reference is None:
-            return raw_id, sample, settings, Grade(0.0, error="missing_reference")
-        return raw_id, sample, settings, None
+            return raw_id, Grade(0.0, error="missing_reference"), settings
+        return raw_id, sample, settings
 
     def run(self, sample: Sample) -> tuple[Grade, float]:
         """The grader's verdict on one sample and the seconds it took; never raises."""
@@ -301,6 +303,32 @@ class _BatchGrader:
         return outcome, time.monotonic() - started
 
 
+@dataclass(frozen=True)
+class RewardHandler:
+    """The Lambda handler of a grader (see ``make_handler``); ``settings`` are its ``REWARD_*``
+    settings, read once at cold start."""
+
+    grade: GradeFn
+    reward_name: str
+    settings: RewardSettings
+    require_reference: bool
+    max_concurrency: int
+
+    def __call__(self, event: Any, context: Any = None) -> list[Result]:
+        started = time.monotonic()
+        raws = batch_of(event)
+        budget = Budget(self.settings.sample_timeout_s, batch_deadline(context, started, self.settings))
+        batch = _BatchGrader(self.grade, self.reward_name, self.settings, budget, self.require_reference)
+        summary = BatchSummary(self.reward_name)
+        if self.max_concurrency > 1 and len(raws) > 1:
+            results = _grade_concurrently(batch, raws, summary, self.max_concurrency)
+        else:
+            results = _grade_in_order(batch, raws, summary)
+        summary.duration_s = time.monotonic() - started
+        emit(batch_record(summary, namespace=self.settings.metrics_namespace, emf=self.settings.emf))
+        return results
+
+
 def make_handler(
     grade: GradeFn,
     *,
@@ -308,7 +336,7 @@ def make_handler(
     defaults: Mapping[str, Any] | None = None,
     require_reference: bool = True,
     max_concurrency: int = 1,
-) -> Callable[[Any, Any], list[dict]]:
+) -> RewardHandler:
     """Builds the Lambda handler: parses every event shape, applies per-sample and batch deadlines,
     catches every per-sample exception (score 0 + metric), applies configured shaping terms, logs a
     batch summary and emits EMF metrics, returns [{id, aggregate_reward_score, metrics_list}] in order.
@@ -319,63 +347,63 @@ def make_handler(
     ``require_reference=False`` lets samples without a reference reach the grader (a judge with a
     rubric from its settings). ``max_concurrency > 1`` grades samples on that many threads (for
     graders that wait on the network); the batch deadline still holds."""
-    settings = load_settings(defaults)
+    return RewardHandler(grade, reward_name, load_settings(defaults), require_reference, max_concurrency)
 
-    def handler(event: Any, context: Any = None) -> list[dict]:
-        started = time.monotonic()
-        raws = batch_of(event)
-        budget = Budget(settings.sample_timeout_s, batch_deadline(context, started, settings))
-        batch = _BatchGrader(grade, reward_name, settings, budget, require_reference)
-        summary = BatchSummary(reward_name)
-        if max_concurrency > 1 and len(raws) > 1:
-            results = _grade_concurrently(batch, raws, summary, max_concurrency)
-        else:
-            results = _grade_in_order(batch, raws, summary)
-        summary.duration_s = time.monotonic() - started
-        emit(batch_record(summary, namespace=settings.metrics_namespace, emf=settings.emf))
-        return results
 
-    handler.settings = settings  # type: ignore[attr-defined]
-    handler.reward_name = reward_name  # type: ignore[attr-defined]
-    return handler
+# A sample's outcome: its grade and the seconds the grader took (None: the grader never ran).
+_Outcome: TypeAlias = tuple[Grade, float | None]
 
 
 def _finish(
-    summary: BatchSummary, raw_id: Any, sample: Sample | None, settings: Any, outcome: Grade, latency
-):
-    result = build_result(raw_id, outcome, sample.response if sample else "", settings)
-    summary.add(result["aggregate_reward_score"], outcome.error, latency)
+    summary: BatchSummary,
+    raw_id: Any,
+    work: Sample | Grade,
+    settings: RewardSettings,
+    outcome: _Outcome,
+) -> Result:
+    grade, latency = outcome
+    # An ungradable sample's grade carries an error, for which the response is not read.
+    response = work.response if isinstance(work, Sample) else ""
+    result = build_result(raw_id, grade, response, settings)
+    summary.add(result["aggregate_reward_score"], grade.error, latency)
     return result
 
 
-def _grade_in_order(batch: _BatchGrader, raws: list, summary: BatchSummary) -> list[dict]:
+def _grade_in_order(batch: _BatchGrader, raws: list[Any], summary: BatchSummary) -> list[Result]:
     results = []
     for raw in raws:
-        raw_id, sample, settings, early = batch.prepare(raw)
-        latency = None
-        if early is not None:
-            outcome = early
+        raw_id, work, settings = batch.prepare(raw)
+        outcome: _Outcome
+        if isinstance(work, Grade):
+            outcome = (work, None)
         elif batch.budget.remaining() <= 0:
-            outcome = Grade(0.0, error="timeout")
+            outcome = (Grade(0.0, error="timeout"), None)
         else:
-            outcome, latency = batch.run(sample)  # type: ignore[arg-type]
-        results.append(_finish(summary, raw_id, sample, settings, outcome, latency))
+            outcome = batch.run(work)
+        results.append(_finish(summary, raw_id, work, settings, outcome))
     return results
 
 
-def _grade_concurrently(batch: _BatchGrader, raws: list, summary: BatchSummary, limit: int) -> list[dict]:
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # only threaded graders pay
+def _grade_concurrently(
+    batch: _BatchGrader, raws: list[Any], summary: BatchSummary, limit: int
+) -> list[Result]:
+    from concurrent.futures import (
+        FIRST_COMPLETED,
+        Future,
+        ThreadPoolExecutor,
+        wait,
+    )  # only threaded graders pay
 
     prepared = [batch.prepare(raw) for raw in raws]
-    outcomes: dict[int, tuple[Grade, float | None]] = {}
-    pending = {}
+    outcomes: dict[int, _Outcome] = {}
+    pending: dict[Future[_Outcome], int] = {}
     executor = ThreadPoolExecutor(max_workers=min(limit, len(raws)), thread_name_prefix="grade")
     try:
-        for index, (_, sample, _, early) in enumerate(prepared):
-            if early is not None:
-                outcomes[index] = (early, None)
+        for index, (_, work, _) in enumerate(prepared):
+            if isinstance(work, Grade):
+                outcomes[index] = (work, None)
             else:
-                pending[executor.submit(_run_if_time_left, batch, sample)] = index
+                pending[executor.submit(_run_if_time_left, batch, work)] = index
         waiting = set(pending)
         while waiting:
             done, waiting = wait(waiting, timeout=batch.budget.remaining(), return_when=FIRST_COMPLETED)
@@ -386,14 +414,13 @@ def _grade_concurrently(batch: _BatchGrader, raws: list, summary: BatchSummary, 
     finally:
         # Threads still running past the deadline are abandoned: their results are dropped.
         executor.shutdown(wait=False, cancel_futures=True)
-    results = []
-    for index, (raw_id, sample, settings, _) in enumerate(prepared):
-        outcome, latency = outcomes.get(index, (Grade(0.0, error="timeout"), None))
-        results.append(_finish(summary, raw_id, sample, settings, outcome, latency))
-    return results
+    return [
+        _finish(summary, raw_id, work, settings, outcomes.get(index, (Grade(0.0, error="timeout"), None)))
+        for index, (raw_id, work, settings) in enumerate(prepared)
+    ]
 
 
-def _run_if_time_left(batch: _BatchGrader, sample: Sample) -> tuple[Grade, float | None]:
+def _run_if_time_left(batch: _BatchGrader, sample: Sample) -> _Outcome:
     if batch.budget.remaining() <= 0:
         return Grade(0.0, error="timeout"), None
     return batch.run(sample)

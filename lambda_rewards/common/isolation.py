@@ -35,7 +35,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _HEADER = struct.Struct("!I")
@@ -59,7 +59,8 @@ def _resolve(target: str) -> Callable[..., Any]:
     module_name, _, attr = target.partition(":")
     if not attr:
         raise ValueError(f"worker target must look like 'package.module:function', got {target!r}")
-    return getattr(importlib.import_module(module_name), attr)
+    function: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+    return function
 
 
 # --------------------------------------------------------------------------- framing
@@ -421,7 +422,7 @@ class InProcessTimeout(Exception):
 
 
 @contextlib.contextmanager
-def soft_time_limit(seconds: float):
+def soft_time_limit(seconds: float) -> Iterator[None]:
     """Interrupts pure-Python work in the block after ``seconds`` with ``InProcessTimeout``
     (SIGALRM; main thread only; elsewhere, or with a timer already armed, it is a no-op). For cheap
     work that is not worth a worker round trip but must not run away (regex validation)."""

@@ -14,8 +14,9 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 # (log key, metric name, unit)
 _EMF_FIELDS = (
@@ -46,7 +47,7 @@ class BatchSummary:
     reward: str
     scores: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # seconds per graded sample
-    error_reasons: Counter = field(default_factory=Counter)
+    error_reasons: Counter[str] = field(default_factory=Counter)
     duration_s: float = 0.0
 
     def add(self, score: float, error: str | None, latency_s: float | None) -> None:
@@ -56,7 +57,7 @@ class BatchSummary:
         if latency_s is not None:
             self.latencies.append(latency_s)
 
-    def figures(self) -> dict:
+    def figures(self) -> dict[str, float]:
         count = len(self.scores)
         latencies = sorted(self.latencies)
         timeouts = self.error_reasons.get("timeout", 0)
@@ -76,10 +77,10 @@ class BatchSummary:
         }
 
 
-def batch_record(summary: BatchSummary, *, namespace: str, emf: bool) -> dict:
+def batch_record(summary: BatchSummary, *, namespace: str, emf: bool) -> dict[str, Any]:
     """The log record of a batch; with ``emf`` it is a valid EMF document as well."""
     figures = summary.figures()
-    record: dict = {
+    record: dict[str, Any] = {
         "level": "INFO",
         "message": "reward batch graded",
         "Reward": summary.reward,
@@ -102,7 +103,7 @@ def batch_record(summary: BatchSummary, *, namespace: str, emf: bool) -> dict:
     return record
 
 
-def emit(record: dict, stream: TextIO | None = None) -> None:
+def emit(record: Mapping[str, object], stream: TextIO | None = None) -> None:
     """Writes a record as one JSON line (stdout by default: Lambda ships it to CloudWatch Logs)."""
     out = sys.stdout if stream is None else stream
     out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")

@@ -75,9 +75,9 @@ llm_judge (``JUDGE_*``)
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 class ConfigError(ValueError):
@@ -89,6 +89,8 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 FORMAT_CHECKS = ("think", "answer_tag", "boxed_end")
 LENGTH_UNITS = ("chars", "words", "tokens")
+
+_Number = TypeVar("_Number", int, float)
 
 
 def _parse_bool(name: str, raw: Any) -> bool:
@@ -102,7 +104,9 @@ def _parse_bool(name: str, raw: Any) -> bool:
     raise ConfigError(f"{name} must be true or false, got {str(raw)[:40]!r}")
 
 
-def _parse_number(name: str, raw: Any, kind: type, minimum: float | None, maximum: float | None) -> Any:
+def _parse_number(
+    name: str, raw: Any, kind: type[_Number], minimum: float | None, maximum: float | None
+) -> _Number:
     if isinstance(raw, bool):
         raise ConfigError(f"{name} must be a number, got {raw!r}")
     try:
@@ -121,48 +125,45 @@ def _parse_number(name: str, raw: Any, kind: type, minimum: float | None, maximu
     return value
 
 
-def env_float(
-    name: str,
-    default: float,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> float:
-    """A float environment variable, or ``default`` when unset or empty."""
-    raw = (os.environ if environ is None else environ).get(name, "")
-    if raw.strip() == "":
-        return default
-    return _parse_number(name, raw, float, minimum, maximum)
+def _env_value(name: str, environ: Mapping[str, str] | None) -> str | None:
+    """The variable's value, stripped; None when it is unset or empty (both mean "the default")."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
+    return raw or None
 
 
-def env_int(
-    name: str,
-    default: int,
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> int:
-    """An integer environment variable, or ``default`` when unset or empty."""
-    raw = (os.environ if environ is None else environ).get(name, "")
-    if raw.strip() == "":
-        return default
-    return _parse_number(name, raw, int, minimum, maximum)
+@dataclass(frozen=True)
+class _EnvNumber(Generic[_Number]):
+    """Reads a number environment variable of one kind (``env_int``, ``env_float``)."""
+
+    kind: type[_Number]
+
+    def __call__(
+        self,
+        name: str,
+        default: _Number,
+        *,
+        minimum: _Number | None = None,
+        maximum: _Number | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> _Number:
+        """The variable ``name`` within [minimum, maximum], or ``default`` when unset or empty."""
+        raw = _env_value(name, environ)
+        return default if raw is None else _parse_number(name, raw, self.kind, minimum, maximum)
+
+
+env_float = _EnvNumber(float)
+env_int = _EnvNumber(int)
 
 
 def env_bool(name: str, default: bool, *, environ: Mapping[str, str] | None = None) -> bool:
     """A boolean environment variable (true/false/1/0/yes/no/on/off), or ``default`` when unset."""
-    raw = (os.environ if environ is None else environ).get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return _parse_bool(name, raw)
+    raw = _env_value(name, environ)
+    return default if raw is None else _parse_bool(name, raw)
 
 
 def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None) -> str | None:
     """A string environment variable (stripped), or ``default`` when unset or empty."""
-    raw = (os.environ if environ is None else environ).get(name, "")
-    return raw.strip() or default
+    return _env_value(name, environ) or default
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def _parse_namespace(name: str, raw: Any) -> str:
 
 
 # field -> parser(name, raw). The order is the order of validation.
-_PARSERS: dict[str, Any] = {
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "sample_timeout_s": lambda n, r: _parse_number(n, r, float, 0.001, 900.0),
     "deadline_margin_s": lambda n, r: _parse_number(n, r, float, 0.0, 600.0),
     "local_deadline_s": lambda n, r: _parse_number(n, r, float, 0.001, 86400.0),

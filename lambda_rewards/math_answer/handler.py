@@ -119,7 +119,7 @@ def runner() -> IsolatedRunner:
         _runner = IsolatedRunner(
             "lambda_rewards.math_answer.latex:compare",
             warmup="lambda_rewards.math_answer.latex:warmup",
-            memory_mb=handler.settings.worker_memory_mb,  # type: ignore[attr-defined]
+            memory_mb=handler.settings.worker_memory_mb,
         )
     return _runner
 
