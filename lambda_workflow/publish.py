@@ -44,7 +44,8 @@ def build_record(
         custom_model_arn = job.get("OutputModelArn")
         if not custom_model_arn:
             raise RftError(f"Bedrock job {job_id} completed without an output model ARN.")
-        deployment_arn = (state.get("deployment") or {}).get("arn")
+        deployment = state.get("deployment")
+        deployment_arn = deployment.get("arn") if deployment else None
         return records.record_from_run(
             plan,
             job_id=job_id,

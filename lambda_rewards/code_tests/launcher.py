@@ -83,8 +83,9 @@ def serve(fd: int) -> None:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     children: dict[int, int] = {}  # pid -> write end of its status pipe
     sock.sendall(_READY)
+    watched: list[socket.socket | int] = [sock, wake_r]
     while True:
-        readable, _, _ = select.select([sock, wake_r], [], [])
+        readable, _, _ = select.select(watched, [], [])
         if wake_r in readable:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_r, 4096)

@@ -29,6 +29,7 @@ import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .hardening import COMPLETE
 from .launcher import EXIT_SANDBOX, LAUNCHER, SandboxError
@@ -92,7 +93,8 @@ class ProgramRun:
         return self.returncode == EXIT_SANDBOX
 
 
-def _frame(obj: object) -> bytes:
+def _frame(obj: dict[str, Any]) -> bytes:
+    """A length-prefixed marshal frame: what a child reads from its control pipe."""
     data = marshal.dumps(obj)
     return len(data).to_bytes(4, "big") + data
 
@@ -319,7 +321,7 @@ def run_check(
     ``code`` in a judge/candidate pair; see ``roles.py`` for both sides."""
     started = time.monotonic()
     sentinel = secrets.token_hex(16)
-    judge_cfg = {"sentinel": sentinel, "test": test_code, "prompt": prompt_code}
+    judge_cfg: dict[str, Any] = {"sentinel": sentinel, "test": test_code, "prompt": prompt_code}
     judge_cfg |= {"entry": entry, "units": units, "seed": seed}
     result = CheckRun()
     with _Run(strict=strict) as run:
@@ -358,11 +360,6 @@ def run_check(
     if strict and result.flags and not result.sandboxed:
         result.sandbox_unavailable = True
     return result
-
-
-def _frame(obj: object) -> bytes:
-    data = marshal.dumps(obj)
-    return len(data).to_bytes(4, "big") + data
 
 
 def _parse_judge_output(output: bytes, sentinel: str, result: CheckRun) -> None:

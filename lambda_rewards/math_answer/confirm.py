@@ -69,7 +69,7 @@ def same_value(gold: Any, pred: Any) -> bool | None:
     symbols = sorted(gold.free_symbols | pred.free_symbols, key=lambda s: s.name)
     if len(symbols) > 6:
         return None
-    points = [{}] if not symbols else []
+    points: list[dict[Any, Any]] = [{}] if not symbols else []
     for offset, (num, den) in enumerate(_RANDOM_POINTS):
         if symbols:
             points.append({s: sympy.Rational(num + 2 * i + offset, den + i) for i, s in enumerate(symbols)})

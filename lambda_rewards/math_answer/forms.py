@@ -23,6 +23,7 @@ between two numbers...) makes the answer a hedge: it scores 0.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from lambda_rewards.common.text import braced_group
 
@@ -33,12 +34,20 @@ _FRAC_DIGIT_SECOND = re.compile(r"\\frac\s*(\{[^{}]*\})\s*([0-9])")  # \frac{3}3
 _THIN_THOUSANDS = re.compile(r"([0-9]),\s*\\[!,;:]\s*(?=[0-9]{3}(?![0-9]))")  # 11,\! 111
 _TEXT_VARIANT = re.compile(r"\\(?:textnormal|textrm|textsf|texttt|textup|mbox|hbox)(?![A-Za-z])")
 _SIZED = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|biggl|biggr)(?![A-Za-z])\s*")
+
+
+def _literally(spelling: str) -> Callable[[re.Match[str]], str]:
+    """A replacement that inserts ``spelling`` as it is (a template string would read its
+    backslashes as escapes)."""
+    return lambda _match: spelling
+
+
 _RELATIONS = (
-    (re.compile(r"\\geq?(?![A-Za-z])|\\geqslant(?![A-Za-z])|>="), "\\ge "),
-    (re.compile(r"\\leq?(?![A-Za-z])|\\leqslant(?![A-Za-z])|<="), "\\le "),
-    (re.compile(r"\\neq?(?![A-Za-z])|!="), "\\neq "),
-    (re.compile(r"\\gt(?![A-Za-z])"), ">"),
-    (re.compile(r"\\lt(?![A-Za-z])"), "<"),
+    (re.compile(r"\\geq?(?![A-Za-z])|\\geqslant(?![A-Za-z])|>="), _literally("\\ge ")),
+    (re.compile(r"\\leq?(?![A-Za-z])|\\leqslant(?![A-Za-z])|<="), _literally("\\le ")),
+    (re.compile(r"\\neq?(?![A-Za-z])|!="), _literally("\\neq ")),
+    (re.compile(r"\\gt(?![A-Za-z])"), _literally(">")),
+    (re.compile(r"\\lt(?![A-Za-z])"), _literally("<")),
 )
 
 
@@ -70,8 +79,8 @@ def respell(text: str) -> str:
         text = _TEXT_VARIANT.sub(r"\\text", text)
         text = _SIZED.sub("", text)
     if "\\" in text or "=" in text:
-        for pattern, spelling in _RELATIONS:
-            text = pattern.sub(lambda _match, spelling=spelling: spelling, text)
+        for pattern, replacement in _RELATIONS:
+            text = pattern.sub(replacement, text)
     return _without_outer_parentheses(text)
 
 
