@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from lambda_workflow import common
 from rft import assumptions
@@ -25,6 +25,8 @@ from rft.status import JobState
 
 # Lambda's ephemeral storage, sized (2 GB) for the largest training file.
 SPOOL_DIR = "/tmp"  # nosec B108  # only unnamed TemporaryFile spools go here, created exclusively
+
+AuthMode = Literal["bearer", "sigv4"]
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -101,14 +103,20 @@ def mantle_client(plan: Mapping[str, Any]) -> Any:
 
 
 @cache
-def _client(region: str, base_url: str | None, auth: str) -> Any:
+def _client(region: str, base_url: str | None, auth: AuthMode) -> Any:
     # Kept for the container's life: the bearer token provider renews its key before it expires.
-    return rft_mantle.mantle_client(region, base_url=base_url, auth=auth)  # type: ignore[arg-type]
+    return rft_mantle.mantle_client(region, base_url=base_url, auth=auth)
 
 
-def _auth() -> str:
+_AUTH_MODES: dict[str, AuthMode] = {"bearer": "bearer", "sigv4": "sigv4"}
+
+
+def _auth() -> AuthMode:
     default = "bearer" if assumptions.MANTLE_ACCEPTS_SHORT_TERM_API_KEYS else "sigv4"
-    return os.environ.get("MANTLE_AUTH", default)
+    value = os.environ.get("MANTLE_AUTH", default)
+    if value not in _AUTH_MODES:
+        raise ValueError(f"MANTLE_AUTH must be 'bearer' or 'sigv4', not {value[:40]!r}.")
+    return _AUTH_MODES[value]
 
 
 def _spool_dir() -> str | None:
