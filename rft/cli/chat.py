@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rft.cli import inference
-from rft.cli.common import DEFAULT_SCOPE, GatewayOption, Scope, print_json, say, scoped, shown
+from rft.cli.common import GatewayOption, Scope, print_json, say, scoped, shown
 
 
 @scoped
@@ -22,7 +22,8 @@ def chat(
         bool, typer.Option("--stream/--no-stream", help="Print the answer as it arrives.")
     ] = True,
     gateway: GatewayOption = False,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Send one prompt to a model through the right API: Mantle chat completions (streamed) for
     Mantle models, bedrock-runtime ConverseStream for Bedrock deployments; with --gateway, through

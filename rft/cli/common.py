@@ -79,36 +79,34 @@ class Scope:
         return environment(self.env, self.region, self.profile, deployed=deployed)
 
 
-# A command's ``scope`` default, for Python's sake only: typer always passes the options' values.
-DEFAULT_SCOPE = Scope()
-
-
 # The options ``@scoped`` puts in a command's ``scope`` parameter's place, in this order (their
 # names are the keyword arguments typer passes back).
-_SCOPE_OPTIONS = tuple(
-    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=option, default=default)
-    for name, option, default in (
-        ("env", EnvOption, DEFAULT_ENVIRONMENT),
-        ("region", RegionOption, None),
-        ("profile", ProfileOption, None),
-        ("json_output", JsonOption, False),
-    )
+_SCOPE_OPTIONS = (
+    ("env", EnvOption, DEFAULT_ENVIRONMENT),
+    ("region", RegionOption, None),
+    ("profile", ProfileOption, None),
+    ("json_output", JsonOption, False),
 )
 
 Result = TypeVar("Result")
 
 
 def scoped(command: Callable[..., Result]) -> Callable[..., Result]:
-    """A command that declares one parameter ``scope: Scope`` gets --env, --region, --profile and
-    --json in that parameter's place: one definition of the options for every command, with the
-    same names, help and defaults, in the same place in each command's help. Typer reads the
-    options from the wrapper's signature and calls it with them; the command receives a ``Scope``."""
+    """A command that declares one parameter ``scope: Scope`` (keyword-only: ``*, scope: Scope``)
+    gets --env, --region, --profile and --json in that parameter's place: one definition of the
+    options for every command, with the same names, help and defaults, in the same place in each
+    command's help. Typer reads the options from the wrapper's signature and calls it with them;
+    the command receives a ``Scope``."""
     signature = inspect.signature(command, eval_str=True)
     parameters = list(signature.parameters.values())
     names = [parameter.name for parameter in parameters]
     if "scope" not in names or signature.parameters["scope"].annotation is not Scope:
         raise TypeError(f"@scoped command {command.__name__} has no 'scope' parameter of type Scope")
     at = names.index("scope")
+    options = [
+        inspect.Parameter(name, parameters[at].kind, annotation=option, default=default)
+        for name, option, default in _SCOPE_OPTIONS
+    ]
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Result:
@@ -122,7 +120,7 @@ def scoped(command: Callable[..., Result]) -> Callable[..., Result]:
 
     # typer takes a command's options from inspect.signature, which reads __signature__ first.
     run.__signature__ = signature.replace(  # type: ignore[attr-defined]  # functions take attributes
-        parameters=[*parameters[:at], *_SCOPE_OPTIONS, *parameters[at + 1 :]]
+        parameters=[*parameters[:at], *options, *parameters[at + 1 :]]
     )
     return run
 

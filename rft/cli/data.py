@@ -17,7 +17,6 @@ from rft import converters, datasets
 from rft.cli import files
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
-    DEFAULT_SCOPE,
     EnvOption,
     JsonOption,
     ProfileOption,
@@ -214,7 +213,8 @@ def _flags(limit: int | None, force: bool, json_output: bool) -> dict[str, Any]:
 @scoped
 def upload(
     path: ExistingFile,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Validate a dataset, then upload it to the environment's datasets bucket (SSE-KMS).
 

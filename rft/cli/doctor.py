@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rft import doctor as checks
-from rft.cli.common import DEFAULT_SCOPE, Scope, console, print_json, scoped, shown
+from rft.cli.common import Scope, console, print_json, scoped, shown
 from rft.cli.errors import EXIT_CHECK_FAILED
 
 COLOURS = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "red"}
@@ -16,7 +16,8 @@ COLOURS = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "red"}
 
 @scoped
 def doctor(
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
     timeout: Annotated[
         float,
         typer.Option(min=1.0, help="Seconds to wait for the validate-only run to end."),

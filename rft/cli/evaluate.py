@@ -19,7 +19,7 @@ from rich.table import Table
 from rft import datasets, evaluation, evaluation_plot
 from rft.aws import parse_s3_uri
 from rft.cli import files, inference
-from rft.cli.common import DEFAULT_SCOPE, Scope, console, print_json, say, scoped, shown
+from rft.cli.common import Scope, console, print_json, say, scoped, shown
 from rft.cli.reward import prompt_of, read_records
 from rft.environment import Environment
 from rft.errors import RftError, ValidationError
@@ -61,7 +61,8 @@ def evaluate(
         bool, typer.Option("--record/--no-record", help="Store the summary in the registry (for promote).")
     ] = True,
     force: Annotated[bool, typer.Option("--force", help="Overwrite a local report and plot.")] = False,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Score a trained model and its base model on held-out prompts with the same grader; print
     both means and the difference with a 95% confidence interval (paired bootstrap over prompts),

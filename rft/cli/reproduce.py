@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from rft import reproduce as reproduction
-from rft.cli.common import DEFAULT_SCOPE, Scope, environment, print_json, say, scoped, shown, warn
+from rft.cli.common import Scope, environment, print_json, say, scoped, shown, warn
 from rft.cli.train import _check_name_is_free, _start_execution
 
 
@@ -28,7 +28,8 @@ def reproduce(
         bool,
         typer.Option("--allow-grader-change", help="Start even if the target's grader runs other code."),
     ] = False,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Start a run recorded in another environment again, from its pinned recipe: the same base
     model, data (copied into this environment's bucket when absent, sha256 verified), grader code

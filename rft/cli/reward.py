@@ -12,18 +12,7 @@ import typer
 
 from rft import datasets, preflight, strict_json
 from rft.cli import files, inference
-from rft.cli.common import (
-    DEFAULT_SCOPE,
-    GatewayOption,
-    Scope,
-    console,
-    plural,
-    print_json,
-    say,
-    scoped,
-    shown,
-    warn,
-)
+from rft.cli.common import GatewayOption, Scope, console, plural, print_json, say, scoped, shown, warn
 from rft.cli.errors import EXIT_CHECK_FAILED
 from rft.errors import RftError
 
@@ -113,7 +102,8 @@ def test(
     deadline: Annotated[
         float, typer.Option(min=0.1, help="Simulated Lambda timeout per batch, seconds.")
     ] = 300.0,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Run a grader locally over (prompt, response) samples in the Bedrock event shape and report
     the score distribution, the share of prompt groups with no learning signal (all rollouts scored

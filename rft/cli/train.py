@@ -20,7 +20,6 @@ from rich.table import Column
 
 from rft.cli import start_checks
 from rft.cli.common import (
-    DEFAULT_SCOPE,
     Scope,
     YesOption,
     confirm,
@@ -143,7 +142,8 @@ def start(
             "--dry-run", help="Check everything, upload and start nothing; exit 0 if it would start."
         ),
     ] = False,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Start a training run: check the request here (every problem at once), then check it
     against the environment (deployed, name free, reward deployed, data present and valid), then
@@ -374,7 +374,8 @@ def watch(
     name: Annotated[str, typer.Argument(help="The run's name.")],
     interval: IntervalOption = DEFAULT_INTERVAL,
     once: Annotated[bool, typer.Option("--once", help="Print the current state once and exit.")] = False,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Follow a run to its end: workflow step, job status and, for Mantle jobs, step n/total with the
     current mean reward. Exits 1 (printing the cause) if the run fails, times out or is stopped.
@@ -397,7 +398,8 @@ def list_runs(
         typer.Option(help="Only runs in this state (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Most runs to show, newest first.")] = 20,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """The environment's runs, newest first, and whether each published a model.
 
@@ -461,7 +463,8 @@ def stop(
         str, typer.Option(help="Why; recorded as the execution's cause.")
     ] = "stopped with rft train stop",
     yes: YesOption = False,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Stop a running run; the workflow's clean-up stops its training job. Asks first unless --yes.
 

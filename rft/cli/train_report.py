@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rft.cli.common import DEFAULT_SCOPE, Scope, print_json, say, scoped, shown
+from rft.cli.common import Scope, print_json, say, scoped, shown
 from rft.health import GuardSettings, assess
 from rft.runs import read_run
 from rft.training_plot import training_report_png
@@ -20,7 +20,8 @@ def report(
         Path | None,
         typer.Option("--output", "-o", help="Where to write the PNG (default: NAME-training.png)."),
     ] = None,
-    scope: Scope = DEFAULT_SCOPE,
+    *,
+    scope: Scope,
 ) -> None:
     """Write a PNG of a run's training curves (reward, response length, entropy, gradient norm) with
     the health guard's findings marked at the step it saw them (default thresholds).

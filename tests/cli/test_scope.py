@@ -12,7 +12,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from rft.cli import common
-from rft.cli.common import DEFAULT_SCOPE, Scope, scoped
+from rft.cli.common import Scope, scoped
 from rft.cli.main import app
 
 SHARED = ("env", "region", "profile", "json_output")
@@ -97,7 +97,8 @@ def test_the_options_stand_where_the_scope_parameter_stands() -> None:
     @scoped
     def command(
         first: Annotated[str, typer.Argument()],
-        scope: Scope = DEFAULT_SCOPE,
+        *,
+        scope: Scope,
         last: Annotated[int, typer.Option()] = 1,
     ) -> None:
         """A probe."""
@@ -113,7 +114,7 @@ def test_the_command_receives_what_was_typed_and_the_variables() -> None:
 
     @probe.command()
     @scoped
-    def command(scope: Scope = DEFAULT_SCOPE, count: Annotated[int, typer.Option()] = 1) -> None:
+    def command(*, scope: Scope, count: Annotated[int, typer.Option()] = 1) -> None:
         received.append((scope, count))
 
     runner = CliRunner()
