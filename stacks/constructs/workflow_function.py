@@ -12,6 +12,7 @@ from constructs import Construct
 
 from stacks.constructs.bundle_manifest import package_manifest
 from stacks.constructs.live_function import FunctionOptions, LiveFunction
+from stacks.security import acknowledge_wildcard
 
 # The workflow's handlers and the modules of rft/ they import (never the client: rft/cli...).
 WORKFLOW_SOURCES = package_manifest("lambda_workflow")
@@ -63,6 +64,15 @@ class WorkflowFunction(LiveFunction):
         self.policy.add_statements(
             iam.PolicyStatement(actions=list(actions), resources=list(resources), conditions=conditions)
         )
+
+    def allow_wildcard(
+        self, actions: Sequence[str], resource: str, reason: str, *, nag_form: str | None = None
+    ) -> None:
+        """`allow` on one resource that holds a wildcard, and the cdk-nag acknowledgment saying why;
+        `nag_form` is how cdk-nag spells `resource` when it refers to another stack
+        (`security.referenced`)."""
+        self.allow(actions, [resource])
+        acknowledge_wildcard(self.policy, nag_form or resource, reason)
 
     @property
     def task_timeout(self) -> sfn.Timeout:

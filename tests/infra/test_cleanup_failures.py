@@ -7,13 +7,13 @@ import fnmatch
 import functools
 from typing import Any
 
-from stacks.stage import RftStage
-from stacks.training_stack import (
+from stacks.constructs.workflow_cleanup import (
     CLEANUP_MAX_EVENT_AGE,
     CLEANUP_RETRIES,
     EVENT_DELIVERY_RETRIES,
     EVENT_MAX_AGE,
 )
+from stacks.stage import RftStage
 from tests.infra.helpers import build_stage, template
 from tests.infra.test_log_encryption import data_key_logical_id, key_policy_statements, resolve_join
 
