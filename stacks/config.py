@@ -13,12 +13,18 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rft.catalog import default_judge_model, get_model, judge_route
 from rft.errors import UnknownBaseModelError, UnknownJudgeModelError
 from rft.health import GuardSettings
 from rft.names import ENVIRONMENT_NAME_RULE, REGION_PATTERN, is_environment_name
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# A settings dataclass, as `_build` makes one.
+_Settings = TypeVar("_Settings", bound="DataclassInstance")
 
 # Used with fullmatch: `$` also matches before a final newline.
 ACCOUNT_PATTERN = re.compile(r"[0-9]{12}")
@@ -59,8 +65,9 @@ class ConfigError(ValueError):
         super().__init__(f"cdk.json environment '{environment}', setting '{setting}': {problem}")
 
 
-def _check(predicate: typing.Callable[[Any], bool], message: str) -> dict[str, Any]:
-    """Field metadata: a rule the value must satisfy beyond its type."""
+def _check(predicate: typing.Callable[[Any], object], message: str) -> dict[str, Any]:
+    """Field metadata: a rule the value must satisfy beyond its type (a truthy result passes, so a
+    pattern's `fullmatch` serves as it is)."""
     return {"check": (predicate, message)}
 
 
@@ -234,7 +241,7 @@ def _with_judge_models(name: str, settings: EnvironmentSettings) -> EnvironmentS
     return dataclasses.replace(settings, rewards=rewards)
 
 
-def _build(cls: type, values: Mapping[str, Any], environment: str, prefix: str) -> Any:
+def _build(cls: type[_Settings], values: Mapping[str, Any], environment: str, prefix: str) -> _Settings:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
@@ -268,7 +275,7 @@ def _convert(hint: Any, value: Any, environment: str, path: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(inner, value, environment, path)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, Mapping):
             raise ConfigError(environment, path, f"must be an object, got {value!r}")
         return _build(hint, value, environment, prefix=path + ".")

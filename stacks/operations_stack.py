@@ -48,7 +48,7 @@ class OperationsStack(cdk.Stack):
         settings: EnvironmentSettings,
         topic: sns.ITopic,
         graders: Mapping[str, GraderLike],
-        state_machine: sfn.IStateMachine,
+        state_machine: sfn.StateMachine,
         cost_allocation_tag: tuple[str, str],
         allow_service_to_publish: Callable[[str], None] | None = None,
         workflow_log_group: logs.ILogGroup | None = None,

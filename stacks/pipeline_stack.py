@@ -24,7 +24,7 @@ from constructs import Construct
 from stacks.config import EnvironmentSettings, PipelineSettings
 from stacks.constructs.doctor_role import doctor_role_name
 from stacks.constructs.hardened_bucket import HardenedBucket
-from stacks.security import acknowledge
+from stacks.security import acknowledge, cloudformation_resource
 from stacks.stage import RftStage
 
 # What the README tells a person to run; the pipeline runs the same.
@@ -134,7 +134,7 @@ class DeliveryPipelineStack(cdk.Stack):
             ),
         }
         bucket = self.pipeline.pipeline.artifact_bucket
-        reasons[f"Resource::<{self.get_logical_id(bucket.node.default_child)}.Arn>/*"] = (
+        reasons[f"Resource::<{self.get_logical_id(cloudformation_resource(bucket))}.Arn>/*"] = (
             "objects of the pipeline's own artifact bucket"
         )
         for project in self.node.find_all():

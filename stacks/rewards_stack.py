@@ -24,6 +24,7 @@ from stacks.constructs.isolated_network import IsolatedNetwork
 from stacks.security import (
     CHECK_IN_A_VPC,
     calls_services_outside_a_vpc,
+    cloudformation_resource,
     invoked_synchronously,
     shares_the_account_pool,
     skip_checkov,
@@ -201,4 +202,4 @@ class RewardsStack(cdk.Stack):
             roles=[judge.role],
         )
         # Deployed before the function, so the first invocation never meets a missing permission.
-        judge.function.node.default_child.node.add_dependency(policy)
+        cloudformation_resource(judge.function).node.add_dependency(policy)

@@ -87,6 +87,14 @@ def referenced(scope: IConstruct, producer: IConstruct, value: str) -> tuple[str
 # --- checkov -------------------------------------------------------------------------------------
 
 
+def cloudformation_resource(construct: IConstruct) -> cdk.CfnResource:
+    """The CloudFormation resource of `construct`: itself, or the default child of an L2 construct."""
+    resource = construct if isinstance(construct, cdk.CfnResource) else construct.node.default_child
+    if not isinstance(resource, cdk.CfnResource):
+        raise TypeError(f"{construct.node.path}: no single CloudFormation resource")
+    return resource
+
+
 def skip_checkov(construct: IConstruct, check: str, reason: str) -> None:
     """Skips one checkov check (e.g. `CKV_AWS_117`) on the CloudFormation resource of `construct`.
 
@@ -97,9 +105,7 @@ def skip_checkov(construct: IConstruct, check: str, reason: str) -> None:
         raise ValueError(f"not a checkov AWS check id: {check!r}")
     if not reason.strip():
         raise ValueError(f"skipping {check} needs a reason")
-    resource = construct if isinstance(construct, cdk.CfnResource) else construct.node.default_child
-    if not isinstance(resource, cdk.CfnResource):
-        raise TypeError(f"{construct.node.path}: no CloudFormation resource to put a checkov skip on")
+    resource = cloudformation_resource(construct)
     metadata = resource.get_metadata("checkov") or {}
     skips = [skip for skip in metadata.get("skip", []) if skip["id"] != check]
     resource.add_metadata("checkov", {"skip": [*skips, {"id": check, "comment": reason}]})

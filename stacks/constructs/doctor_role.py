@@ -40,7 +40,7 @@ class DoctorRole(Construct):
         environment: str,
         trusted_account: str,
         grader_aliases: Iterable[lambda_.IAlias],
-        state_machine: sfn.IStateMachine,
+        state_machine: sfn.StateMachine,
         topic: sns.ITopic,
         http_api: apigwv2.IHttpApi | None = None,
         datasets_bucket: s3.IBucket | None = None,

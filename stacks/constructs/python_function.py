@@ -24,7 +24,7 @@ from constructs import Construct
 
 from stacks.constructs.isolated_network import IsolatedNetwork
 from stacks.constructs.log_retention import encrypted_log_group
-from stacks.security import acknowledge, environment_holds_no_secret
+from stacks.security import acknowledge, cloudformation_resource, environment_holds_no_secret
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The newest Python runtime in aws-cdk-lib 2.275 (cdk-nag AwsSolutions-L1 checks this).
@@ -52,9 +52,9 @@ class _LocalPythonBundling:
     def __init__(self, sources: Sequence[Path], requirements: Path | None, architecture: str) -> None:
         self._sources, self._requirements, self._architecture = sources, requirements, architecture
 
-    def try_bundle(
-        self, output_dir: str, _options: object = None
-    ) -> bool:  # jsii passes options positionally
+    # ILocalBundling's signature: jsii passes the BundlingOptions struct as these keywords, since the
+    # method has keyword-only parameters (the Docker image is unused: bundling is local).
+    def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: object) -> bool:
         out = Path(output_dir)
         for source in self._sources:
             target = out / source.relative_to(REPO_ROOT)
@@ -190,9 +190,7 @@ class BundledPythonFunction(Construct):
         if network:
             # In place of the managed AWSLambdaVPCAccessExecutionRole, removed with the others above;
             # deployed first, since Lambda attaches the network interfaces when it creates the function.
-            cfn_function = self.function.node.default_child
-            assert cfn_function is not None
-            cfn_function.node.add_dependency(network.allow_attaching(self.role))
+            cloudformation_resource(self.function).node.add_dependency(network.allow_attaching(self.role))
 
     def _own_log_group_role(self) -> iam.IRole:
         """Swaps the managed AWSLambdaBasicExecutionRole (writes to every log group, cdk-nag IAM4)
