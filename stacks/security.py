@@ -40,6 +40,20 @@ def acknowledge_wildcard(construct: IConstruct, resource: str, reason: str) -> N
     acknowledge(construct, finding, reason)
 
 
+def from_this_account(account: str, source_arn: str | None = None) -> dict[str, dict[str, str]]:
+    """The conditions that keep an AWS service from being a confused deputy: it acts for this
+    account only and, with `source_arn`, only for those of its resources."""
+    conditions = {"StringEquals": {"aws:SourceAccount": account}}
+    if source_arn is not None:
+        conditions["ArnLike"] = {"aws:SourceArn": source_arn}
+    return conditions
+
+
+def service_sid(service_principal: str) -> str:
+    """A service's name as a policy statement id spells it (`cloudwatch.amazonaws.com` -> `Cloudwatch`)."""
+    return "".join(part.capitalize() for part in service_principal.split(".")[0].split("-"))
+
+
 # --- ARNs and the form cdk-nag prints them in ---------------------------------------------------
 
 

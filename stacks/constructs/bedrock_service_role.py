@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rft.names import ARTIFACTS_PREFIX
-from stacks.security import acknowledge_wildcard, arn, referenced
+from stacks.security import acknowledge_wildcard, arn, from_this_account, referenced
 
 
 class BedrockServiceRole(Construct):
@@ -29,17 +29,15 @@ class BedrockServiceRole(Construct):
         grader_alias_arns: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
             description="rft-stack: the role Bedrock model customization jobs run as",
             assumed_by=iam.ServicePrincipal(
                 "bedrock.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {"aws:SourceArn": arn(self, "bedrock", "model-customization-job/*")},
-                },
+                conditions=from_this_account(
+                    cdk.Stack.of(self).account, arn(self, "bedrock", "model-customization-job/*")
+                ),
             ),
         )
         datasets_arn, datasets_nag = referenced(self, datasets_bucket, datasets_bucket.bucket_arn)

@@ -19,7 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from rft.assumptions import GENERATED_NAMES
-from stacks.security import acknowledge
+from stacks.security import acknowledge, from_this_account
 
 # SQS's longest retention: a failed cleanup stays readable for two weeks.
 RETENTION = cdk.Duration.days(14)
@@ -103,10 +103,7 @@ class DeadLetters(Construct):
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=list(SENDER_KEY_ACTIONS),
                 resources=["*"],  # in a key policy, "*" is this key
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {"aws:SourceArn": rules},
-                },
+                conditions=from_this_account(stack.account, rules),
             ),
             allow_no_op=True,
         )

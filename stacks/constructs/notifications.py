@@ -18,6 +18,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.security import from_this_account, service_sid
+
 # What a publisher needs on the topic's key (SNS encrypts each message with a data key).
 PUBLISHER_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 # The key policy statement the SNS guide gives for AWS services publishing to an encrypted topic.
@@ -38,13 +40,7 @@ class Notifications(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = key
-        self.topic = sns.Topic(
-            self,
-            "Topic",
-            display_name=display_name,
-            master_key=key,
-            enforce_ssl=True,
-        )
+        self.topic = sns.Topic(self, "Topic", display_name=display_name, master_key=key, enforce_ssl=True)
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
@@ -72,24 +68,20 @@ class Notifications(Construct):
         account = self.topic.env.account
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
-                sid=f"Publish{_sid(service_principal)}",
+                sid=f"Publish{service_sid(service_principal)}",
                 principals=[principal],
                 actions=["sns:Publish"],
                 resources=[self.topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": account}},
+                conditions=from_this_account(account),
             )
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid=f"SnsPublishFrom{_sid(service_principal)}",
+                sid=f"SnsPublishFrom{service_sid(service_principal)}",
                 principals=[principal],
                 actions=list(SERVICE_KEY_ACTIONS),
                 resources=["*"],  # in a key policy, "*" is this key
-                conditions={"StringEquals": {"aws:SourceAccount": account}},
+                conditions=from_this_account(account),
             ),
             allow_no_op=True,
         )
-
-
-def _sid(service_principal: str) -> str:
-    return "".join(part.capitalize() for part in service_principal.split(".")[0].split("-"))

@@ -38,6 +38,7 @@ from stacks.constructs.alarms import (
     reward_metric,
 )
 from stacks.constructs.training_dashboard import training_health_widgets
+from stacks.security import from_this_account, service_sid
 
 # Training runs last hours: their duration is drawn per hour.
 WORKFLOW_DURATION_PERIOD = cdk.Duration.hours(1)
@@ -179,22 +180,18 @@ class Operations(Construct):
         near_timeout = round(self._settings.grader_duration_timeout_ratio * timeout_ms)
         samples = reward_metric(self._reward_namespace, name, RewardMetric.SAMPLES, "Sum", "Samples")
         self.dashboard.add_widgets(
-            cw.GraphWidget(
-                title=f"{name}: invocations, errors, throttles",
-                left=[
-                    fn.metric_invocations(period=ALARM_PERIOD, statistic="Sum", label="Invocations"),
-                    fn.metric_errors(period=ALARM_PERIOD, statistic="Sum", label="Errors"),
-                    fn.metric_throttles(period=ALARM_PERIOD, statistic="Sum", label="Throttles"),
-                ],
-                left_y_axis=cw.YAxisProps(label="count", show_units=False, min=0),
-                width=6,
+            _counts_graph(
+                f"{name}: invocations, errors, throttles",
+                "count",
+                {
+                    "Invocations": fn.metric_invocations,
+                    "Errors": fn.metric_errors,
+                    "Throttles": fn.metric_throttles,
+                },
             ),
             cw.GraphWidget(
                 title=f"{name}: duration p50 / p99 (ms) vs timeout",
-                left=[
-                    fn.metric_duration(period=ALARM_PERIOD, statistic="p50", label="p50"),
-                    fn.metric_duration(period=ALARM_PERIOD, statistic="p99", label="p99"),
-                ],
+                left=_p50_and_p99(fn.metric_duration),
                 left_annotations=[
                     cw.HorizontalAnnotation(
                         value=timeout_ms, label=f"timeout {grader.timeout.to_seconds():g} s", color="#d62728"
@@ -203,7 +200,7 @@ class Operations(Construct):
                         value=near_timeout, label="alarm: p99 near timeout", color="#ff7f0e"
                     ),
                 ],
-                left_y_axis=cw.YAxisProps(label="ms", show_units=False, min=0),
+                left_y_axis=_axis("ms"),
                 width=6,
             ),
             cw.GraphWidget(
@@ -213,7 +210,7 @@ class Operations(Construct):
                         "ConcurrentExecutions", period=ALARM_PERIOD, statistic="Maximum", label="Concurrent"
                     )
                 ],
-                left_y_axis=cw.YAxisProps(label="executions", show_units=False, min=0),
+                left_y_axis=_axis("executions"),
                 width=4,
             ),
             cw.GraphWidget(
@@ -258,21 +255,14 @@ class Operations(Construct):
                         "Refused: no sandbox",
                     ),
                 ],
-                left_y_axis=cw.YAxisProps(label="samples/s", show_units=False, min=0),
-                right_y_axis=cw.YAxisProps(label="samples scored 0", show_units=False, min=0),
+                left_y_axis=_axis("samples/s"),
+                right_y_axis=_axis("samples scored 0"),
                 width=4,
             ),
         )
 
     def _add_workflow_rows(self, workflow: MonitoredWorkflow) -> None:
         machine = workflow.state_machine
-        runs = [
-            machine.metric_started(period=ALARM_PERIOD, statistic="Sum", label="Started"),
-            machine.metric_succeeded(period=ALARM_PERIOD, statistic="Sum", label="Succeeded"),
-            machine.metric_failed(period=ALARM_PERIOD, statistic="Sum", label="Failed"),
-            machine.metric_aborted(period=ALARM_PERIOD, statistic="Sum", label="Aborted"),
-            machine.metric_timed_out(period=ALARM_PERIOD, statistic="Sum", label="Timed out"),
-        ]
         # A graph may not reuse one metric id for two statistics: one id per statistic.
         hours = [
             cw.MathExpression(
@@ -289,16 +279,22 @@ class Operations(Construct):
             )
         ]
         self.dashboard.add_widgets(
-            cw.GraphWidget(
-                title="Training runs: started, succeeded, failed, aborted, timed out",
-                left=runs,
-                left_y_axis=cw.YAxisProps(label="runs", show_units=False, min=0),
+            _counts_graph(
+                "Training runs: started, succeeded, failed, aborted, timed out",
+                "runs",
+                {
+                    "Started": machine.metric_started,
+                    "Succeeded": machine.metric_succeeded,
+                    "Failed": machine.metric_failed,
+                    "Aborted": machine.metric_aborted,
+                    "Timed out": machine.metric_timed_out,
+                },
                 width=12,
             ),
             cw.GraphWidget(
                 title="Training run duration, per hour of completion (hours)",
                 left=hours,
-                left_y_axis=cw.YAxisProps(label="hours", show_units=False, min=0),
+                left_y_axis=_axis("hours"),
                 width=12,
             ),
         )
@@ -338,31 +334,27 @@ class Operations(Construct):
             )
 
         self.dashboard.add_widgets(
-            cw.GraphWidget(
-                title="Gateway: requests, 4xx, 5xx",
-                left=[
-                    api.metric_count(period=ALARM_PERIOD, statistic="Sum", label="Requests"),
-                    api.metric_client_error(period=ALARM_PERIOD, statistic="Sum", label="4xx"),
-                    api.metric_server_error(period=ALARM_PERIOD, statistic="Sum", label="5xx"),
-                ],
-                left_y_axis=cw.YAxisProps(label="requests", show_units=False, min=0),
-                width=6,
+            _counts_graph(
+                "Gateway: requests, 4xx, 5xx",
+                "requests",
+                {
+                    "Requests": api.metric_count,
+                    "4xx": api.metric_client_error,
+                    "5xx": api.metric_server_error,
+                },
             ),
             cw.GraphWidget(
                 title="Gateway: latency p50 / p99 (ms)",
-                left=[
-                    api.metric_latency(period=ALARM_PERIOD, statistic="p50", label="p50"),
-                    api.metric_latency(period=ALARM_PERIOD, statistic="p99", label="p99"),
-                ],
-                left_y_axis=cw.YAxisProps(label="ms", show_units=False, min=0),
+                left=_p50_and_p99(api.metric_latency),
+                left_y_axis=_axis("ms"),
                 width=6,
             ),
             cw.GraphWidget(
                 title="Gateway: tokens per model (prompt left, completion right)",
                 left=[per_model(GatewayMetric.PROMPT_TOKENS, "Sum", "Prompt tokens")],
                 right=[per_model(GatewayMetric.COMPLETION_TOKENS, "Sum", "Completion tokens")],
-                left_y_axis=cw.YAxisProps(label="tokens", show_units=False, min=0),
-                right_y_axis=cw.YAxisProps(label="tokens", show_units=False, min=0),
+                left_y_axis=_axis("tokens"),
+                right_y_axis=_axis("tokens"),
                 width=6,
             ),
             cw.GraphWidget(
@@ -372,8 +364,8 @@ class Operations(Construct):
                     per_model(GatewayMetric.UPSTREAM_ERRORS, "Sum", "5xx"),
                     per_model(GatewayMetric.THROTTLES, "Sum", "429"),
                 ],
-                left_y_axis=cw.YAxisProps(label="ms", show_units=False, min=0),
-                right_y_axis=cw.YAxisProps(label="requests", show_units=False, min=0),
+                left_y_axis=_axis("ms"),
+                right_y_axis=_axis("requests"),
                 width=6,
             ),
         )
@@ -393,17 +385,14 @@ class Operations(Construct):
         this app's to change (an imported topic)."""
         topic = self._topic
         account = topic.stack.account
-        sid = "".join(part.capitalize() for part in principal.split(".")[0].split("-"))
+        sid = service_sid(principal)
         added = topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid=f"Allow{sid}ToPublish",
                 principals=[iam.ServicePrincipal(principal)],
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {"aws:SourceArn": source_arn},
-                },
+                conditions=from_this_account(account, source_arn),
             )
         ).statement_added
         key = topic.master_key
@@ -415,7 +404,7 @@ class Operations(Construct):
                     principals=[iam.ServicePrincipal(principal)],
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
+                    conditions=from_this_account(account),
                 )
             )
         elif key is not None:
@@ -469,3 +458,23 @@ class Operations(Construct):
                 notify("ACTUAL", BUDGET_ACTUAL_PERCENT),
             ],
         )
+
+
+# The dashboard's graphs: a resource's metric method (e.g. `IFunction.metric_errors`) and its label.
+MetricOf = Callable[..., cw.Metric]
+
+
+def _counts_graph(title: str, axis: str, series: Mapping[str, MetricOf], *, width: int = 6) -> cw.GraphWidget:
+    """Counts per alarm period, one line per label and metric, in order."""
+    counts = [metric(period=ALARM_PERIOD, statistic="Sum", label=label) for label, metric in series.items()]
+    return cw.GraphWidget(title=title, left=counts, left_y_axis=_axis(axis), width=width)
+
+
+def _p50_and_p99(metric: MetricOf) -> list[cw.IMetric]:
+    """The median and the tail of a duration or latency, per alarm period."""
+    return [metric(period=ALARM_PERIOD, statistic=statistic, label=statistic) for statistic in ("p50", "p99")]
+
+
+def _axis(label: str) -> cw.YAxisProps:
+    """An axis from 0 with its own label (CloudWatch's unit label would repeat it)."""
+    return cw.YAxisProps(label=label, show_units=False, min=0)
