@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from rft.cli import common
-from rft.cli.train import _live_line, describe_run
+from rft.cli.train_watch import _live_line, describe_run
 from rft.runs import RunStatus
 
 LONG_NAME = "gsm8k-qwen3-32b-epochs-3-lr-2e-5-batch-256-heldout-v12"  # 54 characters
