@@ -8,7 +8,7 @@ import typer
 
 from rft import reproduce as reproduction
 from rft.cli.common import Scope, environment, print_json, say, scoped, shown, warn
-from rft.cli.train import _check_name_is_free, _start_execution
+from rft.cli.train import check_name_is_free, start_execution
 
 
 @scoped
@@ -46,12 +46,12 @@ def reproduce(
         source, target, name, new_name=new_name, allow_grader_change=allow_grader_change
     )
     job = prepared.request
-    _check_name_is_free(target, job.name)
+    check_name_is_free(target, job.name)
     if prepared.grader_changed:
         warn(f"grader {shown(job.reward)} in {target.name!r} runs other code than the recorded run.")
     for uri in prepared.copied:
         say(f"Copied {shown(uri)} (sha256 verified).")
-    started = _start_execution(target, job)
+    started = start_execution(target, job)
     if scope.json:
         print_json(
             {

@@ -7,13 +7,14 @@ passes both is uploaded and started.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rft import datasets
 from rft import hyperparameters as hyperparameter_rules
+from rft.environment import Environment
 from rft.errors import Problem, RftError, ValidationError
 from rft.jobs import JobRequest, is_valid_name
 
@@ -129,7 +130,9 @@ def _reward_problems(reward: Any) -> list[Problem]:
     return []
 
 
-def check_environment(request: StartRequest, target: Any, *, name_check: Any) -> JobRequest | None:
+def check_environment(
+    request: StartRequest, target: Environment, *, name_check: Callable[[Environment, str], None]
+) -> JobRequest | None:
     """The checks that need the environment: name free, reward deployed, data where it belongs,
     present and valid. Adds to ``request.problems``; the request when there are none."""
     name = request.data.get("name")
@@ -157,7 +160,7 @@ def check_environment(request: StartRequest, target: Any, *, name_check: Any) ->
     return job if not request.problems else None
 
 
-def _s3_dataset_problems(target: Any, key: str, uri: str) -> list[Problem]:
+def _s3_dataset_problems(target: Environment, key: str, uri: str) -> list[Problem]:
     from botocore.exceptions import ClientError
 
     try:

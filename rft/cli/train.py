@@ -64,7 +64,8 @@ def _hours(value: float | None, low: float, high: float) -> float | None:
     return value
 
 
-def _check_name_is_free(target: Environment, name: str) -> None:
+def check_name_is_free(target: Environment, name: str) -> None:
+    """Refuse (RunNameTakenError) a run name the environment has used for a run, a model or an alias."""
     existing = _existing_run(target, name)
     if existing is not None:
         raise _taken(
@@ -155,7 +156,7 @@ def start(
     )
     _refuse_if_any(request.problems)
     target = located.check_deployed()
-    job = start_checks.check_environment(request, target, name_check=_check_name_is_free)
+    job = start_checks.check_environment(request, target, name_check=check_name_is_free)
     _refuse_if_any(request.problems)
     assert job is not None  # no problems: the request
     if dry_run:
@@ -166,7 +167,7 @@ def start(
 
         uploaded = upload_dataset(target, path)
         say(f"Uploaded {shown(path)} to {shown(uploaded['uri'])}.")
-    started = _start_execution(target, job)
+    started = start_execution(target, job)
     result = {"name": job.name, "execution_arn": started["executionArn"], "request": job.to_dict()}
     if scope.json and not watch_run:
         print_json(result)
@@ -191,7 +192,9 @@ def _refuse_if_any(problems: list[Problem]) -> None:
     raise ValidationError("The run request (nothing uploaded or started)", problems)
 
 
-def _say_dry_run(target: Environment, job: JobRequest, request: Any, *, json_output: bool) -> None:
+def _say_dry_run(
+    target: Environment, job: JobRequest, request: start_checks.StartRequest, *, json_output: bool
+) -> None:
     uploads = {key: str(path) for key, path in request.local_files.items()}
     if json_output:
         print_json({"name": job.name, "would_upload": uploads, "request": job.to_dict(), "started": False})
@@ -204,7 +207,8 @@ def _say_dry_run(target: Environment, job: JobRequest, request: Any, *, json_out
     )
 
 
-def _start_execution(target: Environment, job: JobRequest) -> dict[str, Any]:
+def start_execution(target: Environment, job: JobRequest) -> dict[str, Any]:
+    """Start the environment's workflow with ``job``; a name taken meanwhile is RunNameTakenError."""
     from botocore.exceptions import ClientError
 
     try:
