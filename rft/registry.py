@@ -249,7 +249,13 @@ class ModelRegistry:
         the current target's (evaluated with the same reward). No target, or a target without an
         evaluation, leaves nothing to beat."""
         self.get_model(name)
-        candidate = self.get_evaluation(name)
+        return self.judge_promotion(name, self.get_evaluation(name), alias)
+
+    def judge_promotion(
+        self, name: str, candidate: EvaluationSummary | None, alias: str
+    ) -> PromotionDecision:
+        """The promotion rule for a candidate whose evaluation is given rather than read here: a
+        model another environment evaluated and that is not in this registry yet (rft.model_copy)."""
         current = self.get_alias(alias)
         current_model = current.model if current else None
         if candidate is None:
@@ -316,20 +322,15 @@ class ModelRegistry:
 
     def _promote(self, name: str, alias: str, *, by: str | None, force_reason: str | None) -> AliasEntry:
         decision = self.check_promotion(name, alias)
+        enforce(decision, name, alias, force_reason)
         if decision.allowed:
             return self._set_alias(alias, name, by=by, reason=f"promoted: {decision.reason}")
-        if force_reason is None:
-            raise PromotionRefusedError(
-                f"Cannot promote {name!r} to {alias!r}: {decision.reason} (or force with a reason)."
-            )
-        if not force_reason.strip():
-            raise PromotionRefusedError("A forced promotion needs a reason; it is kept in the alias history.")
-        _check_reason(force_reason)
+        forced = (force_reason or "").strip()  # enforce refused an unforced move the rule refuses
         return self._set_alias(
             alias,
             name,
             by=by,
-            reason=f"forced: {force_reason.strip()} (rule: {decision.reason})",
+            reason=f"forced: {forced} (rule: {decision.reason})",
             forced=True,
         )
 
@@ -417,6 +418,19 @@ class ModelRegistry:
             f"No {kind} named {quote(name)} in environment {self.environment!r}; "
             f"models: {known}; aliases: {known_aliases}."
         )
+
+
+def enforce(decision: PromotionDecision, name: str, alias: str, force_reason: str | None) -> None:
+    """Raise PromotionRefusedError unless the rule allows the move, or a usable reason forces it."""
+    if decision.allowed:
+        return
+    if force_reason is None:
+        raise PromotionRefusedError(
+            f"Cannot promote {name!r} to {alias!r}: {decision.reason} (or force with a reason)."
+        )
+    if not force_reason.strip():
+        raise PromotionRefusedError("A forced promotion needs a reason; it is kept in the alias history.")
+    _check_reason(force_reason)
 
 
 # A reason is one line of text in every history listing: printable, and short enough to read.
