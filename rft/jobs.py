@@ -469,12 +469,13 @@ def plan_job(request: JobRequest, settings: WorkflowSettings) -> Plan:
         plan["bedrock"] = {
             "create_job": to_sfn_case(_bedrock_create_job(request, settings, plan, hyperparameters)),
             "create_deployment": to_sfn_case(
-                {
-                    "modelDeploymentName": request.name,
-                    "description": f"RFT model {request.name}: {model.id} trained with {request.reward}",
-                    "tags": _tag_list(tags),
-                    "clientRequestToken": request_token(request, settings.environment, "deploy"),
-                }
+                deployment_parameters(
+                    request.name,
+                    base_model=model.id,
+                    reward=request.reward,
+                    tags=tags,
+                    token=request_token(request, settings.environment, "deploy"),
+                )
             ),
         }
     else:
@@ -541,6 +542,19 @@ def _bedrock_create_job(
     if settings.custom_model_kms_key_id:
         params["customModelKmsKeyId"] = settings.custom_model_kms_key_id
     return params
+
+
+def deployment_parameters(
+    name: str, *, base_model: str, reward: str, tags: Mapping[str, str], token: str
+) -> dict[str, Any]:
+    """CreateCustomModelDeployment parameters (botocore names, without the model's ARN) for the model
+    of run ``name``: the workflow's Serve step and a cross-account copy (rft.model_copy) send these."""
+    return {
+        "modelDeploymentName": name,
+        "description": f"RFT model {name}: {base_model} trained with {reward}",
+        "tags": _tag_list(tags),
+        "clientRequestToken": token,
+    }
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
