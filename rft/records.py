@@ -99,6 +99,8 @@ class ModelRecord:
     # What ran (rft.recipes): datasets by sha256, the grader's version and code hash, the version.
     recipe: Mapping[str, Any] = field(default_factory=dict)
     reproduced_from: str | None = None  # "<env>/<run name>" this run repeated
+    # Where a model copied from another account came from (rft.model_copy.Provenance), else empty.
+    copied_from: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -110,6 +112,7 @@ class ModelRecord:
         data["hyperparameters"] = dict(self.hyperparameters)
         data["metrics"] = dict(self.metrics)
         data["recipe"] = dict(self.recipe)
+        data["copied_from"] = dict(self.copied_from)
         return data
 
     def to_json(self) -> str:
