@@ -54,6 +54,16 @@ GatewayOption = Annotated[
     ),
 ]
 
+# Where a command that moves something between environments takes it from (--from-env's account).
+FromProfileOption = Annotated[
+    str | None,
+    typer.Option("--from-profile", help="AWS profile for the source environment.", show_default=False),
+]
+FromRegionOption = Annotated[
+    str | None,
+    typer.Option("--from-region", help="Region of the source environment.", show_default=False),
+]
+
 
 def environment(
     name: str, region: str | None, profile: str | None = None, *, deployed: bool = True

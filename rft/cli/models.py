@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +11,8 @@ import typer
 from rft.cli.common import (
     DEFAULT_ENVIRONMENT,
     EnvOption,
+    FromProfileOption,
+    FromRegionOption,
     JsonOption,
     ProfileOption,
     RegionOption,
@@ -23,6 +26,7 @@ from rft.cli.common import (
 )
 from rft.cli.render import Col, fitted_table, short_time
 from rft.environment import Environment
+from rft.records import EvaluationSummary, ModelRecord
 from rft.registry import AliasEntry, ModelRegistry
 
 app = typer.Typer(
@@ -48,20 +52,18 @@ def list_models(
     Example: rft models list --env staging --json
     """
     registry = registry_of(environment(env, region, profile))
-    records = registry.list_models()
     aliases = registry.list_aliases()
-    rows = []
-    for record in records:
-        evaluation = registry.get_evaluation(record.name)
-        rows.append(
-            {
-                "record": record.to_dict(),
-                "evaluation": evaluation.to_dict() if evaluation else None,
-                "aliases": sorted(alias for alias, entry in aliases.items() if entry.model == record.name),
-            }
+    rows = [
+        _Listed(
+            record,
+            registry.get_evaluation(record.name),
+            sorted(alias for alias, entry in aliases.items() if entry.model == record.name),
         )
+        for record in registry.list_models()
+    ]
     if json_output:
-        print_json({"environment": registry.environment, "models": rows, "aliases": _aliases_json(aliases)})
+        models = [row.to_dict() for row in rows]
+        print_json({"environment": registry.environment, "models": models, "aliases": _aliases_json(aliases)})
         return
     if not rows:
         say(f"No trained models in environment {shown(repr(registry.environment))} yet.")
@@ -76,22 +78,36 @@ def list_models(
         Col("aliases", fold=True),
         Col("published", drop=1),
     ]
-    cells = []
-    for row in rows:
-        record, evaluation = row["record"], row["evaluation"]
-        cells.append(
-            [
-                shown(record["name"]),
-                record["provider"],
-                shown(record["base_model"]),
-                shown(record["reward"]),
-                record["status"],
-                f"{evaluation['mean_reward']:.3f}" if evaluation else "-",
-                shown(", ".join(row["aliases"])) or "-",
-                short_time(record.get("published_at")),
-            ]
-        )
+    cells = [
+        [
+            shown(row.record.name),
+            row.record.provider,
+            shown(row.record.base_model),
+            shown(row.record.reward),
+            row.record.status,
+            f"{row.evaluation.mean_reward:.3f}" if row.evaluation else "-",
+            shown(", ".join(row.aliases)) or "-",
+            short_time(row.record.published_at),
+        ]
+        for row in rows
+    ]
     console.print(fitted_table(columns, cells, console=console))
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One model of `rft models list`: its record, latest evaluation and the aliases pointing at it."""
+
+    record: ModelRecord
+    evaluation: EvaluationSummary | None
+    aliases: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record": self.record.to_dict(),
+            "evaluation": self.evaluation.to_dict() if self.evaluation else None,
+            "aliases": self.aliases,
+        }
 
 
 def _aliases_json(aliases: dict[str, AliasEntry]) -> dict[str, Any]:
@@ -132,6 +148,16 @@ def promote(
             help="Move the alias even though the rule refuses; the reason is kept in the alias history.",
         ),
     ] = None,
+    from_env: Annotated[
+        str | None,
+        typer.Option(
+            "--from-env",
+            help="Take NAME from this environment's account: share it, copy it into --env's account, "
+            "deploy it there, then move the alias (Bedrock-plane models only).",
+        ),
+    ] = None,
+    from_profile: FromProfileOption = None,
+    from_region: FromRegionOption = None,
     env: EnvOption = DEFAULT_ENVIRONMENT,
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -140,20 +166,59 @@ def promote(
     """Point an alias at a model, if its evaluation's mean reward is not below the current target's.
 
     NAME needs an evaluation ('rft eval NAME ...') with the same reward as the current target.
+    With --from-env, NAME is a model of another environment (another account): it is copied into
+    --env first, then judged by the same rule.
 
+    \b
     Example: rft models promote gsm8k-v2 --alias prod --env staging
+             rft models promote nova-v3 --alias prod --env prod \\
+               --from-env staging --from-profile staging --profile prod
     """
     target = environment(env, region, profile)
-    registry = registry_of(target)
-    entry = registry.promote(name, alias, by=caller_name(target), force_reason=force)
+    if from_env is not None:
+        _promote_across(
+            name, alias, force, environment(from_env, from_region, from_profile), target, json_output
+        )
+        return
+    entry = registry_of(target).promote(name, alias, by=caller_name(target), force_reason=force)
     if json_output:
         print_json(_entry_json(entry))
         return
+    _say_moved(entry, target)
+
+
+def _promote_across(
+    name: str, alias: str, force: str | None, source: Environment, target: Environment, json_output: bool
+) -> None:
+    from rft import model_copy
+
+    progress = (lambda message: None) if json_output else (lambda message: say(shown(message)))
+    moved = model_copy.promote_across(
+        source,
+        target,
+        name,
+        alias,
+        by=caller_name(target),
+        force_reason=force,
+        polling=model_copy.Polling(progress=progress),
+    )
+    if json_output:
+        print_json({**_entry_json(moved.entry), "record": moved.record.to_dict(), "reused": moved.reused})
+        return
+    if moved.reused:
+        say(shown(f"{name!r} was already copied into {target.name!r}: {moved.record.model_id}."))
+    else:
+        say(shown(f"Copied {name!r} of {source.name!r} into {target.name!r}: {moved.record.model_id}."))
+    _say_moved(moved.entry, target)
+
+
+def _say_moved(entry: AliasEntry, target: Environment) -> None:
     moved = f"from {entry.previous!r} " if entry.previous else ""
     # The alias has moved: this line must not be able to fail (the reason is the caller's text).
     say(
         shown(
-            f"Alias {alias!r} now points at {name!r} {moved}in environment {target.name!r}: {entry.reason}."
+            f"Alias {entry.alias!r} now points at {entry.model!r} {moved}in environment {target.name!r}: "
+            f"{entry.reason}."
         )
     )
 
