@@ -295,3 +295,62 @@ BEDROCK_RFT_METRIC_COLUMNS: dict[str, str] = {
 # those keep polling. Check: a job in a test account and a rule on that pattern targeting a log group.
 BEDROCK_JOB_EVENT_SOURCE = "aws.bedrock"
 BEDROCK_JOB_EVENT_DETAIL_TYPE = "Model Customization Job State Change"
+
+# --- What `rft doctor` and `rft train reproduce` read back from a deployment ----------------------
+
+# UNCONFIRMED: GetFunctionConfiguration called with a grader's alias ARN (`...:function:F:live`)
+# answers with the version the alias points to: `Version` is that version's number and `CodeSha256`
+# that version's package hash (the Lambda API reference says the call takes "a version or alias",
+# not what `Version` then holds). rft.recipes.grader_pin pins a run's grader this way, and
+# reproduce compares the hashes of two environments with it. Check: `aws lambda get-alias
+# --function-name F --name live` (its FunctionVersion V), then `aws lambda get-function-configuration
+# --function-name <alias ARN>`: `Version` must be V and `CodeSha256` must equal that of
+# `aws lambda get-function-configuration --function-name F --qualifier V`. If `Version` says
+# `$LATEST` or the hash differs, set False: pinning must then read the alias's version first.
+LAMBDA_ALIAS_CONFIGURATION_IS_ITS_VERSION = True
+
+# UNCONFIRMED: `Ref` of an AWS::Budgets::Budget (CDK's CfnBudget.ref), which the operations stack
+# exports as its BudgetName output, is the budget's name as DescribeBudget takes it (the
+# CloudFormation reference says Ref gives the name; CDK generates the name when none is set).
+# `rft doctor` calls DescribeBudget with that output. Check after a deploy: `aws cloudformation
+# describe-stacks --stack-name <env>-Operations --query "Stacks[0].Outputs[?OutputKey=='BudgetName']"`
+# and `aws budgets describe-budget --account-id <account> --budget-name <that value>` must answer.
+# If it does not, set False and give the budget an explicit name in stacks/constructs/operations.py.
+BUDGET_REF_IS_ITS_NAME = True
+
+# --- Promoting a Bedrock-plane model to another account (rft.model_copy) ---------------------------
+
+# UNCONFIRMED: a custom model made by a Nova reinforcement fine-tuning job can be shared through AWS
+# RAM and copied with CreateModelCopyJob like other custom models. The Bedrock user guide ("Share a
+# model for another account to use", "Copy a customized or shared model") lists shareable and
+# copyable models by base model, and no source here says RFT custom models qualify. Mantle
+# fine-tuned models have no ARN and no sharing or copy API at all: they are always reproduced
+# (`rft train reproduce`). Check: in the source account `aws ram create-resource-share --name probe
+# --resource-arns <custom model ARN> --principals <target account>`, then in the target account
+# `aws bedrock create-model-copy-job --source-model-arn <ARN> --target-model-name probe` and `aws
+# bedrock get-model-copy-job --job-arn <jobArn>` until Completed. If either is refused, set False:
+# `rft models promote --from-env` then refuses Nova models too and points at `rft train reproduce`.
+BEDROCK_RFT_MODELS_SHAREABLE = True
+
+# DOCUMENTED (Bedrock user guide, "Fulfill prerequisites to share models"), NOT TRIED HERE: sharing a
+# model needs both accounts in one AWS Organization with RAM sharing enabled for it; the share then
+# needs no invitation to be accepted in the target (shares inside an organization are associated
+# at once), so rft creates it with allowExternalPrincipals=false and waits for the target account's
+# association to be ASSOCIATED. Which RAM resource type a custom model is (the share is made by ARN,
+# so rft never sends it): `aws ram list-resource-types --query "resourceTypes[?serviceName=='bedrock']"`.
+# Check: the share's `aws ram get-resource-share-associations --association-type PRINCIPAL
+# --resource-share-arns <share>` reaches ASSOCIATED without `aws ram get-resource-share-invitations`
+# in the target listing a PENDING invitation. If sharing outside an organization must work, set
+# False: the share then allows external principals and the target must accept the invitation.
+RAM_SHARING_WITHIN_ORGANIZATION = True
+
+# DOCUMENTED (Bedrock user guide, "Fulfill prerequisites to copy models"), NOT TRIED HERE: a model
+# encrypted with a customer managed key (every environment's custom models are: the workflow passes
+# its data key as customModelKmsKeyId) can be copied by another account only when that key's policy
+# lets the target account use it (kms:Decrypt, kms:DescribeKey, kms:CreateGrant); the copy itself is
+# encrypted with the target environment's data key (modelKmsKeyId), which the target's own
+# credentials may already use. rft says so when a copy job fails or is refused. Check: a copy job
+# from an account the source key's policy does not name fails; add the statement and it completes.
+# botocore's model states the copy job's statuses (InProgress, Completed, Failed) and that a failed
+# job carries failureMessage: those are facts, not beliefs.
+MODEL_COPY_NEEDS_SOURCE_KEY_GRANT = True
