@@ -82,7 +82,7 @@ class DoctorRole(Construct):
             ("CanaryGraders", ["lambda:InvokeFunction"], [alias.function_arn for alias in grader_aliases]),
             ("ValidateOnlyRun", ["states:StartExecution"], [state_machine.state_machine_arn]),
             ("ReadRun", ["states:DescribeExecution"], [executions]),
-            ("ReadTopic", ["sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic"], [topic.topic_arn]),
+            ("ReadTopic", ["sns:ListSubscriptionsByTopic"], [topic.topic_arn]),
             ("ReadAlarms", ["cloudwatch:DescribeAlarms"], [alarms]),
             ("ReadBudgets", ["budgets:ViewBudget"], [budgets]),
         ]

@@ -213,6 +213,43 @@ def test_pipeline_doctor_role_trusts_only_the_pipeline_account(environment, synt
     assert json.dumps(canary["Resource"]).endswith('"/doctor/*"]]}')
 
 
+# Each action the doctor role grants, and the call in the doctor's code (rft/doctor.py, and
+# rft/environment.py for the stack outputs) that needs it: a grant nothing calls is one to remove.
+DOCTOR_NEEDS = {
+    "cloudformation:DescribeStacks": ".describe_stacks(",
+    "lambda:InvokeFunction": ".invoke(",
+    "states:StartExecution": ".start_execution(",
+    "states:DescribeExecution": ".describe_execution(",
+    "sns:ListSubscriptionsByTopic": '"list_subscriptions_by_topic"',
+    "cloudwatch:DescribeAlarms": "describe_alarms",
+    "budgets:ViewBudget": ".describe_budget(",
+    "s3:PutObject": ".put_object(",
+    "kms:GenerateDataKey": ".put_object(",  # the canary's SSE-KMS upload
+    "execute-api:Invoke": "signed_openai_client",  # signed GET /v1/models
+}
+
+
+def test_doctor_role_grants_only_what_the_doctor_calls(synthesized):
+    (path,) = (synthesized / f"assembly-{PIPELINE_STACK_ID}-staging").glob("*Operations*.template.json")
+    template = json.loads(path.read_text())
+    (role_id,) = [
+        logical
+        for logical, r in resources(template, "AWS::IAM::Role").items()
+        if r["Properties"].get("RoleName") == doctor_role_name("staging")
+    ]
+    granted = {
+        action
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert granted == set(DOCTOR_NEEDS)
+    root = Path(__file__).resolve().parents[2]
+    code = "".join((root / "rft" / f).read_text(encoding="utf-8") for f in ("doctor.py", "environment.py"))
+    assert [action for action, call in DOCTOR_NEEDS.items() if call not in code] == []
+
+
 def test_doctor_every_stack_carries_the_same_version_output(synthesized):
     from rft.names import VERSION_OUTPUT
     from stacks.version import source_version
