@@ -9,19 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from rft.cli.common import (
-    DEFAULT_ENVIRONMENT,
-    EnvOption,
     FromProfileOption,
     FromRegionOption,
-    JsonOption,
-    ProfileOption,
-    RegionOption,
+    Scope,
     YesOption,
     confirm,
     console,
     environment,
     print_json,
     say,
+    scoped,
     shown,
 )
 from rft.cli.render import Col, fitted_table, short_time
@@ -41,17 +38,13 @@ def registry_of(target: Environment) -> ModelRegistry:
 
 
 @app.command("list")
-def list_models(
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-) -> None:
+@scoped
+def list_models(*, scope: Scope) -> None:
     """The environment's trained models, their latest evaluation and the aliases pointing at them.
 
     Example: rft models list --env staging --json
     """
-    registry = registry_of(environment(env, region, profile))
+    registry = registry_of(scope.environment())
     aliases = registry.list_aliases()
     rows = [
         _Listed(
@@ -61,7 +54,7 @@ def list_models(
         )
         for record in registry.list_models()
     ]
-    if json_output:
+    if scope.json:
         models = [row.to_dict() for row in rows]
         print_json({"environment": registry.environment, "models": models, "aliases": _aliases_json(aliases)})
         return
@@ -137,6 +130,7 @@ def caller_name(target: Environment) -> str:
 
 
 @app.command("promote")
+@scoped
 def promote(
     name: Annotated[str, typer.Argument(help="The trained model to put behind the alias.")],
     alias: Annotated[str, typer.Option("--alias", "-a", help="The alias to move (e.g. prod).")],
@@ -158,10 +152,8 @@ def promote(
     ] = None,
     from_profile: FromProfileOption = None,
     from_region: FromRegionOption = None,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    *,
+    scope: Scope,
 ) -> None:
     """Point an alias at a model, if its evaluation's mean reward is not below the current target's.
 
@@ -174,14 +166,14 @@ def promote(
              rft models promote nova-v3 --alias prod --env prod \\
                --from-env staging --from-profile staging --profile prod
     """
-    target = environment(env, region, profile)
+    target = scope.environment()
     if from_env is not None:
         _promote_across(
-            name, alias, force, environment(from_env, from_region, from_profile), target, json_output
+            name, alias, force, environment(from_env, from_region, from_profile), target, scope.json
         )
         return
     entry = registry_of(target).promote(name, alias, by=caller_name(target), force_reason=force)
-    if json_output:
+    if scope.json:
         print_json(_entry_json(entry))
         return
     _say_moved(entry, target)
@@ -224,20 +216,19 @@ def _say_moved(entry: AliasEntry, target: Environment) -> None:
 
 
 @app.command("history")
+@scoped
 def history(
     alias: Annotated[str, typer.Argument(help="The alias whose moves to show.")],
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    *,
+    scope: Scope,
 ) -> None:
     """Who moved an alias, when, from which model to which, and why (newest first).
 
     Example: rft models history prod --env staging
     """
-    registry = registry_of(environment(env, region, profile))
+    registry = registry_of(scope.environment())
     entries = registry.alias_history(alias)
-    if json_output:
+    if scope.json:
         print_json([_entry_json(entry) for entry in entries])
         return
     if not entries:
@@ -268,13 +259,12 @@ def history(
 
 
 @app.command("delete")
+@scoped
 def delete(
     name: Annotated[str, typer.Argument(help="The trained model to delete (not an alias).")],
     yes: YesOption = False,
-    env: EnvOption = DEFAULT_ENVIRONMENT,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
+    *,
+    scope: Scope,
 ) -> None:
     """Delete a trained model: what serves it (a Bedrock deployment), the model itself (Bedrock
     custom model or Mantle fine-tuned model) and its record. Refused while an alias points at it;
@@ -284,7 +274,7 @@ def delete(
     """
     from rft import model_deletion
 
-    target = environment(env, region, profile)
+    target = scope.environment()
     registry = registry_of(target)
     record = registry.get_model(name)
     model_deletion.check_not_aliased(record, registry.list_aliases())
@@ -304,7 +294,7 @@ def delete(
         model_deletion.delete_bedrock_model(target.client("bedrock"), record, deletion)
     registry.delete_model(name)
     deletion.deleted.append("record")
-    if json_output:
+    if scope.json:
         print_json(deletion.to_dict())
         return
     gone = f" (already gone: {', '.join(deletion.already_gone)})" if deletion.already_gone else ""

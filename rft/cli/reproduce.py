@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from rft import reproduce as reproduction
-from rft.cli.common import Scope, environment, print_json, say, scoped, shown, warn
+from rft.cli.common import (
+    FromProfileOption,
+    FromRegionOption,
+    Scope,
+    environment,
+    print_json,
+    say,
+    scoped,
+    shown,
+    warn,
+)
 from rft.cli.train import check_name_is_free, start_execution
 
 
@@ -18,12 +28,8 @@ def reproduce(
     new_name: Annotated[
         str | None, typer.Option("--name", "-n", help="The new run's name (default: the same name).")
     ] = None,
-    from_profile: Annotated[
-        str | None, typer.Option("--from-profile", help="AWS profile for the source environment.")
-    ] = None,
-    from_region: Annotated[
-        str | None, typer.Option("--from-region", help="Region of the source environment.")
-    ] = None,
+    from_profile: FromProfileOption = None,
+    from_region: FromRegionOption = None,
     allow_grader_change: Annotated[
         bool,
         typer.Option("--allow-grader-change", help="Start even if the target's grader runs other code."),
