@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import aws_cdk as cdk
 from constructs import Construct
 
@@ -14,6 +16,13 @@ from stacks.security import add_security_checks
 from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
 from stacks.version import source_version
+
+
+class StackOptions(TypedDict):
+    """What every stack of a stage is given besides its own inputs."""
+
+    settings: EnvironmentSettings
+    description: str
 
 
 class RftStage(cdk.Stage):
@@ -29,37 +38,27 @@ class RftStage(cdk.Stage):
         """`doctor_trusted_account`: the delivery pipeline's account, whose post-deploy step assumes
         the environment's doctor role; None (a stage deployed by hand) creates no such role."""
         super().__init__(scope, construct_id, **kwargs)
-        self.data = DataStack(
-            self, names.DATA_STACK, settings=settings, description=f"{PROJECT} {settings.name}: data plane"
-        )
+
+        def options(holds: str) -> StackOptions:
+            return {"settings": settings, "description": f"{PROJECT} {settings.name}: {holds}"}
+
+        self.data = DataStack(self, names.DATA_STACK, **options("data plane"))
         self.rewards = RewardsStack(
-            self,
-            names.REWARDS_STACK,
-            settings=settings,
-            data_key=self.data.data_key,
-            description=f"{PROJECT} {settings.name}: reward functions",
+            self, names.REWARDS_STACK, data_key=self.data.data_key, **options("reward functions")
         )
         self.training = TrainingStack(
             self,
             names.TRAINING_STACK,
-            settings=settings,
-            datasets_bucket=self.data.datasets_bucket,
-            artifacts_bucket=self.data.artifacts_bucket,
-            data_key=self.data.data_key,
+            data_plane=self.data,
             graders=self.rewards.graders,
-            description=f"{PROJECT} {settings.name}: training workflow",
+            **options("training workflow"),
         )
         self.serving = ServingStack(
-            self,
-            names.SERVING_STACK,
-            settings=settings,
-            data_key=self.data.data_key,
-            description=f"{PROJECT} {settings.name}: OpenAI-compatible gateway",
+            self, names.SERVING_STACK, data_key=self.data.data_key, **options("OpenAI-compatible gateway")
         )
         self.operations = OperationsStack(
             self,
             names.OPERATIONS_STACK,
-            settings=settings,
             topic=self.training.topic,
             allow_service_to_publish=self.training.notifications.allow_service,
             graders=self.rewards.graders,
@@ -72,7 +71,7 @@ class RftStage(cdk.Stage):
             doctor_trusted_account=doctor_trusted_account,
             datasets_bucket=self.data.datasets_bucket,
             data_key=self.data.data_key,
-            description=f"{PROJECT} {settings.name}: dashboard, alarms and budget",
+            **options("dashboard, alarms and budget"),
         )
 
         version = source_version()

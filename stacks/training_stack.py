@@ -75,6 +75,17 @@ PER_STEP = (
 )
 
 
+class DataPlane(Protocol):
+    """The data stack as the training stack uses it."""
+
+    @property
+    def datasets_bucket(self) -> s3.IBucket: ...
+    @property
+    def artifacts_bucket(self) -> s3.IBucket: ...
+    @property
+    def data_key(self) -> kms.IKey: ...
+
+
 class HasLiveAlias(Protocol):
     """A grader as the rewards stack exposes it: training jobs use its `live` alias."""
 
@@ -91,13 +102,13 @@ class TrainingStack(cdk.Stack):
         construct_id: str,
         *,
         settings: EnvironmentSettings,
-        datasets_bucket: s3.IBucket,
-        artifacts_bucket: s3.IBucket,
-        data_key: kms.IKey,
+        data_plane: DataPlane,
         graders: Mapping[str, HasLiveAlias],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        datasets_bucket, artifacts_bucket = data_plane.datasets_bucket, data_plane.artifacts_bucket
+        data_key = data_plane.data_key
         self._settings = settings
         grader_arns = {name: grader.alias.function_arn for name, grader in sorted(graders.items())}
         self.notifications = Notifications(
