@@ -140,21 +140,17 @@ class TrainingWorkflow(Construct):
     # --- definition ------------------------------------------------------------------------------
 
     def _definition(self) -> sfn.IChainable:
-        validate = tasks.LambdaInvoke(
+        validate = self._steps.validate.invoke(
             self,
             VALIDATE,
+            {
+                "request": sfn.JsonPath.entire_payload,
+                "execution_name": sfn.JsonPath.execution_name,
+                "execution_arn": sfn.JsonPath.execution_id,
+                "started_at": sfn.JsonPath.execution_start_time,
+            },
             comment="Checks the request and streams the dataset from S3; nothing is spent before this passes",
-            lambda_function=self._steps.validate.alias,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "request": sfn.JsonPath.entire_payload,
-                    "execution_name": sfn.JsonPath.execution_name,
-                    "execution_arn": sfn.JsonPath.execution_id,
-                    "started_at": sfn.JsonPath.execution_start_time,
-                }
-            ),
             output_path="$.Payload",
-            task_timeout=self._steps.validate.task_timeout,
         )
         self._failures.catch(validate, "Validate")
         rejected = sfn.Pass(
@@ -228,43 +224,27 @@ class TrainingWorkflow(Construct):
         )
         stop.next(self._failures.time_limit_reached())
 
-        failed = self._failures.failure_with_message(
-            BEDROCK_FAILED,
-            "Watch",
-            "TrainingFailed",
-            message_path=path("bedrock_job", "FailureMessage"),
-            with_message="Bedrock job {} failed: {}",
-            without="Bedrock job {} failed and gave no failure message.",
-            subject=path("training", "job_id"),
-        )
-        stopped = self._failures.failure(
-            BEDROCK_STOPPED,
-            "Watch",
-            "TrainingStopped",
-            sfn.JsonPath.format(
-                "Bedrock job {} was stopped before it completed.",
-                sfn.JsonPath.string_at(path("training", "job_id")),
-            ),
+        failed = self._failures.job_failed(
+            BEDROCK_FAILED, "Bedrock", path("bedrock_job", "FailureMessage"), message_optional=True
         )
         unhealthy = "The health guard judged the run unhealthy: stop the job so it stops spending"
-        status = poll_until(
-            self,
+        status = self._job_status(
+            "Bedrock",
             BEDROCK_STATUS,
-            wait=self._guard(
-                "Bedrock",
-                lambda name: self._bedrock_call(
-                    name, "stopModelCustomizationJob", job, "Watch", [self._job_arns], comment=unhealthy
-                ),
-                waiting,
-            ),
-            status_path=path("bedrock_job", "Status"),
+            path("bedrock_job", "Status"),
             outcomes=[
                 (raw_status(BEDROCK_JOB_STATES, JobState.SUCCEEDED), self._serve()),
                 (raw_status(BEDROCK_JOB_STATES, JobState.FAILED), failed),
-                (raw_status(BEDROCK_JOB_STATES, JobState.STOPPED), stopped),
+                (
+                    raw_status(BEDROCK_JOB_STATES, JobState.STOPPED),
+                    self._failures.job_stopped(BEDROCK_STOPPED, "Bedrock", "stopped"),
+                ),
             ],
+            stop_job=lambda name: self._bedrock_call(
+                name, "stopModelCustomizationJob", job, "Watch", [self._job_arns], comment=unhealthy
+            ),
             on_time_limit=stop,
-            backoff="Bedrock",
+            then=waiting,
         )
         get.next(status)
         return start
@@ -342,40 +322,20 @@ class TrainingWorkflow(Construct):
         )
         cancel.next(self._failures.time_limit_reached())
 
-        failed = self._failures.failure(
-            MANTLE_FAILED,
-            "Watch",
-            "TrainingFailed",
-            sfn.JsonPath.format(
-                "Mantle job {} failed: {}",
-                sfn.JsonPath.string_at(path("training", "job_id")),
-                sfn.JsonPath.string_at(path("mantle_job", "failure_message")),
-            ),
-        )
-        stopped = self._failures.failure(
-            MANTLE_STOPPED,
-            "Watch",
-            "TrainingStopped",
-            sfn.JsonPath.format(
-                "Mantle job {} was cancelled before it completed.",
-                sfn.JsonPath.string_at(path("training", "job_id")),
-            ),
-        )
+        failed = self._failures.job_failed(MANTLE_FAILED, "Mantle", path("mantle_job", "failure_message"))
         unhealthy = "The health guard judged the run unhealthy: cancel the job so it stops spending"
-        status = poll_until(
-            self,
+        status = self._job_status(
+            "Mantle",
             MANTLE_STATUS,
-            wait=self._guard(
-                "Mantle", lambda name: self._mantle_call(name, "cancel", "Watch", comment=unhealthy), wait
-            ),
-            status_path=path("mantle_job", "state"),
+            path("mantle_job", "state"),
             outcomes=[
                 (JobState.SUCCEEDED.value, self._publish()),
                 (JobState.FAILED.value, failed),
-                (JobState.STOPPED.value, stopped),
+                (JobState.STOPPED.value, self._failures.job_stopped(MANTLE_STOPPED, "Mantle", "cancelled")),
             ],
+            stop_job=lambda name: self._mantle_call(name, "cancel", "Watch", comment=unhealthy),
             on_time_limit=cancel,
-            backoff="Mantle",
+            then=wait,
         )
         start.next(guard_starts(self, "Mantle")).next(wait)
         wait.next(get).next(status)
@@ -391,18 +351,37 @@ class TrainingWorkflow(Construct):
             publish=self._publish(),
         )
 
-    def _guard(
-        self, plane: str, stop_job: Callable[[str], sfn.TaskStateBase], then: sfn.IChainable
-    ) -> sfn.IChainable:
-        steps = self._steps
-        return guard_check(
+    def _job_status(
+        self,
+        plane: str,
+        name: str,
+        status_path: str,
+        *,
+        outcomes: Sequence[tuple[str, sfn.IChainable]],
+        stop_job: Callable[[str], sfn.TaskStateBase],
+        on_time_limit: sfn.IChainable,
+        then: sfn.IChainable,
+    ) -> sfn.Choice:
+        """The watch loop's `<plane> job status?`: ends on a status of `outcomes` or the deadline;
+        a job still running has its health checked (`stop_job` stops an unhealthy one), its wait
+        doubled, and goes on to `then` (the loop's wait)."""
+        guard = guard_check(
             self,
             plane,
-            function=steps.guard,
+            function=self._steps.guard,
             topic=self._topic,
             failures=self._failures,
             stop_job=stop_job,
             then=then,
+        )
+        return poll_until(
+            self,
+            name,
+            wait=guard,
+            status_path=status_path,
+            outcomes=outcomes,
+            on_time_limit=on_time_limit,
+            backoff=plane,
         )
 
     # --- tasks -----------------------------------------------------------------------------------
@@ -460,16 +439,8 @@ class TrainingWorkflow(Construct):
                 "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
                 "plan": payload["plan"],
             }
-        mantle = self._steps.mantle
-        task = tasks.LambdaInvoke(
-            self,
-            name,
-            comment=comment,
-            lambda_function=mantle.alias,
-            payload=sfn.TaskInput.from_object(payload),
-            result_selector=dict(result_selector) if result_selector else None,
-            result_path=result_path,
-            task_timeout=mantle.task_timeout,
+        task = self._steps.mantle.invoke(
+            self, name, payload, comment=comment, result_selector=result_selector, result_path=result_path
         )
         add_retry(task, MANTLE_RETRY)
         self._failures.catch(task, step)

@@ -15,7 +15,6 @@ Functions needs TimeoutSecondsPath ≥ 1, so a zero wait (tests) always polls.
 from __future__ import annotations
 
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from rft.workflow_state import path
@@ -27,20 +26,17 @@ def wait_for_job_event(
     scope: Construct, *, function: WorkflowFunction, wait: sfn.Wait, get: sfn.IChainable
 ) -> sfn.IChainable:
     """The state the Bedrock watch loop goes to between looks (`wait` must already lead to `get`)."""
-    on_event = tasks.LambdaInvoke(
+    on_event = function.invoke(
         scope,
         WAIT_BEDROCK_EVENT,
+        {
+            "action": "register",
+            "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
+            "token": sfn.JsonPath.task_token,
+            "wait_seconds": sfn.JsonPath.number_at(WAIT_SECONDS),
+        },
         comment="Registers this wait's task token for the job; the job's end event completes it",
-        lambda_function=function.alias,
         integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-        payload=sfn.TaskInput.from_object(
-            {
-                "action": "register",
-                "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
-                "token": sfn.JsonPath.task_token,
-                "wait_seconds": sfn.JsonPath.number_at(WAIT_SECONDS),
-            }
-        ),
         task_timeout=sfn.Timeout.at(WAIT_SECONDS),
         result_path=path("job_event"),
     )

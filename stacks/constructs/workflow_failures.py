@@ -49,32 +49,62 @@ class WorkflowFailures:
             result_path=path("failure"),
         ).next(self.notify())
 
-    def failure_with_message(
-        self,
-        name: str,
-        step: str,
-        error: str,
-        *,
-        message_path: str,
-        with_message: str,
-        without: str,
-        subject: str,
-    ) -> sfn.Choice:
-        """A failure whose cause quotes the service's message at `message_path` when it gave one:
-        `with_message` formats (subject, message), `without` formats (subject)."""
-        said = self.failure(
+    def job_stopped(self, name: str, plane: str, stopped: str) -> sfn.Chain:
+        """The run's job ended `stopped` (stopped, cancelled) by someone else before it completed."""
+        return self.failure(
+            name,
+            "Watch",
+            "TrainingStopped",
+            sfn.JsonPath.format(
+                f"{plane} job {{}} was {stopped} before it completed.",
+                sfn.JsonPath.string_at(path("training", "job_id")),
+            ),
+        )
+
+    def job_failed(
+        self, name: str, plane: str, message_path: str, *, message_optional: bool = False
+    ) -> sfn.IChainable:
+        """The run's job failed: the cause quotes the service's message at `message_path` (when
+        `message_optional`, only if the service gave one)."""
+        failed = self.failure_with_message if message_optional else self.failed
+        return failed(
+            name,
+            "Watch",
+            "TrainingFailed",
+            what=f"{plane} job",
+            subject=path("training", "job_id"),
+            message_path=message_path,
+        )
+
+    def failed(
+        self, name: str, step: str, error: str, *, what: str, subject: str, message_path: str
+    ) -> sfn.Chain:
+        """`what` (e.g. "Deployment"), whose id is at `subject`, failed with the service's message
+        at `message_path`."""
+        return self.failure(
             name,
             step,
             error,
             sfn.JsonPath.format(
-                with_message, sfn.JsonPath.string_at(subject), sfn.JsonPath.string_at(message_path)
+                f"{what} {{}} failed: {{}}",
+                sfn.JsonPath.string_at(subject),
+                sfn.JsonPath.string_at(message_path),
             ),
         )
+
+    def failure_with_message(
+        self, name: str, step: str, error: str, *, what: str, subject: str, message_path: str
+    ) -> sfn.Choice:
+        """As `failed` when the service gave a message at `message_path`, otherwise a cause that
+        says it gave none."""
+        said = self.failed(name, step, error, what=what, subject=subject, message_path=message_path)
         silent = self.failure(
             f"{name} without a message",
             step,
             error,
-            sfn.JsonPath.format(without, sfn.JsonPath.string_at(subject)),
+            sfn.JsonPath.format(
+                f"{what} {{}} failed and gave no failure message.", sfn.JsonPath.string_at(subject)
+            ),
         )
         return (
             sfn.Choice(self._scope, f"{name}: message given?")

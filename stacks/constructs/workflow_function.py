@@ -8,6 +8,7 @@ from typing import Unpack
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.constructs.bundle_manifest import package_manifest
@@ -78,3 +79,31 @@ class WorkflowFunction(LiveFunction):
     def task_timeout(self) -> sfn.Timeout:
         """The timeout of a state machine task that invokes this function."""
         return sfn.Timeout.duration(self.timeout.plus(TASK_TIMEOUT_MARGIN))
+
+    def invoke(
+        self,
+        scope: Construct,
+        name: str,
+        payload: Mapping[str, object],
+        *,
+        comment: str,
+        result_selector: Mapping[str, object] | None = None,
+        result_path: str | None = None,
+        output_path: str | None = None,
+        integration_pattern: sfn.IntegrationPattern | None = None,
+        task_timeout: sfn.Timeout | None = None,
+    ) -> tasks.LambdaInvoke:
+        """The Task state `name` (a child of `scope`) that invokes this step through its `live`
+        alias with `payload`; it times out with the function unless `task_timeout` says otherwise."""
+        return tasks.LambdaInvoke(
+            scope,
+            name,
+            comment=comment,
+            lambda_function=self.alias,
+            integration_pattern=integration_pattern,
+            payload=sfn.TaskInput.from_object(dict(payload)),
+            result_selector=dict(result_selector) if result_selector else None,
+            result_path=result_path,
+            output_path=output_path,
+            task_timeout=task_timeout or self.task_timeout,
+        )

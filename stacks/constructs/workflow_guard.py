@@ -50,21 +50,17 @@ def guard_check(
     then: sfn.IChainable,
 ) -> sfn.IChainable:
     """Check the run's health, act on the verdict, then continue with `then` (the loop's Wait)."""
-    check = tasks.LambdaInvoke(
+    check = function.invoke(
         scope,
         f"Check {plane} training health",
+        {
+            "plan": sfn.JsonPath.object_at(path("plan")),
+            "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
+            "guard": sfn.JsonPath.object_at(path("guard")),
+        },
         comment="Reads the run's per-step metrics, judges them (rft.health), sends them to CloudWatch",
-        lambda_function=function.alias,
-        payload=sfn.TaskInput.from_object(
-            {
-                "plan": sfn.JsonPath.object_at(path("plan")),
-                "job_id": sfn.JsonPath.string_at(path("training", "job_id")),
-                "guard": sfn.JsonPath.object_at(path("guard")),
-            }
-        ),
         result_selector={key: sfn.JsonPath.string_at(f"$.Payload.{key}") for key in GUARD_FIELDS},
         result_path=path("guard"),
-        task_timeout=function.task_timeout,
     )
     check.add_catch(then, errors=["States.ALL"], result_path=path("guard_error"))
 

@@ -25,24 +25,20 @@ def publish_model(
     scope: Construct, *, function: WorkflowFunction, topic: sns.ITopic, failures: WorkflowFailures
 ) -> tasks.LambdaInvoke:
     """The publish chain, as children of `scope`; returns its first state."""
-    publish = tasks.LambdaInvoke(
+    publish = function.invoke(
         scope,
         PUBLISH,
+        {
+            "state": sfn.JsonPath.entire_payload,
+            "execution_arn": sfn.JsonPath.execution_id,
+            "started_at": sfn.JsonPath.execution_start_time,
+        },
         comment="Writes the model record to SSM Parameter Store (/rft/<env>/models/<name>)",
-        lambda_function=function.alias,
-        payload=sfn.TaskInput.from_object(
-            {
-                "state": sfn.JsonPath.entire_payload,
-                "execution_arn": sfn.JsonPath.execution_id,
-                "started_at": sfn.JsonPath.execution_start_time,
-            }
-        ),
         result_selector={
             "record": sfn.JsonPath.object_at("$.Payload.record"),
             "parameter": sfn.JsonPath.string_at("$.Payload.parameter"),
         },
         result_path=path("published"),
-        task_timeout=function.task_timeout,
     )
     failures.catch(publish, "Publish")
     announce = tasks.EventBridgePutEvents(

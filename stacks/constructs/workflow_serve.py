@@ -72,10 +72,9 @@ def serve_model(
         DEPLOYMENT_FAILED,
         "Serve",
         "DeploymentFailed",
-        message_path=path("deployment_status", "FailureMessage"),
-        with_message="Deployment {} failed: {}",
-        without="Deployment {} failed and gave no failure message.",
+        what="Deployment",
         subject=path("deployment", "arn"),
+        message_path=path("deployment_status", "FailureMessage"),
     )
     too_late = failures.failure(
         DEPLOYMENT_TIME_LIMIT,
