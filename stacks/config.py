@@ -212,12 +212,24 @@ def load_environment(name: str, values: Any) -> EnvironmentSettings:
             "true requires rewards.isolate_code_grader to stay true (the grader's closed network is "
             "then the only thing between model-written code and the internet)",
         )
+    _check_gateway(name, settings.gateway)
     for index, model_id in enumerate(settings.allowed_base_models):
         try:
             get_model(model_id, settings.region)  # the catalog in rft/ is the one list of models
         except UnknownBaseModelError as error:
             raise ConfigError(name, f"allowed_base_models[{index}]", str(error)) from None
     return _with_judge_models(name, settings)
+
+
+def _check_gateway(name: str, gateway: GatewaySettings) -> None:
+    """A half-configured JWT authorizer is a mistake, not a silent fallback to IAM."""
+    if bool(gateway.jwt_issuer) != bool(gateway.jwt_audience):
+        missing = "gateway.jwt_audience" if gateway.jwt_issuer else "gateway.jwt_issuer"
+        raise ConfigError(
+            name, missing, "jwt_issuer and jwt_audience must be set together (or neither, for IAM)"
+        )
+    if gateway.jwt_issuer and not gateway.jwt_issuer.startswith("https://"):
+        raise ConfigError(name, "gateway.jwt_issuer", f"must be an https:// URL, got {gateway.jwt_issuer!r}")
 
 
 def _with_judge_models(name: str, settings: EnvironmentSettings) -> EnvironmentSettings:

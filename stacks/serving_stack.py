@@ -32,7 +32,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from rft import names
-from stacks.config import ConfigError, EnvironmentSettings, GatewaySettings
+from stacks.config import EnvironmentSettings, GatewaySettings
 from stacks.constructs.bundle_manifest import package_manifest
 from stacks.constructs.log_retention import encrypted_log_group
 from stacks.constructs.python_function import BundledPythonFunction
@@ -87,19 +87,6 @@ ACCESS_LOG_FIELDS = {
 }
 
 
-def check_gateway_settings(environment: str, gateway: GatewaySettings) -> None:
-    """A half-configured JWT authorizer is a mistake, not a silent fallback to IAM."""
-    if bool(gateway.jwt_issuer) != bool(gateway.jwt_audience):
-        missing = "gateway.jwt_audience" if gateway.jwt_issuer else "gateway.jwt_issuer"
-        raise ConfigError(
-            environment, missing, "jwt_issuer and jwt_audience must be set together (or neither, for IAM)"
-        )
-    if gateway.jwt_issuer and not gateway.jwt_issuer.startswith("https://"):
-        raise ConfigError(
-            environment, "gateway.jwt_issuer", f"must be an https:// URL, got {gateway.jwt_issuer!r}"
-        )
-
-
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogSettings:
     def __init__(self, log_group: logs.ILogGroup) -> None:
@@ -129,7 +116,6 @@ class ServingStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         gateway = settings.gateway
-        check_gateway_settings(settings.name, gateway)
         self.environment_name = settings.name
 
         bundled = BundledPythonFunction(

@@ -82,6 +82,13 @@ def test_guard_settings_override_the_defaults_one_by_one():
         ({"account": "12345"}, "account", "12 digits"),
         ({"rewards": {"memory_mb": 64}}, "rewards.memory_mb", "128-10240"),
         ({"rewards": {"timout_seconds": 60}}, "rewards.timout_seconds", "unknown setting"),
+        ({"gateway": {"jwt_issuer": "https://login.example.com"}}, "gateway.jwt_audience", "set together"),
+        ({"gateway": {"jwt_audience": ["apps"]}}, "gateway.jwt_issuer", "set together"),
+        (
+            {"gateway": {"jwt_issuer": "http://login.example.com", "jwt_audience": ["apps"]}},
+            "gateway.jwt_issuer",
+            "https:// URL",
+        ),
         ({"operations": {"monthly_budget_usd": "a lot"}}, "operations.monthly_budget_usd", "must be float"),
         ({"tags": {"cost-centre": 7}}, "tags.cost-centre", "must be str"),
         ({"training": {"auto_stop": "yes"}}, "training.auto_stop", "must be bool"),

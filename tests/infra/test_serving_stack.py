@@ -10,7 +10,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from rft.names import GATEWAY_URL_OUTPUT, OPENAI_BASE_URL_OUTPUT
-from stacks.config import ConfigError
 from stacks.security import add_security_checks
 from stacks.serving_stack import ACCESS_LOG_FIELDS, ServingStack
 from tests.infra.helpers import new_app, settings
@@ -74,19 +73,6 @@ def test_with_jwt_settings_every_route_uses_the_jwt_authorizer():
     for route in routes.values():
         assert route["Properties"]["AuthorizationType"] == "JWT"
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
-
-
-@pytest.mark.parametrize(
-    ("gateway", "setting"),
-    [
-        ({"jwt_issuer": "https://login.example.com"}, "gateway.jwt_audience"),
-        ({"jwt_audience": ["apps"]}, "gateway.jwt_issuer"),
-        ({"jwt_issuer": "http://login.example.com", "jwt_audience": ["apps"]}, "gateway.jwt_issuer"),
-    ],
-)
-def test_a_half_configured_jwt_authorizer_fails_synth_naming_the_setting(gateway, setting):
-    with pytest.raises(ConfigError, match=rf"setting '{setting}'"):
-        serving(gateway=gateway)
 
 
 def test_the_stage_throttles_with_the_environments_settings_and_logs_every_request(staging):
