@@ -28,70 +28,67 @@ _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_A
 _CAPABILITY_VERSION_3 = 0x20080522
 
 
-# Numbers of the system calls the filter restricts, per architecture (x86_64: unistd_64.h;
-# aarch64: asm-generic/unistd.h). kill, tgkill, socket, open and openat are argument-checked.
-_SYSCALLS = {
-    "x86_64": (
-        0xC000003E,
-        {
-            "kill": 62, "tgkill": 234, "socket": 41, "open": 2, "openat": 257, "clone": 56,
-            "fork": 57, "vfork": 58, "clone3": 435, "openat2": 437, "tkill": 200,
-            "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297, "pidfd_send_signal": 424,
-            "pidfd_open": 434, "pidfd_getfd": 438, "ptrace": 101, "process_vm_readv": 310,
-            "process_vm_writev": 311, "execve": 59, "execveat": 322, "setsid": 112, "setpgid": 109,
-            "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
-            "chroot": 161, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
-            "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 250,
-            "add_key": 248, "request_key": 249, "personality": 135, "open_by_handle_at": 304,
-            "kexec_load": 246, "init_module": 175, "finit_module": 313, "kcmp": 312,
-            "process_madvise": 440, "migrate_pages": 256, "move_pages": 279, "fcntl": 72,
-            "ioctl": 16, "prlimit64": 302, "setpriority": 141, "sched_setaffinity": 203,
-            "sched_setparam": 142, "sched_setscheduler": 144, "sched_setattr": 314,
-            "ioprio_set": 251, "shmget": 29, "shmat": 30, "shmctl": 31, "shmdt": 67, "semget": 64,
-            "semop": 65, "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69,
-            "msgrcv": 70, "msgctl": 71, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
-            "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
-        },
-        {
-            "creat": 85, "unlink": 87, "unlinkat": 263, "rename": 82, "renameat": 264,
-            "renameat2": 316, "mkdir": 83, "mkdirat": 258, "rmdir": 84, "link": 86, "linkat": 265,
-            "symlink": 88, "symlinkat": 266, "chmod": 90, "fchmod": 91, "fchmodat": 268,
-            "fchmodat2": 452, "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260,
-            "truncate": 76, "mknod": 133, "mknodat": 259, "setxattr": 188, "lsetxattr": 189,
-            "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
-            "utime": 132, "utimes": 235, "utimensat": 280, "futimesat": 261,
-        },
-    ),
-    "aarch64": (
-        0xC00000B7,
-        {
-            "kill": 129, "tgkill": 131, "socket": 198, "openat": 56, "clone": 220, "clone3": 435,
-            "openat2": 437, "tkill": 130, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240,
-            "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438, "ptrace": 117,
-            "process_vm_readv": 270, "process_vm_writev": 271, "execve": 221, "execveat": 281,
-            "setsid": 157, "setpgid": 154, "unshare": 97, "setns": 268, "mount": 40, "umount2": 39,
-            "pivot_root": 41, "chroot": 51, "bpf": 280, "perf_event_open": 241, "userfaultfd": 282,
-            "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 219,
-            "add_key": 217, "request_key": 218, "personality": 92, "open_by_handle_at": 265,
-            "kexec_load": 104, "init_module": 105, "finit_module": 273, "kcmp": 272,
-            "process_madvise": 440, "migrate_pages": 238, "move_pages": 239, "fcntl": 25,
-            "ioctl": 29, "prlimit64": 261, "setpriority": 140, "sched_setaffinity": 122,
-            "sched_setparam": 118, "sched_setscheduler": 119, "sched_setattr": 274,
-            "ioprio_set": 30, "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182,
-            "mq_timedreceive": 183, "mq_notify": 184, "mq_getsetattr": 185, "msgget": 186,
-            "msgctl": 187, "msgrcv": 188, "msgsnd": 189, "semget": 190, "semctl": 191,
-            "semtimedop": 192, "semop": 193, "shmget": 194, "shmctl": 195, "shmat": 196,
-            "shmdt": 197,
-        },
-        {
-            "unlinkat": 35, "renameat": 38, "renameat2": 276, "mkdirat": 34, "linkat": 37,
-            "symlinkat": 36, "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchown": 55,
-            "fchownat": 54, "truncate": 45, "mknodat": 33, "setxattr": 5, "lsetxattr": 6,
-            "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
-            "utimensat": 88,
-        },
-    ),
+# The numbers of the system calls the filter restricts: name -> (x86_64, aarch64), from unistd_64.h
+# and asm-generic/unistd.h; None where the architecture has only the *at form of the call (aarch64
+# has no open, fork, unlink...). One row per call, so a call denied on one architecture is denied
+# on the other; what the filter answers each one is decided by name (``seccomp_program``).
+_ARCHITECTURES = (("x86_64", 0xC000003E), ("aarch64", 0xC00000B7))  # name, AUDIT_ARCH_*
+_NUMBERS: dict[str, tuple[int, int | None]] = {
+    "kill": (62, 129), "tgkill": (234, 131), "socket": (41, 198), "open": (2, None),
+    "openat": (257, 56), "clone": (56, 220), "fork": (57, None), "vfork": (58, None),
+    "clone3": (435, 435), "openat2": (437, 437), "tkill": (200, 130), "rt_sigqueueinfo": (129, 138),
+    "rt_tgsigqueueinfo": (297, 240), "pidfd_send_signal": (424, 424), "pidfd_open": (434, 434),
+    "pidfd_getfd": (438, 438), "ptrace": (101, 117), "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271), "execve": (59, 221), "execveat": (322, 281), "setsid": (112, 157),
+    "setpgid": (109, 154), "unshare": (272, 97), "setns": (308, 268), "mount": (165, 40),
+    "umount2": (166, 39), "pivot_root": (155, 41), "chroot": (161, 51), "bpf": (321, 280),
+    "perf_event_open": (298, 241), "userfaultfd": (323, 282), "io_uring_setup": (425, 425),
+    "io_uring_enter": (426, 426), "io_uring_register": (427, 427), "keyctl": (250, 219),
+    "add_key": (248, 217), "request_key": (249, 218), "personality": (135, 92),
+    "open_by_handle_at": (304, 265), "kexec_load": (246, 104), "init_module": (175, 105),
+    "finit_module": (313, 273), "kcmp": (312, 272), "process_madvise": (440, 440),
+    "migrate_pages": (256, 238), "move_pages": (279, 239), "fcntl": (72, 25), "ioctl": (16, 29),
+    "prlimit64": (302, 261), "setpriority": (141, 140), "sched_setaffinity": (203, 122),
+    "sched_setparam": (142, 118), "sched_setscheduler": (144, 119), "sched_setattr": (314, 274),
+    "ioprio_set": (251, 30), "shmget": (29, 194), "shmat": (30, 196), "shmctl": (31, 195),
+    "shmdt": (67, 197), "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191),
+    "semtimedop": (220, 192), "msgget": (68, 186), "msgsnd": (69, 189), "msgrcv": (70, 188),
+    "msgctl": (71, 187), "mq_open": (240, 180), "mq_unlink": (241, 181), "mq_timedsend": (242, 182),
+    "mq_timedreceive": (243, 183), "mq_notify": (244, 184), "mq_getsetattr": (245, 185),
+    "creat": (85, None), "unlink": (87, None), "unlinkat": (263, 35), "rename": (82, None),
+    "renameat": (264, 38), "renameat2": (316, 276), "mkdir": (83, None), "mkdirat": (258, 34),
+    "rmdir": (84, None), "link": (86, None), "linkat": (265, 37), "symlink": (88, None),
+    "symlinkat": (266, 36), "chmod": (90, None), "fchmod": (91, 52), "fchmodat": (268, 53),
+    "fchmodat2": (452, 452), "chown": (92, None), "fchown": (93, 55), "lchown": (94, None),
+    "fchownat": (260, 54), "truncate": (76, 45), "mknod": (133, None), "mknodat": (259, 33),
+    "setxattr": (188, 5), "lsetxattr": (189, 6), "fsetxattr": (190, 7), "removexattr": (197, 14),
+    "lremovexattr": (198, 15), "fremovexattr": (199, 16), "utime": (132, None), "utimes": (235, None),
+    "utimensat": (280, 88), "futimesat": (261, None),
 }  # fmt: skip
+# Calls that change the file system: denied with EROFS.
+_READ_ONLY = frozenset({
+    "creat", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
+    "link", "linkat", "symlink", "symlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown",
+    "fchown", "lchown", "fchownat", "truncate", "mknod", "mknodat", "setxattr", "lsetxattr",
+    "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "utime", "utimes", "utimensat",
+    "futimesat",
+})  # fmt: skip
+
+
+def _numbers(column: int, *, read_only: bool) -> dict[str, int]:
+    """One architecture's numbers of the read-only calls, or of the others."""
+    return {
+        name: number
+        for name, numbers in _NUMBERS.items()
+        if (name in _READ_ONLY) == read_only and (number := numbers[column]) is not None
+    }
+
+
+# machine -> (AUDIT_ARCH_*, restricted calls, read-only calls)
+_SYSCALLS = {
+    machine: (audit_arch, _numbers(column, read_only=False), _numbers(column, read_only=True))
+    for column, (machine, audit_arch) in enumerate(_ARCHITECTURES)
+}
 
 _EPERM, _EAGAIN, _EROFS, _ENOSYS, _AF_UNIX = 1, 11, 30, 38, 1
 _OPEN_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
