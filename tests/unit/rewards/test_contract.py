@@ -225,19 +225,22 @@ def test_ids_are_echoed_unchanged():
 
 
 def test_samples_not_reached_before_the_deadline_score_zero_with_timeout():
+    seen: list[str] = []
+
     def slow(sample: Sample, budget: Budget) -> Grade:
+        seen.append(sample.id)
         time.sleep(0.05)
         return Grade(1.0)
 
     handler = make_handler(slow, reward_name="slow", defaults={"deadline_margin_s": 0.0})
-    started = time.monotonic()
     results = run(handler, [make_sample("x", "x", sample_id=str(i)) for i in range(40)], FakeContext(0.3))
-    elapsed = time.monotonic() - started
     assert len(results) == 40
-    graded = scores(results).count(1.0)
-    assert 2 <= graded <= 7
+    # The grader ran for a prefix of the batch only (each sample takes at least 0.05 s of the
+    # 0.3 s: at most 7), and every sample after it was answered without being graded.
+    graded = len(seen)
+    assert seen == [str(i) for i in range(graded)] and graded <= 7
+    assert scores(results)[:graded] == [1.0] * graded
     assert all("error_timeout" in metric_names(r) for r in results[graded:])
-    assert elapsed < 1.0
 
 
 def test_the_safety_margin_is_taken_off_the_lambda_time():
@@ -287,14 +290,22 @@ def test_concurrent_grading_keeps_order_and_bounds_threads():
 
 
 def test_concurrent_grading_answers_every_sample_at_the_deadline():
+    import threading
+
+    released, finished = threading.Event(), []
+
     def stuck(sample: Sample, budget: Budget) -> Grade:
-        time.sleep(3.0 if sample.id != "0" else 0)
+        if sample.id != "0":
+            released.wait(30)  # stuck until the test lets go (30 s: only should the handler hang)
+        finished.append(sample.id)
         return Grade(1.0)
 
     handler = make_handler(stuck, reward_name="stuck", max_concurrency=2, defaults={"deadline_margin_s": 0})
-    started = time.monotonic()
-    results = run(handler, [make_sample("x", "x", sample_id=str(i)) for i in range(6)], FakeContext(0.5))
-    assert time.monotonic() - started < 1.5  # answered at the deadline, not after the stuck calls
+    try:
+        results = run(handler, [make_sample("x", "x", sample_id=str(i)) for i in range(6)], FakeContext(0.5))
+        assert finished == ["0"]  # answered at the deadline, while the stuck calls were still stuck
+    finally:
+        released.set()
     assert scores(results)[0] == 1.0
     assert all("error_timeout" in metric_names(r) for r in results[1:])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 
 import pytest
@@ -40,12 +41,14 @@ def alive(pid: int) -> bool:
         return False
 
 
-def overrun(runner, work: dict) -> float:
-    """Runs `work` past a 0.3 s limit, which must time out; the seconds the call took."""
-    started = time.monotonic()
-    with pytest.raises(WorkerTimeout):
+def overrun(runner, work: dict) -> str:
+    """Runs `work` past a 0.3 s limit, which must time out; how it was stopped. The call cannot
+    outlast its limit: the handler side waits for the answer that long and then kills, so which way
+    it ended (soft limit or kill, with the runner's counters) is what the tests assert, not the
+    seconds it took, which a loaded machine stretches."""
+    with pytest.raises(WorkerTimeout) as stopped:
         runner.call(work, 0.3)
-    return time.monotonic() - started
+    return str(stopped.value)
 
 
 def gone(*pids: int) -> bool:
@@ -70,7 +73,7 @@ def test_the_worker_is_reused_between_calls(runner):
 
 def test_pure_python_overrun_is_stopped_without_a_kill(runner):
     worker = runner.call({"kind": "pid"}, 2.0)
-    assert overrun(runner, {"kind": "sleep", "seconds": 5}) < 0.6
+    assert overrun(runner, {"kind": "sleep", "seconds": 5}) == "worker stopped at the soft limit"
     assert runner.stats["soft_timeouts"] == 1 and runner.stats["kills"] == 0
     assert runner.call({"kind": "pid"}, 2.0) == worker
 
@@ -82,7 +85,7 @@ def test_a_result_computed_after_a_swallowed_time_limit_is_void(runner):
 
 def test_work_that_ignores_signals_is_killed_and_replaced(runner):
     worker = runner.call({"kind": "pid"}, 2.0)
-    assert overrun(runner, {"kind": "deaf", "seconds": 30}) < 0.7
+    assert overrun(runner, {"kind": "deaf", "seconds": 30}) == "worker killed at the hard limit"
     assert runner.stats["kills"] == 1
     assert gone(worker)
     replacement = runner.call({"kind": "pid"}, 2.0)
@@ -146,9 +149,9 @@ def test_close_right_after_start_does_not_hang():
         runner = IsolatedRunner(TARGET)
         with contextlib.suppress(WorkerTimeout):  # the zygote may or may not be warm already
             runner.ensure_ready(0.0)
-        started = time.monotonic()
+        zygote = runner._zygote_pid
         runner.close()
-        assert time.monotonic() - started < 2.0
+        assert runner._zygote_pid is None and gone(zygote)  # reaped, not left behind
 
 
 def test_no_time_left_is_a_timeout(runner):
@@ -158,10 +161,11 @@ def test_no_time_left_is_a_timeout(runner):
 
 def test_soft_time_limit_interrupts_python_and_is_reusable():
     started = time.monotonic()
+    # The loop ends by itself only after a minute: an exception inside it is the limit firing.
     with pytest.raises(InProcessTimeout), soft_time_limit(0.1):
-        while time.monotonic() - started < 5:  # bounded, should the limit ever not fire
+        while time.monotonic() - started < 60:
             pass
-    assert time.monotonic() - started < 0.5
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # disarmed on the way out
     with soft_time_limit(1.0):
         value = sum(range(1000))
     assert value == 499500

@@ -180,12 +180,18 @@ def test_throttling_is_retried_with_jittered_backoff():
 
 def test_retries_stop_when_the_budget_is_spent():
     stub = StubBedrock(lambda r: throttle())
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
     handler = make_judge_handler(
-        client_factory=lambda: stub, environ={**ENV, "JUDGE_MAX_RETRIES": "20"}, sleep=time.sleep
+        client_factory=lambda: stub, environ={**ENV, "JUDGE_MAX_RETRIES": "20"}, sleep=sleep
     )
-    started = time.monotonic()
     result = run(handler, [make_sample("x", "y")], FakeContext(3.5))[0]  # 3 s margin: 0.5 s left
-    assert time.monotonic() - started < 1.5
+    # Every back-off fitted in what was left: together they never reach the 0.5 s of the batch.
+    assert sum(slept) < 0.5
     assert result["aggregate_reward_score"] == 0.0
     assert metric_names(result) & {"error_timeout", "error_throttled"}
 
@@ -205,10 +211,8 @@ def test_calls_run_concurrently_within_the_bound_and_keep_order():
     stub = StubBedrock(score_from_prompt, delay=0.05)
     handler = judge(stub, {"JUDGE_MAX_CONCURRENCY": "3"})
     samples = [make_sample(f"ANSWER-{i % 10}", "y", sample_id=str(i)) for i in range(12)]
-    started = time.monotonic()
     results = run(handler, samples)
-    assert time.monotonic() - started < 12 * 0.05
-    assert stub.peak == 3
+    assert stub.peak == 3  # three calls were in flight at once, never more
     assert scores(results) == [pytest.approx((i % 10) / 10) for i in range(12)]
 
 

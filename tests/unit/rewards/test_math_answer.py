@@ -238,10 +238,12 @@ def test_hostile_answers_score_zero_and_are_all_answered_within_the_deadline():
     samples += [make_sample(text, 3, sample_id=f"n{i}") for i, text in enumerate(HOSTILE[:9])]
     # passes the guards, then overruns its budget: the worker is stopped and the sample times out
     samples.append(make_sample("\\boxed{1}", "\\sum_{k=1}^{999} k^{k}", sample_id="slow"))
-    started = time.monotonic()
+    context = FakeContext(20.0)
     with redirect_stdout(io.StringIO()):
-        results = handler(samples, FakeContext(20.0))
-    assert time.monotonic() - started < 19.5
+        results = handler(samples, context)
+    # Answered before the function's time ran out: each sample's budget is capped by the batch
+    # deadline (20 s less the 0.5 s margin), and the margin absorbs stopping the last one.
+    assert context.get_remaining_time_in_millis() > 0
     assert [r["id"] for r in results] == [s["id"] for s in samples]
     assert scores(results) == [0.0] * len(samples)
     assert "error_timeout" in metric_names(results[-1])
