@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from lambda_workflow import common
 from lambda_workflow.mantle import mantle_client
 from rft import mantle as rft_mantle
+from rft import mantle_start
 from rft.status import job_state
 from rft.workflow_state import ExecutionHistory, Plan
 
@@ -75,10 +76,10 @@ def cancel_mantle_job(plan: Mapping[str, Any], job_id: str | None) -> dict[str, 
     client = mantle_client(plan)
     if job_id is None:
         mantle = plan["mantle"]
-        record = rft_mantle.read_start_record(
+        record = mantle_start.read_start_record(
             common.client("s3"), mantle["start_record"], mantle["request_token"]
         )
-        found = rft_mantle.job_of_record(client, record)
+        found = mantle_start.job_of_record(client, record)
         if found is None:
             return {"action": "none", "reason": "no Mantle job was created"}
         job_id = found.id

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from rft import aws
-from rft.jobs import WorkflowSettings
+from rft.job_plan import WorkflowSettings
 from rft.names import ARTIFACTS_PREFIX
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "rft-workflow"))

@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any, Literal
 
 from lambda_workflow import common
-from rft import assumptions
+from rft import assumptions, mantle_metrics, mantle_start
 from rft import mantle as rft_mantle
 from rft.aws import parse_s3_uri
 from rft.status import JobState
@@ -43,7 +43,7 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
 
 def start(plan: Mapping[str, Any]) -> dict[str, Any]:
     client = mantle_client(plan)
-    job = rft_mantle.start_job(client, common.client("s3"), plan["mantle"], spool_dir=_spool_dir())
+    job = mantle_start.start_job(client, common.client("s3"), plan["mantle"], spool_dir=_spool_dir())
     common.logger.info("mantle job started", extra={"run": plan.get("name"), "job": job.id})
     return job.to_dict()
 
@@ -52,7 +52,7 @@ def status(plan: Mapping[str, Any], job_id: str) -> dict[str, Any]:
     """The job's status, plus its per-step metrics saved as JSON lines and summarised for the record."""
     client = mantle_client(plan)
     job = rft_mantle.get_job(client, job_id)
-    metrics = rft_mantle.list_step_metrics(client, job_id)
+    metrics = mantle_metrics.list_step_metrics(client, job_id)
     metrics_uri = plan.get("metrics_s3_uri") or ""
     if metrics and metrics_uri:
         location = parse_s3_uri(metrics_uri)
@@ -60,10 +60,10 @@ def status(plan: Mapping[str, Any], job_id: str) -> dict[str, Any]:
         common.client("s3").put_object(
             Bucket=location.bucket,
             Key=location.key,
-            Body=rft_mantle.metrics_jsonl(metrics).encode("utf-8"),
+            Body=mantle_metrics.metrics_jsonl(metrics).encode("utf-8"),
             ContentType="application/x-ndjson",
         )
-    summary = rft_mantle.summarize_metrics(metrics)
+    summary = mantle_metrics.summarize_metrics(metrics)
     common.logger.info(
         "mantle job status",
         extra={

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_workflow import common
-from rft import catalog, datasets, jobs, names, recipes
+from rft import catalog, datasets, job_plan, jobs, names, recipes
 from rft.errors import Problem, RftError, ValidationError
 from rft.names import VERSION_VARIABLE
 
@@ -39,7 +39,7 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     settings = common.workflow_settings()
     request = event.get("request")
     try:
-        job = jobs.validate_request(request, settings)
+        job = job_plan.validate_request(request, settings)
     except ValidationError as exc:
         return rejected("RequestInvalid", exc)
     except RftError as exc:  # a rule that raised its own error: still an answer, never a crash
@@ -69,7 +69,7 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
             )
         reports[field] = report
 
-    plan = jobs.plan_job(job, settings)
+    plan = job_plan.plan_job(job, settings)
     plan["recipe"] = recipes.pin(
         plan,
         job.to_dict(),

@@ -122,7 +122,7 @@ MANTLE_SUFFIX_MAX_CHARS = 64
 
 # UNCONFIRMED: Mantle keeps the `metadata` map given at job creation. No AWS source shows it, nor a
 # `metadata` filter on `jobs.list`; nothing depends on it (a retried start finds its job through
-# its start record, see rft.mantle.start_job). Check: `jobs.create(..., metadata={"k": "v"})` then
+# its start record, see rft.mantle_start.start_job). Check: `jobs.create(..., metadata={"k": "v"})` then
 # `jobs.retrieve(id).metadata`; if kept, set True and the run's name, environment and request
 # token are sent with the job (visible in `jobs.list`).
 MANTLE_JOB_METADATA_SUPPORTED = False

@@ -22,7 +22,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +62,7 @@ def examine(target: Environment, options: DoctorOptions | None = None) -> list[C
     """Every check of `target`, in the order a deployment builds what they test."""
     options = options or DoctorOptions()
     checks: list[Check] = []
-    for name, run in (
+    runs: tuple[tuple[str, Callable[[], Iterable[Check]]], ...] = (
         ("stacks", lambda: [stack_versions(target)]),
         ("graders", lambda: list(grader_canaries(target))),
         ("validate-only run", lambda: [validate_only_run(target, options)]),
@@ -70,7 +70,8 @@ def examine(target: Environment, options: DoctorOptions | None = None) -> list[C
         ("topic", lambda: [topic_subscriptions(target)]),
         ("budget", lambda: [budget_exists(target)]),
         ("alarms", lambda: [alarms_exist(target)]),
-    ):
+    )
+    for name, run in runs:
         try:
             checks.extend(run())
         except Exception as exc:  # one check that cannot run must not hide the others
@@ -276,7 +277,7 @@ def validate_only_run(target: Environment, options: DoctorOptions) -> Check:
 def _wait_for(states: Any, execution_arn: str, options: DoctorOptions) -> dict[str, Any]:
     deadline = options.clock() + options.run_timeout_seconds
     while True:
-        description = states.describe_execution(executionArn=execution_arn)
+        description: dict[str, Any] = states.describe_execution(executionArn=execution_arn)
         if description["status"] != "RUNNING" or options.clock() >= deadline:
             return description
         options.sleep(options.poll_seconds)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +62,7 @@ def grade_responses(
     *,
     batch_size: int = 16,
     deadline_seconds: float = 300.0,
-    handler: Callable[[Any, Any], list[dict]] | None = None,
+    handler: preflight.GraderHandler | None = None,
 ) -> tuple[list[tuple[float, ...]], preflight.PreflightReport]:
     """Score ``responses[i]`` (answers to dataset line ``records[i]``) with the reward's own handler,
     exactly as the reward preflight does; returns each prompt's scores and the preflight report.
@@ -75,7 +75,7 @@ def grade_responses(
     grade_batch = handler or preflight.load_handler(reward)
     results: dict[str, float] = {}
 
-    def recording(batch: list[dict], context: Any) -> list[dict]:
+    def recording(batch: list[preflight.Sample], context: Any) -> list[Any]:
         answered = grade_batch(batch, context)
         if isinstance(answered, list) and len(answered) == len(batch):
             for sample, result in zip(batch, answered, strict=True):

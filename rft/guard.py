@@ -120,7 +120,7 @@ def read_steps(s3: Any, plan: Mapping[str, Any], job_id: str) -> list[dict[str, 
 
 
 def _mantle_steps(s3: Any, uri: str) -> list[dict[str, Any]]:
-    """The JSON lines the Mantle status step writes (rft.mantle.metrics_jsonl) on each look."""
+    """The JSON lines the Mantle status step writes (rft.mantle_metrics.metrics_jsonl) on each look."""
     if not uri:
         return []
     text = _read_text(s3, uri)

@@ -1,9 +1,7 @@
-"""The training request (the workflow's execution input) and everything derived from it.
+"""The training request (the workflow's execution input): its fields and their rules.
 
-``JobRequest.from_dict`` checks a request and names the field of every problem. ``plan_job`` turns a
-valid request plus the environment's settings into plain JSON the state machine uses as is: the
-provider to branch on, the names and idempotency tokens, the Bedrock calls' parameters in the
-PascalCase that Step Functions' AWS SDK integrations take, and the Mantle job's parameters.
+``JobRequest.from_dict`` checks a request and names the field of every problem; ``rft.job_plan``
+turns a valid request plus the environment's settings into the run's plan.
 
 Request fields (JSON object)::
 
@@ -24,20 +22,18 @@ Request fields (JSON object)::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rft import PROJECT, assumptions, catalog, datasets
+from rft import assumptions, catalog
 from rft.aws import S3_URI_MAX_CHARS, is_bedrock_s3_uri, parse_s3_uri
 from rft.errors import Problem, RftError, UnknownBaseModelError, ValidationError
 from rft.hyperparameters import Hyperparameters
-from rft.names import ARTIFACTS_PREFIX, is_environment_name
+from rft.names import is_environment_name
 from rft.quoting import quote
-from rft.workflow_state import Plan
+from rft.workflow_state import PlanWatch
 
 # The run name becomes the execution name (1-80, no spaces or punctuation beyond - and _ for
 # logging), the Bedrock job name (`[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*`, 1-63), the custom model and
@@ -107,7 +103,7 @@ class WatchSettings:
     max_wait_seconds: int = WATCH_LIMITS["max_wait_seconds"][0]
     time_limit_seconds: int = WATCH_LIMITS["time_limit_seconds"][0]
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> PlanWatch:
         return {
             "first_wait_seconds": self.first_wait_seconds,
             "max_wait_seconds": self.max_wait_seconds,
@@ -165,7 +161,7 @@ class JobRequest:
         base_model = data.get("base_model")
         if base_model not in (None, ""):
             try:
-                model = catalog.get_model(base_model, region)  # type: ignore[arg-type]  # it checks
+                model = catalog.get_model(base_model, region)  # it checks the type
             except UnknownBaseModelError as exc:
                 problems.append(Problem(None, "base_model", str(exc)))
 
@@ -316,264 +312,3 @@ def _check_tags(tags: object) -> list[Problem]:
                 Problem(None, where, "a tag value is a string of 0-256 letters, digits, spaces or ._:/=+@-")
             )
     return problems
-
-
-# --- Settings and plan ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkflowSettings:
-    """What the workflow's Lambda gets from its environment (read by the handler, not here)."""
-
-    environment: str
-    region: str
-    datasets_bucket: str
-    artifacts_bucket: str
-    role_arn: str  # the Bedrock service role passed as roleArn
-    graders: Mapping[str, str]  # reward name → the grader's `live` alias ARN
-    artifacts_prefix: str = ARTIFACTS_PREFIX
-    custom_model_kms_key_id: str | None = None
-
-
-def validate_request(data: object, settings: WorkflowSettings) -> JobRequest:
-    """``JobRequest.from_dict`` with every environment check on."""
-    return JobRequest.from_dict(
-        data,
-        region=settings.region,
-        datasets_bucket=settings.datasets_bucket,
-        rewards=settings.graders.keys(),
-    )
-
-
-# A validation set only has to be usable: the 100-prompt minimum is for training data.
-VALIDATION_DATA_LIMITS = datasets.DatasetLimits(min_prompts=1)
-
-
-def prepare_run(
-    data: object,
-    settings: WorkflowSettings,
-    s3_client: Any,
-    *,
-    limits: datasets.DatasetLimits = datasets.DEFAULT_LIMITS,
-) -> dict[str, Any]:
-    """The workflow's validate step: check the request, stream the datasets through the rules,
-    and return the plan (with the datasets' sizes under ``"datasets"``).
-
-    Raises ValidationError naming the field (request) or the lines (datasets) of the first
-    problems, before anything is spent.
-    """
-    request = validate_request(data, settings)
-    sizes: dict[str, Any] = {}
-    checks = [("training_data", request.training_data, limits, "The training data")]
-    if request.validation_data:
-        checks.append(
-            ("validation_data", request.validation_data, VALIDATION_DATA_LIMITS, "The validation data")
-        )
-    for field_name, uri, field_limits, what in checks:
-        report = _validate_object(s3_client, uri, field_name, field_limits)
-        report.raise_for_problems(f"{what} ({uri})")
-        sizes[field_name] = {"uri": uri, "prompts": report.prompts, "bytes": report.bytes}
-    return {**plan_job(request, settings), "datasets": sizes}
-
-
-def _validate_object(
-    s3_client: Any, uri: str, field_name: str, limits: datasets.DatasetLimits
-) -> datasets.DatasetReport:
-    from botocore.exceptions import ClientError
-
-    try:
-        return datasets.validate_s3_object(s3_client, uri, limits=limits)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("NoSuchKey", "404", "NotFound"):
-            message = f"{uri} does not exist"
-        elif code in ("AccessDenied", "403"):
-            message = f"{uri} cannot be read by the workflow (access denied)"
-        else:
-            raise
-        raise ValidationError("The job request", [Problem(None, field_name, message)]) from exc
-
-
-def request_token(request: JobRequest, environment: str, purpose: str = "job") -> str:
-    """A deterministic idempotency token: the same request retried gets the same token.
-
-    Satisfies Bedrock's ClientRequestToken pattern `[a-zA-Z0-9]([-a-zA-Z0-9]{0,254}[a-zA-Z0-9])?`.
-    """
-    canonical = json.dumps(
-        {"environment": environment, "purpose": purpose, "request": request.to_dict()},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
-    return f"{request.name}-{purpose}-{digest}"
-
-
-def run_tags(request: JobRequest, settings: WorkflowSettings) -> dict[str, str]:
-    tags = dict(request.tags)
-    tags.update(
-        {
-            "project": PROJECT,  # the cost-allocation tag the environment's budget counts
-            "environment": settings.environment,
-            "rft:environment": settings.environment,
-            "rft:name": request.name,
-            "rft:reward": request.reward,
-            "rft:base-model": request.base_model,
-        }
-    )
-    return tags
-
-
-def plan_job(request: JobRequest, settings: WorkflowSettings) -> Plan:
-    """Everything the state machine needs for this run, as JSON-serializable values."""
-    model = catalog.get_model(request.base_model, settings.region)
-    grader_arn = settings.graders.get(request.reward)
-    if grader_arn is None:
-        raise RftError(f"No grader named {request.reward!r} is deployed in {settings.environment}.")
-    prefix = settings.artifacts_prefix.strip("/")
-    run_root = f"s3://{settings.artifacts_bucket}/{prefix + '/' if prefix else ''}{request.name}"
-    tags = run_tags(request, settings)
-    token = request_token(request, settings.environment)
-    hyperparameters = (
-        request.hyperparameters.with_defaults(model.hyperparameters)
-        if model.provider == "bedrock"
-        else request.hyperparameters
-    )
-    plan: Plan = {
-        "name": request.name,
-        "environment": settings.environment,
-        "region": settings.region,
-        "provider": model.provider,
-        "base_model": model.id,
-        "reward": request.reward,
-        "grader_arn": grader_arn,
-        "training_data": request.training_data,
-        "validation_data": request.validation_data,
-        "serve": request.serve,
-        "validate_only": request.validate_only,
-        "deploy": request.serve and model.needs_deployment,
-        "execution_name": request.name,
-        "job_name": request.name,
-        "custom_model_name": request.name,
-        "deployment_name": request.name,
-        "client_request_token": token,
-        "output_s3_uri": f"{run_root}/output/",
-        "metrics_s3_uri": f"{run_root}/metrics.jsonl",
-        "hyperparameters": hyperparameters.to_dict(),
-        "watch": request.watch.to_dict(),
-        "tags": tags,
-        "bedrock": None,
-        "mantle": None,
-        "recipe": None,
-    }
-    if model.provider == "bedrock":
-        plan["bedrock"] = {
-            "create_job": to_sfn_case(_bedrock_create_job(request, settings, plan, hyperparameters)),
-            "create_deployment": to_sfn_case(
-                deployment_parameters(
-                    request.name,
-                    base_model=model.id,
-                    reward=request.reward,
-                    tags=tags,
-                    token=request_token(request, settings.environment, "deploy"),
-                )
-            ),
-        }
-    else:
-        plan["mantle"] = _mantle_job(request, settings, model, plan, hyperparameters, run_root)
-    return plan
-
-
-def _mantle_job(
-    request: JobRequest,
-    settings: WorkflowSettings,
-    model: catalog.BaseModel,
-    plan: Mapping[str, Any],
-    hyperparameters: Hyperparameters,
-    run_root: str,
-) -> dict[str, Any]:
-    """The Mantle start step's input. Optional job fields appear only while rft.assumptions says
-    Mantle accepts them; the start record (rft.mantle.start_job) is what makes a retry safe."""
-    token = plan["client_request_token"]
-    job: dict[str, Any] = {
-        "base_url": catalog.mantle_base_url(settings.region),
-        "model": model.id,
-        "training_data": request.training_data,
-        "validation_data": request.validation_data,
-        "grader_arn": plan["grader_arn"],
-        "hyperparameters": hyperparameters.to_mantle(),
-        "request_token": token,
-        "start_record": f"{run_root}/mantle-start-{token}.json",
-    }
-    if assumptions.MANTLE_JOB_SUFFIX_SUPPORTED:
-        job["suffix"] = request.name[: assumptions.MANTLE_SUFFIX_MAX_CHARS]
-    if assumptions.MANTLE_JOB_METADATA_SUPPORTED:
-        job["metadata"] = {
-            "rft_name": request.name,
-            "rft_environment": settings.environment,
-            "rft_request_token": token,
-        }
-    return job
-
-
-def _bedrock_create_job(
-    request: JobRequest, settings: WorkflowSettings, plan: Mapping[str, Any], hyperparameters: Hyperparameters
-) -> dict[str, Any]:
-    """CreateModelCustomizationJob parameters under botocore's (camelCase) member names."""
-    params: dict[str, Any] = {
-        "jobName": plan["job_name"],
-        "customModelName": plan["custom_model_name"],
-        "roleArn": settings.role_arn,
-        "clientRequestToken": plan["client_request_token"],
-        "baseModelIdentifier": request.base_model,
-        "customizationType": "REINFORCEMENT_FINE_TUNING",
-        "trainingDataConfig": {"s3Uri": request.training_data},
-        "outputDataConfig": {"s3Uri": plan["output_s3_uri"]},
-        "customizationConfig": {
-            "rftConfig": {
-                "graderConfig": {"lambdaGrader": {"lambdaArn": plan["grader_arn"]}},
-                "hyperParameters": hyperparameters.to_dict(),
-            }
-        },
-        "jobTags": _tag_list(plan["tags"]),
-        "customModelTags": _tag_list(plan["tags"]),
-    }
-    if request.validation_data:
-        params["validationDataConfig"] = {"validators": [{"s3Uri": request.validation_data}]}
-    if settings.custom_model_kms_key_id:
-        params["customModelKmsKeyId"] = settings.custom_model_kms_key_id
-    return params
-
-
-def deployment_parameters(
-    name: str, *, base_model: str, reward: str, tags: Mapping[str, str], token: str
-) -> dict[str, Any]:
-    """CreateCustomModelDeployment parameters (botocore names, without the model's ARN) for the model
-    of run ``name``: the workflow's Serve step and a cross-account copy (rft.model_copy) send these."""
-    return {
-        "modelDeploymentName": name,
-        "description": f"RFT model {name}: {base_model} trained with {reward}",
-        "tags": _tag_list(tags),
-        "clientRequestToken": token,
-    }
-
-
-def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"key": key, "value": value} for key, value in sorted(tags.items())]
-
-
-def to_sfn_case(value: Any) -> Any:
-    """botocore member names (camelCase) → Step Functions AWS SDK integration names (PascalCase)."""
-    if isinstance(value, Mapping):
-        return {key[:1].upper() + key[1:]: to_sfn_case(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [to_sfn_case(item) for item in value]
-    return value
-
-
-def to_boto3_case(value: Any) -> Any:
-    """The inverse of ``to_sfn_case``: plan parameters → keyword arguments for a boto3 call."""
-    if isinstance(value, Mapping):
-        return {key[:1].lower() + key[1:]: to_boto3_case(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [to_boto3_case(item) for item in value]
-    return value

@@ -165,7 +165,8 @@ def _tagged_stack(name: str, region: str, client_for: ClientFor) -> dict[str, An
     for stack in stacks:
         tags = {tag.get("Key"): tag.get("Value") for tag in stack.get("Tags", [])}
         if tags.get(PROJECT_TAG) == PROJECT and tags.get(ENVIRONMENT_TAG) == name:
-            return stack
+            found: dict[str, Any] = stack
+            return found
     return None
 
 

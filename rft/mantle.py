@@ -1,5 +1,8 @@
 """The OpenAI-compatible Mantle endpoint: an authenticated client and the fine-tuning calls.
 
+The retry-safe start of a job is ``rft.mantle_start``; a job's training metrics are
+``rft.mantle_metrics``. Every call goes through ``call_mantle``, so a failure is one MantleError.
+
 Authentication uses the caller's own AWS identity, never a stored secret: by default a short-term
 Bedrock API key (``aws_bedrock_token_generator``, refreshed before it expires) sent as a bearer
 token, which lets file uploads stream; ``auth="sigv4"`` signs every request with SigV4 (service
@@ -15,10 +18,10 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from rft import assumptions, catalog
 from rft.aws import parse_s3_uri
@@ -28,8 +31,8 @@ from rft.status import JobState, job_state
 TOKEN_LIFETIME_SECONDS = 3600
 TOKEN_REFRESH_MARGIN_SECONDS = 600
 FILE_PURPOSE = "fine-tune"
+T = TypeVar("T")
 UPLOAD_CHUNK_BYTES = 1024 * 1024
-REWARD_METRIC = "critic_rewards_mean"
 
 
 # --- Client -------------------------------------------------------------------------------------
@@ -71,9 +74,10 @@ class BedrockTokenProvider:
             def load(self) -> Any:
                 return credentials
 
-        return provide_token(
+        token: str = provide_token(
             region=self._region, aws_credentials_provider=_Loaded(), expiry=timedelta(seconds=self._lifetime)
         )
+        return token
 
 
 def _credentials(session: Any | None) -> Any:
@@ -175,22 +179,6 @@ class MantleJob:
         )
 
 
-@dataclass(frozen=True)
-class StepMetrics:
-    step: int
-    total_steps: int | None
-    values: Mapping[str, float]
-    created_at: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "total_steps": self.total_steps,
-            "created_at": self.created_at,
-            **self.values,
-        }
-
-
 def reinforcement_method(grader_arn: str, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     """The `method` body of a reinforcement job with a Lambda grader (sent via ``extra_body``:
     the SDK's typed grader union has no lambda member)."""
@@ -230,7 +218,7 @@ def upload_file(client: Any, stream: IO[bytes], *, filename: str, spool_dir: str
             return client.files.create(file=(filename, content, "application/jsonl"), purpose=FILE_PURPOSE)
 
         try:
-            uploaded = _call(lambda: create(spool), f"upload {filename}")
+            uploaded = call_mantle(lambda: create(spool), f"upload {filename}")
         except openai.OpenAIError as exc:
             if isinstance(exc, openai.APIError):
                 raise
@@ -238,7 +226,8 @@ def upload_file(client: Any, stream: IO[bytes], *, filename: str, spool_dir: str
                 f"Cannot upload {filename}: this client signs with SigV4, which the openai SDK cannot do "
                 f"for file uploads ({exc}); use a bearer-key client (mantle_client(..., auth='bearer'))."
             ) from exc
-    return uploaded.id
+    file_id: str = uploaded.id
+    return file_id
 
 
 def upload_s3_object(client: Any, s3_client: Any, uri: str, *, spool_dir: str | None = None) -> str:
@@ -268,7 +257,7 @@ def create_reinforcement_job(
     ``training_file``, ``method``); each optional extra is sent only while its flag in
     ``rft.assumptions`` says Mantle takes it, and asking for one that is off is an error rather
     than a silent drop. The SDK does not retry this POST (a retry after a timeout could create a
-    second job); ``start_job`` recovers instead."""
+    second job); ``rft.mantle_start.start_job`` recovers instead."""
     kwargs: dict[str, Any] = {
         "model": model,
         "training_file": training_file,
@@ -289,165 +278,13 @@ def create_reinforcement_job(
             )
         kwargs[name] = value
     jobs = client.with_options(max_retries=0).fine_tuning.jobs
-    return MantleJob.from_sdk(_call(lambda: jobs.create(**kwargs), f"create a job on {model}"))
-
-
-# --- Idempotent start -----------------------------------------------------------------------------
-
-# Mantle has no client request token, so the start step keeps its own record in S3, keyed by the
-# run's request token: the uploaded file ids, when the create request was sent, and the job id.
-# A retried start resumes from it instead of uploading and creating again.
-CLOCK_SKEW_SECONDS = 300  # Lambda's clock vs Mantle's `created_at`
-RECOVERY_SCAN_LIMIT = 100  # jobs looked at when recovering an interrupted create (one list page)
-
-
-@dataclass(frozen=True)
-class StartRecord:
-    request_token: str
-    training_file: str | None = None
-    validation_file: str | None = None
-    create_sent_at: int | None = None  # Unix seconds, written just before the create request
-    job_id: str | None = None
-
-    def to_json(self) -> bytes:
-        import json
-
-        return json.dumps(
-            {
-                "request_token": self.request_token,
-                "training_file": self.training_file,
-                "validation_file": self.validation_file,
-                "create_sent_at": self.create_sent_at,
-                "job_id": self.job_id,
-            },
-            sort_keys=True,
-        ).encode("utf-8")
-
-    @classmethod
-    def from_json(cls, data: bytes, request_token: str) -> StartRecord:
-        import json
-
-        try:
-            raw = json.loads(data)
-        except ValueError as exc:
-            raise MantleError(f"The start record of request {request_token} is not JSON: {exc}") from exc
-        if not isinstance(raw, dict) or raw.get("request_token") != request_token:
-            raise MantleError(f"The start record of request {request_token} belongs to another request.")
-        return cls(
-            request_token=request_token,
-            training_file=raw.get("training_file"),
-            validation_file=raw.get("validation_file"),
-            create_sent_at=raw.get("create_sent_at"),
-            job_id=raw.get("job_id"),
-        )
-
-
-def read_start_record(s3_client: Any, uri: str, request_token: str) -> StartRecord | None:
-    """The record an earlier attempt of this request left, or None if it left none."""
-    from botocore.exceptions import ClientError
-
-    location = parse_s3_uri(uri)
-    try:
-        body = s3_client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            return None
-        raise
-    try:
-        return StartRecord.from_json(body.read(), request_token)
-    finally:
-        body.close()
-
-
-def write_start_record(s3_client: Any, uri: str, record: StartRecord) -> None:
-    location = parse_s3_uri(uri)
-    s3_client.put_object(
-        Bucket=location.bucket, Key=location.key, Body=record.to_json(), ContentType="application/json"
-    )
-
-
-def find_created_job(client: Any, record: StartRecord) -> MantleJob | None:
-    """After an interrupted create: the job whose training file is the one this request uploaded
-    (file ids are unique per upload), among the jobs created since the create was sent. Reads one
-    page of the newest jobs with only the `limit` parameter the AWS samples use, so the scan is
-    bounded whatever the server does with other parameters."""
-    if not (record.training_file and record.create_sent_at is not None):
-        return None
-    if not assumptions.MANTLE_JOB_LIST_NEWEST_FIRST_WITH_TRAINING_FILE:
-        return None
-    oldest = record.create_sent_at - CLOCK_SKEW_SECONDS
-
-    def scan() -> MantleJob | None:
-        page = client.fine_tuning.jobs.list(limit=RECOVERY_SCAN_LIMIT)
-        for job in getattr(page, "data", None) or []:
-            created = getattr(job, "created_at", None)
-            if isinstance(created, int | float) and created < oldest:
-                return None  # newest first: everything further down is older than this run
-            if getattr(job, "training_file", None) == record.training_file:
-                return MantleJob.from_sdk(job)
-        return None
-
-    return _call(scan, "list jobs")
-
-
-def job_of_record(client: Any, record: StartRecord | None) -> MantleJob | None:
-    """The job a start record points to (its id, or the recovery scan), None when none exists."""
-    if record is None:
-        return None
-    if record.job_id:
-        return get_job(client, record.job_id)
-    return find_created_job(client, record)
-
-
-def start_job(
-    client: Any,
-    s3_client: Any,
-    plan: Mapping[str, Any],
-    *,
-    spool_dir: str | None = None,
-    clock: Callable[[], float] = time.time,
-) -> MantleJob:
-    """The workflow's Mantle start step: ``plan`` is ``rft.jobs.plan_job(...)["mantle"]``.
-
-    Safe to retry without any server-side feature beyond what the AWS samples show: files uploaded
-    by an earlier attempt are reused, a job it created is returned, and a create that may have
-    reached Mantle without an answer is looked up before creating again.
-    """
-    token = plan["request_token"]
-    record_uri = plan["start_record"]
-    record = read_start_record(s3_client, record_uri, token) or StartRecord(request_token=token)
-    existing = job_of_record(client, record)
-    if existing is not None:
-        if record.job_id != existing.id:
-            write_start_record(s3_client, record_uri, replace(record, job_id=existing.id))
-        return existing
-    training_file = record.training_file
-    if training_file is None:
-        training_file = upload_s3_object(client, s3_client, plan["training_data"], spool_dir=spool_dir)
-        validation_file = (
-            upload_s3_object(client, s3_client, plan["validation_data"], spool_dir=spool_dir)
-            if plan.get("validation_data")
-            else None
-        )
-        record = replace(record, training_file=training_file, validation_file=validation_file)
-    record = replace(record, create_sent_at=int(clock()))
-    write_start_record(s3_client, record_uri, record)
-    job = create_reinforcement_job(
-        client,
-        model=plan["model"],
-        training_file=training_file,
-        grader_arn=plan["grader_arn"],
-        hyperparameters=plan.get("hyperparameters") or {},
-        validation_file=record.validation_file,
-        suffix=plan.get("suffix"),
-        metadata=plan.get("metadata"),
-    )
-    write_start_record(s3_client, record_uri, replace(record, job_id=job.id))
-    return job
+    return MantleJob.from_sdk(call_mantle(lambda: jobs.create(**kwargs), f"create a job on {model}"))
 
 
 def get_job(client: Any, job_id: str) -> MantleJob:
-    return MantleJob.from_sdk(_call(lambda: client.fine_tuning.jobs.retrieve(job_id), f"get job {job_id}"))
+    return MantleJob.from_sdk(
+        call_mantle(lambda: client.fine_tuning.jobs.retrieve(job_id), f"get job {job_id}")
+    )
 
 
 def cancel_job(client: Any, job_id: str) -> MantleJob:
@@ -466,89 +303,11 @@ def cancel_job(client: Any, job_id: str) -> MantleJob:
         raise _mantle_error(exc, f"cancel job {job_id}") from exc
 
 
-def list_step_metrics(client: Any, job_id: str, *, page_size: int = 100) -> list[StepMetrics]:
-    """Every per-step metrics event of a job, one per step (the latest wins), by step."""
-
-    def collect() -> list[StepMetrics]:
-        by_step: dict[int, StepMetrics] = {}
-        for event in client.fine_tuning.jobs.list_events(job_id, limit=page_size):
-            metrics = parse_metrics_event(event)
-            if metrics is None:
-                continue
-            known = by_step.get(metrics.step)
-            if known is None or (metrics.created_at or 0) >= (known.created_at or 0):
-                by_step[metrics.step] = metrics
-        return [by_step[step] for step in sorted(by_step)]
-
-    return _call(collect, f"list events of job {job_id}")
-
-
-def parse_metrics_event(event: Any) -> StepMetrics | None:
-    """A metrics event → StepMetrics; None for other events (messages, status changes)."""
-    data = getattr(event, "data", None) if not isinstance(event, Mapping) else event.get("data")
-    if not isinstance(data, Mapping):
-        return None
-    step = data.get("step")
-    if isinstance(step, bool) or not isinstance(step, int | float):
-        return None
-    total = data.get("total_steps")
-    values = {
-        str(key): float(value)
-        for key, value in data.items()
-        if key not in ("step", "total_steps")
-        and isinstance(value, int | float)
-        and not isinstance(value, bool)
-    }
-    created = (
-        getattr(event, "created_at", None) if not isinstance(event, Mapping) else event.get("created_at")
-    )
-    return StepMetrics(
-        step=int(step),
-        total_steps=int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None,
-        values=values,
-        created_at=created,
-    )
-
-
-def metrics_jsonl(metrics: Iterable[StepMetrics]) -> str:
-    """The per-step metrics as JSON lines (what the workflow saves to the artifacts bucket)."""
-    import json
-
-    return "".join(json.dumps(m.to_dict(), sort_keys=True) + "\n" for m in metrics)
-
-
-def summarize_metrics(
-    metrics: Sequence[StepMetrics], *, reward_metric: str = REWARD_METRIC, max_points: int = 100
-) -> dict[str, Any]:
-    """A small summary for the model record: progress, the reward's first/last/best, the last
-    values of every metric, and a thinned reward series (at most ``max_points`` points)."""
-    if not metrics:
-        return {}
-    last = metrics[-1]
-    rewards = [(m.step, m.values[reward_metric]) for m in metrics if reward_metric in m.values]
-    summary: dict[str, Any] = {
-        "steps_reported": len(metrics),
-        "last_step": last.step,
-        "total_steps": last.total_steps,
-        "last": dict(last.values),
-    }
-    if rewards:
-        summary["reward_metric"] = reward_metric
-        summary["reward_first"] = rewards[0][1]
-        summary["reward_last"] = rewards[-1][1]
-        summary["reward_max"] = max(value for _, value in rewards)
-        stride = max(1, -(-len(rewards) // max_points))
-        series = rewards[::stride]
-        if series[-1] != rewards[-1]:
-            series.append(rewards[-1])
-        summary["series"] = {reward_metric: [[step, round(value, 6)] for step, value in series]}
-    return summary
-
-
 # --- Errors -------------------------------------------------------------------------------------
 
 
-def _call(fn: Callable[[], Any], what: str) -> Any:
+def call_mantle(fn: Callable[[], T], what: str) -> T:
+    """``fn()``, with the openai SDK's errors turned into MantleError (retryable ones apart)."""
     import openai
 
     try:

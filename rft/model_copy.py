@@ -11,7 +11,7 @@ and region that hold it. Promotion therefore moves the model first, then the ali
 3. copy: CreateModelCopyJob in the target, encrypted with the target environment's data key,
    polled until Completed;
 4. serve: a custom model deployment with the workflow's own parameters
-   (rft.jobs.deployment_parameters), polled until Active;
+   (rft.job_plan.deployment_parameters), polled until Active;
 5. record: the model's record in the target's registry, its provenance under ``copied_from``,
    and the source's evaluation beside it (the weights are the same);
 6. promote: rft.registry's ``promote`` moves the alias under the alias lock, judging the rule again
@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from rft import PROJECT, assumptions, jobs
+from rft import PROJECT, assumptions, job_plan
 from rft.environment import Environment
 from rft.errors import RftError
 from rft.records import STATUS_READY, ModelRecord, now_iso
@@ -289,7 +289,7 @@ def deploy(
     bedrock: Any, record: ModelRecord, model_arn: str, target: Environment, token: str, polling: Polling
 ) -> str:
     """A custom model deployment of the copy, made as the workflow's Serve step makes one."""
-    parameters = jobs.deployment_parameters(
+    parameters = job_plan.deployment_parameters(
         record.name,
         base_model=record.base_model,
         reward=record.reward,
@@ -310,7 +310,7 @@ def deploy(
 
 
 def _tags(record: ModelRecord, target: Environment) -> list[dict[str, str]]:
-    """The workflow's run tags (rft.jobs.run_tags' keys) for the copy, and where it came from."""
+    """The workflow's run tags (rft.job_plan.run_tags' keys) for the copy, and where it came from."""
     tags = {
         "project": PROJECT,
         "environment": target.name,

@@ -34,12 +34,12 @@ import math
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from lambda_rewards.common.metrics import quantile as _quantile
+from lambda_rewards.common.metrics import quantile
 from rft import strict_json
 from rft.datasets import ends_with_answer, prompt_of
 from rft.names import REWARDS_PACKAGE, discover_graders, is_grader_name
@@ -47,6 +47,12 @@ from rft.quoting import quote
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 HISTOGRAM_BINS = 10
+
+# One input of a grader: ``{"id", "messages", "metadata", ...}`` (the reward-Lambda contract).
+Sample = dict[str, Any]
+# A reward Lambda's handler: (batch of samples, Lambda context) -> one result per sample. Results
+# are checked one by one (``_checked_score``), so their shape is not trusted here.
+GraderHandler = Callable[[Any, Any], list[Any]]
 
 
 class PreflightError(ValueError):
@@ -139,7 +145,7 @@ def available_rewards(root: Path | None = None) -> list[str]:
     return list(discover_graders(root))
 
 
-def load_handler(reward: str) -> Callable[[Any, Any], list[dict]]:
+def load_handler(reward: str) -> GraderHandler:
     """The Lambda handler of a reward folder; ``PreflightError`` naming the known ones otherwise."""
     if not is_grader_name(reward):
         raise PreflightError(f"reward name {quote(reward)} is not a reward folder name")
@@ -150,10 +156,10 @@ def load_handler(reward: str) -> Callable[[Any, Any], list[dict]]:
     handler = getattr(module, "handler", None)
     if not callable(handler):
         raise PreflightError(f"{REWARDS_PACKAGE}/{reward}/handler.py has no callable 'handler'")
-    return handler
+    return cast(GraderHandler, handler)  # the contract's signature; results are checked on use
 
 
-def _group_key(sample: dict) -> str:
+def _group_key(sample: Sample) -> str:
     """Rollouts of one prompt share a group: the prompt's messages (everything before the final
     assistant turn) identify it."""
     messages = sample.get("messages")
@@ -164,8 +170,8 @@ def _group_key(sample: dict) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
 
 
-def _batches(samples: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
+def _batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
+    batch: list[Sample] = []
     for sample in samples:
         batch.append(sample)
         if len(batch) >= size:
@@ -177,11 +183,11 @@ def _batches(samples: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 def run_preflight(
     reward: str,
-    samples: Iterable[dict],
+    samples: Iterable[Sample],
     *,
     batch_size: int = 16,
     deadline_seconds: float = 300.0,
-    handler: Callable[[Any, Any], list[dict]] | None = None,
+    handler: GraderHandler | None = None,
     capture_logs: bool = True,
 ) -> PreflightReport:
     """Grades ``samples`` in batches of ``batch_size`` with the reward's own handler, each batch
@@ -196,7 +202,7 @@ def run_preflight(
     scores: list[float] = []
     groups: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
-    metric_sums: Counter[str] = Counter()
+    metric_sums: defaultdict[str, float] = defaultdict(float)
     violations = 0
     batch_seconds: list[float] = []
     for batch in _batches(samples, batch_size):
@@ -204,7 +210,7 @@ def run_preflight(
         started = time.perf_counter()
         try:
             with contextlib.redirect_stdout(sink) if capture_logs else contextlib.nullcontext():
-                results = grade_batch(batch, LocalContext(deadline_seconds))
+                results: Any = grade_batch(batch, LocalContext(deadline_seconds))
         except Exception as exc:  # the Lambda invocation itself would fail
             failure = f"{type(exc).__name__}: {exc}"
             raise PreflightError(f"Reward {reward} failed a whole batch: {failure}") from exc
@@ -229,7 +235,7 @@ def run_preflight(
     return _summarise(reward, scores, groups, errors, metric_sums, violations, batch_seconds)
 
 
-def _checked_score(sample: dict, result: Any) -> float | None:
+def _checked_score(sample: Sample, result: Any) -> float | None:
     if not isinstance(result, dict):
         return None
     if isinstance(sample, dict) and "id" in sample and result.get("id") != sample["id"]:
@@ -247,7 +253,7 @@ def _summarise(
     scores: list[float],
     groups: dict[str, list[float]],
     errors: Counter[str],
-    metric_sums: Counter[str],
+    metric_sums: Mapping[str, float],
     violations: int,
     batch_seconds: list[float],
 ) -> PreflightReport:
@@ -262,7 +268,7 @@ def _summarise(
         reward=reward,
         samples=count,
         mean=sum(scores) / count if count else 0.0,
-        quantiles={f"p{round(q * 100)}": _quantile(ordered, q) for q in QUANTILES},
+        quantiles={f"p{round(q * 100)}": quantile(ordered, q) for q in QUANTILES},
         histogram=_histogram(scores),
         zero_share=sum(1 for s in scores if s <= 0.0) / count if count else 0.0,
         full_share=sum(1 for s in scores if s >= 1.0) / count if count else 0.0,
@@ -274,8 +280,8 @@ def _summarise(
         contract_violations=violations,
         duration_s=duration,
         samples_per_second=count / duration if duration > 0 else 0.0,
-        batch_p50_ms=_quantile(batch_ms, 0.5),
-        batch_p99_ms=_quantile(batch_ms, 0.99),
+        batch_p50_ms=quantile(batch_ms, 0.5),
+        batch_p99_ms=quantile(batch_ms, 0.99),
         metric_means={name: total / count for name, total in sorted(metric_sums.items())} if count else {},
     )
 
@@ -312,9 +318,10 @@ def _responses_of(value: Any, where: str) -> list[str]:
         items = value
     else:
         raise PreflightError(f"{where}: expected a string, {{'response': ...}} or {{'responses': [...]}}")
-    if not items or not all(isinstance(item, str) for item in items):
+    strings = [item for item in items if isinstance(item, str)]
+    if not items or len(strings) != len(items):
         raise PreflightError(f"{where}: responses must be a non-empty list of strings")
-    return items
+    return strings
 
 
 def gold_response(reference: Any) -> str:
@@ -332,13 +339,13 @@ def gold_response(reference: Any) -> str:
     return json.dumps(reference)
 
 
-def _is_sample(record: dict) -> bool:
+def _is_sample(record: Sample) -> bool:
     return ends_with_answer(record.get("messages"))
 
 
 def load_samples(
     path: str | Path, *, responses: str | Path | None = None, gold: bool = False
-) -> Iterator[dict]:
+) -> Iterator[Sample]:
     """Samples in the grader's event shape from a JSONL file (see the module docstring)."""
     path = Path(path)
     response_lines = _read_jsonl(Path(responses)) if responses is not None else None

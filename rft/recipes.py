@@ -104,7 +104,7 @@ def pin(
     lambda_client: Any,
     version: str,
 ) -> dict[str, Any]:
-    """The recipe of a validated run (``plan`` from rft.jobs.plan_job, ``request`` as given)."""
+    """The recipe of a validated run (``plan`` from rft.job_plan.plan_job, ``request`` as given)."""
     datasets: dict[str, Any] = {}
     for field in DATASET_FIELDS:
         uri = plan.get(field)

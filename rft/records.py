@@ -18,11 +18,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rft import names
 from rft.errors import RecordTooLargeError, RftError
 from rft.jobs import NAME_MAX_LENGTH, NAME_PATTERN
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SCHEMA_VERSION = 1
 STANDARD_PARAMETER_BYTES = 4096
@@ -191,7 +194,7 @@ def record_from_run(
     completed_at: str | None = None,
     published_at: str | None = None,
 ) -> ModelRecord:
-    """The record of a finished run, from ``rft.jobs.plan_job``'s plan and what the run produced.
+    """The record of a finished run, from ``rft.job_plan.plan_job``'s plan and what the run produced.
 
     ``model_id`` is the Mantle fine-tuned model id, the deployment ARN, or (not served) the custom
     model ARN; the status follows: a Bedrock model without a deployment is ``trained``.
@@ -274,7 +277,10 @@ def _loads(text: str, what: str) -> Mapping[str, Any]:
     return data
 
 
-def _from_dict(cls: Any, data: Mapping[str, Any], what: str) -> Any:
+RecordT = TypeVar("RecordT", bound="DataclassInstance")
+
+
+def _from_dict(cls: type[RecordT], data: Mapping[str, Any], what: str) -> RecordT:
     version = data.get("schema_version", SCHEMA_VERSION)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise RftError(

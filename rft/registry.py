@@ -391,7 +391,8 @@ class ModelRegistry:
 
     def _get(self, name: str) -> dict[str, Any] | None:
         try:
-            return self._ssm.get_parameter(Name=name)["Parameter"]
+            parameter: dict[str, Any] = self._ssm.get_parameter(Name=name)["Parameter"]
+            return parameter
         except ClientError as exc:
             if _code(exc) == "ParameterNotFound":
                 return None

@@ -16,7 +16,7 @@ from rft import catalog
 from rft.aws import parse_s3_uri
 from rft.environment import Environment
 from rft.errors import RftError, UnknownBaseModelError
-from rft.mantle import REWARD_METRIC, parse_metrics_event
+from rft.mantle_metrics import REWARD_METRIC, parse_metrics_event
 from rft.names import ARTIFACTS_PREFIX
 from rft.registry import ModelRegistry
 from rft.workflow_state import ExecutionHistory, parse_json, readable_cause
@@ -81,7 +81,7 @@ def describe_execution(target: Environment, name: str) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 
     try:
-        return target.client("stepfunctions").describe_execution(
+        description: dict[str, Any] = target.client("stepfunctions").describe_execution(
             executionArn=execution_arn(target.state_machine_arn, name)
         )
     except ClientError as exc:
@@ -91,6 +91,7 @@ def describe_execution(target: Environment, name: str) -> dict[str, Any]:
                 "shows the runs."
             ) from None
         raise
+    return description
 
 
 def read_run(target: Environment, name: str, *, live_metrics: LiveMetrics | None = None) -> RunStatus:

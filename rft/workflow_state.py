@@ -25,6 +25,7 @@ from typing import (
     NotRequired,
     TypedDict,
     Union,
+    cast,
     get_args,
     get_origin,
     get_type_hints,
@@ -36,7 +37,7 @@ from rft.status import JobState, job_state
 Provider = Literal["bedrock", "mantle"]
 
 
-# --- The plan (rft.jobs.plan_job): what the state machine needs for a run --------------------------
+# --- The plan (rft.job_plan.plan_job): what the state machine needs for a run --------------------------
 
 
 class PlanWatch(TypedDict):
@@ -66,7 +67,7 @@ class MantlePlan(TypedDict):
     grader_arn: str
     hyperparameters: dict[str, Any]
     request_token: str
-    start_record: str  # s3:// URI of the start step's record (rft.mantle.start_job)
+    start_record: str  # s3:// URI of the start step's record (rft.mantle_start.start_job)
     # Sent only while rft.assumptions says Mantle accepts them.
     suffix: NotRequired[str]
     metadata: NotRequired[MantleMetadata]
@@ -373,7 +374,8 @@ class ExecutionHistory:
         for event in self.events():
             details = event.get("stateEnteredEventDetails")
             if details:
-                return details.get("name")
+                name = details.get("name")
+                return name if isinstance(name, str) else None
         return None
 
     def latest(self, key: str) -> Any:
@@ -385,7 +387,8 @@ class ExecutionHistory:
 
     def plan(self) -> Plan | None:
         plan = self.latest("plan")
-        return plan if isinstance(plan, dict) else None
+        # The validate step wrote it from rft.job_plan.plan_job; the history is read, not re-checked.
+        return cast(Plan, plan) if isinstance(plan, dict) else None
 
     def job(self) -> JobSeen | None:
         """The job as the newest document that holds one saw it."""
@@ -407,8 +410,9 @@ class ExecutionHistory:
         """The newest string value of `key` at any depth of a document."""
         for document in self.documents():
             for obj in _walk(document):
-                if isinstance(obj.get(key), str):
-                    return obj[key]
+                value = obj.get(key)
+                if isinstance(value, str):
+                    return value
         return None
 
     def ending(self) -> tuple[str | None, str | None]:

@@ -10,7 +10,7 @@ SSM `/rft/<env>/models/*` and `/rft/<env>/aliases/*`) and calls the model.
   `throttle_burst_limit` and writes JSON access logs to its own log group.
 - The function's role reads only this environment's model records and aliases, and may invoke
   only Bedrock custom model deployments tagged `rft:environment=<env>` (the training workflow tags
-  every deployment it creates with it, `rft.jobs.run_tags`) and Mantle inference in this account
+  every deployment it creates with it, `rft.job_plan.run_tags`) and Mantle inference in this account
   and region. Which Mantle model it calls is decided by the registry record, since Mantle
   authorizes inference per project, not per model.
 """
@@ -51,7 +51,7 @@ GATEWAY_REQUIREMENTS = "lambda_gateway/requirements.txt"
 # Written by the function as embedded metric format, dimension `Model` (lambda_gateway/metrics.py).
 METRICS_NAMESPACE = "RftStack/Gateway"
 MODEL_DIMENSION = "Model"
-# The tag the training workflow puts on every deployment it creates (rft.jobs.run_tags).
+# The tag the training workflow puts on every deployment it creates (rft.job_plan.run_tags).
 ENVIRONMENT_TAG = "rft:environment"
 # API Gateway ends an HTTP API integration after at most 30 s; the function stops first and the
 # model's service gets less again, so a slow model is an OpenAI-style 502, not a bare 503.

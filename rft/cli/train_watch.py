@@ -24,7 +24,7 @@ def _live_metrics(target: Environment) -> LiveMetrics:
 
     def read(job_id: str) -> list[dict[str, Any]] | None:
         from rft.cli.inference import mantle_openai
-        from rft.mantle import list_step_metrics
+        from rft.mantle_metrics import list_step_metrics
 
         try:
             return [m.to_dict() for m in list_step_metrics(mantle_openai(target, None), job_id)]

@@ -10,7 +10,7 @@
 The state is plain JSON (JSONPath, never JSONata), typed in `rft.workflow_state`: every JSONPath here
 is built with its `path()`, which fails synth on a key the document does not have, and the Lambdas
 and the CLI read the document with the same names. `Validate request` replaces the input with
-`{"valid", "plan", "dataset", "watch"}`: `plan` is `rft.jobs.plan_job` (the Bedrock calls'
+`{"valid", "plan", "dataset", "watch"}`: `plan` is `rft.job_plan.plan_job` (the Bedrock calls'
 parameters in PascalCase), `watch` is `{"wait_seconds", "max_wait_seconds", "deadline"}` (the
 polling loops: `workflow_polling.py`). Results land under `training` (the job
 id), `bedrock_job` / `mantle_job` (the last status), `deployment`, `deployment_status`,

@@ -32,7 +32,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 REGION = "us-west-2"
 ENV = "staging"
 ROLE = "arn:aws:iam::123456789012:role/workflow"
-METRICS_URI = "s3://artifacts-bucket/jobs/{}/metrics.jsonl"  # the workflow's (rft.jobs.plan_job)
+METRICS_URI = "s3://artifacts-bucket/jobs/{}/metrics.jsonl"  # the workflow's (rft.job_plan.plan_job)
 GRADERS = {
     "math_answer": f"arn:aws:lambda:{REGION}:123456789012:function:staging-math:live",
     "json_schema": f"arn:aws:lambda:{REGION}:123456789012:function:staging-json:live",

@@ -47,7 +47,7 @@ def test_a_value_over_the_models_maximum_is_refused():
             | converse.TIMEOUT_CODES,
         ),
         ("ssm", "GetParameter", {"ParameterNotFound"}),  # rft.registry
-        ("s3", "GetObject", {"NoSuchKey"}),  # rft.jobs, rft.mantle.read_start_record
+        ("s3", "GetObject", {"NoSuchKey"}),  # rft.jobs, rft.mantle_start.read_start_record
     ],
 )
 def test_every_error_code_the_code_handles_is_one_the_operation_raises(service, operation, codes):

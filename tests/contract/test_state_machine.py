@@ -2,7 +2,7 @@
 valid under botocore's service model; what the workflow reads back from a task's result exists in
 the operation's output shape; every Retry/Catch error name is one the operation can raise.
 
-The inputs come from real plans (`rft.jobs.plan_job`) of a Nova environment in us-east-1 (cdk.json's
+The inputs come from real plans (`rft.job_plan.plan_job`) of a Nova environment in us-east-1 (cdk.json's
 environments train on Mantle, so the Bedrock plane is built here): with and without validation
 data, every hyperparameter at both ends of its range, the longest names and the most tags.
 """
@@ -19,7 +19,7 @@ import pytest
 from botocore.model import StructureShape
 
 from rft import hyperparameters as hp
-from rft import jobs
+from rft import job_plan, jobs
 from tests.contract.service_models import (
     contract_problems,
     error_names,
@@ -83,8 +83,8 @@ def sdk_tasks(definition: Mapping[str, Any]) -> list[tuple[str, str, str, dict[s
 # --- The documents the tasks read: real plans ---------------------------------------------------
 
 
-def settings() -> jobs.WorkflowSettings:
-    return jobs.WorkflowSettings(
+def settings() -> job_plan.WorkflowSettings:
+    return job_plan.WorkflowSettings(
         environment="staging",
         region=REGION,
         datasets_bucket="staging-data-datasetsbucket-1a2b3c4d5e6f",
@@ -137,7 +137,7 @@ REQUESTS = {
 
 def document(request: Mapping[str, Any]) -> dict[str, Any]:
     """The state document as the Bedrock branch sees it after each step it reads from."""
-    plan = jobs.plan_job(jobs.validate_request(request, settings()), settings())
+    plan = job_plan.plan_job(job_plan.validate_request(request, settings()), settings())
     job_arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{NOVA}/abcdefghijkl"
     return {
         "plan": plan,

@@ -7,10 +7,8 @@ from moto import mock_aws
 
 from rft import assumptions
 from rft.errors import ValidationError
-from rft.jobs import (
-    JobRequest,
+from rft.job_plan import (
     WorkflowSettings,
-    is_valid_name,
     plan_job,
     prepare_run,
     request_token,
@@ -18,6 +16,7 @@ from rft.jobs import (
     to_sfn_case,
     validate_request,
 )
+from rft.jobs import JobRequest, is_valid_name
 
 GRADER = "arn:aws:lambda:us-east-1:123456789012:function:rft-grader-gsm8k:live"
 BEDROCK = WorkflowSettings(

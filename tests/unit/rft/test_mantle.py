@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from rft import mantle
+from rft import mantle, mantle_metrics
 from rft.errors import MantleError, MantleRetryableError
 from rft.status import JobState
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -237,7 +237,7 @@ def test_events_become_per_step_metrics_across_pages(client, fake):
     fake.add_metrics(
         job_id, step=250, total_steps=250, critic_rewards_mean=0.9, actor_entropy=0.9
     )  # later wins
-    metrics = mantle.list_step_metrics(client, job_id, page_size=100)
+    metrics = mantle_metrics.list_step_metrics(client, job_id, page_size=100)
     assert [m.step for m in metrics] == list(range(1, 251))
     assert metrics[0].values == {"critic_rewards_mean": 0.501, "actor_entropy": 1.0}
     assert metrics[-1].values["critic_rewards_mean"] == 0.9
@@ -249,18 +249,18 @@ def test_events_become_per_step_metrics_across_pages(client, fake):
 
 def test_metrics_summary_and_jsonl():
     metrics = [
-        mantle.StepMetrics(step, 67, {"critic_rewards_mean": 0.5 + step / 200, "actor_entropy": 1.0})
+        mantle_metrics.StepMetrics(step, 67, {"critic_rewards_mean": 0.5 + step / 200, "actor_entropy": 1.0})
         for step in range(1, 68)
     ]
-    summary = mantle.summarize_metrics(metrics, max_points=10)
+    summary = mantle_metrics.summarize_metrics(metrics, max_points=10)
     assert summary["last_step"] == 67 and summary["total_steps"] == 67
     assert summary["reward_first"] == pytest.approx(0.505)
     assert summary["reward_last"] == pytest.approx(0.835)
     assert summary["reward_max"] == pytest.approx(0.835)
     series = summary["series"]["critic_rewards_mean"]
     assert len(series) <= 11 and series[0][0] == 1 and series[-1][0] == 67
-    assert mantle.summarize_metrics([]) == {}
-    lines = mantle.metrics_jsonl(metrics[:2]).splitlines()
+    assert mantle_metrics.summarize_metrics([]) == {}
+    lines = mantle_metrics.metrics_jsonl(metrics[:2]).splitlines()
     assert json.loads(lines[0]) == {
         "step": 1,
         "total_steps": 67,
@@ -271,9 +271,11 @@ def test_metrics_summary_and_jsonl():
 
 
 def test_parse_metrics_event_ignores_other_events():
-    assert mantle.parse_metrics_event({"data": None}) is None
-    assert mantle.parse_metrics_event({"data": {"step": True}}) is None
-    parsed = mantle.parse_metrics_event({"data": {"step": 3, "loss": 0.1, "note": "x"}, "created_at": 5})
+    assert mantle_metrics.parse_metrics_event({"data": None}) is None
+    assert mantle_metrics.parse_metrics_event({"data": {"step": True}}) is None
+    parsed = mantle_metrics.parse_metrics_event(
+        {"data": {"step": 3, "loss": 0.1, "note": "x"}, "created_at": 5}
+    )
     assert (parsed.step, parsed.total_steps, dict(parsed.values), parsed.created_at) == (
         3,
         None,
@@ -312,7 +314,8 @@ def test_the_library_imports_without_openai_cdk_typer_or_rich():
         "for blocked in ('openai', 'aws_cdk', 'typer', 'rich'):\n"
         "    sys.modules[blocked] = None\n"
         "import rft.assumptions, rft.aws, rft.catalog, rft.datasets, rft.errors, rft.hyperparameters\n"
-        "import rft.jobs, rft.mantle, rft.records, rft.registry, rft.status\n"
+        "import rft.job_plan, rft.jobs, rft.mantle, rft.mantle_metrics, rft.mantle_start, rft.records\n"
+        "import rft.registry, rft.status\n"
         "print('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -9,9 +9,9 @@ import io
 import boto3
 import pytest
 
-from rft import mantle
+from rft import mantle, mantle_start
 from rft.errors import MantleError, MantleRetryableError
-from rft.jobs import WorkflowSettings, plan_job, validate_request
+from rft.job_plan import WorkflowSettings, plan_job, validate_request
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.unit.rft.helpers import jsonl, record, s3_with_buckets
 
@@ -68,11 +68,11 @@ def posts(fake, path):
 
 
 def record_of(s3, plan):
-    return mantle.read_start_record(s3, plan["start_record"], plan["request_token"])
+    return mantle_start.read_start_record(s3, plan["start_record"], plan["request_token"])
 
 
 def test_first_start_uploads_once_creates_once_and_records_the_job(fake, client, s3, plan):
-    job = mantle.start_job(client, s3, plan)
+    job = mantle_start.start_job(client, s3, plan)
     created = posts(fake, "/v1/fine_tuning/jobs")
     assert len(created) == 1
     body = created[0].body
@@ -85,9 +85,9 @@ def test_first_start_uploads_once_creates_once_and_records_the_job(fake, client,
 
 
 def test_a_retry_after_success_returns_the_same_job_without_sending_anything(fake, client, s3, plan):
-    job = mantle.start_job(client, s3, plan)
+    job = mantle_start.start_job(client, s3, plan)
     before = len([r for r in fake.requests if r.method == "POST"])
-    again = mantle.start_job(client, s3, plan)
+    again = mantle_start.start_job(client, s3, plan)
     assert again.id == job.id
     assert len([r for r in fake.requests if r.method == "POST"]) == before
 
@@ -96,19 +96,19 @@ def test_a_create_that_reached_mantle_but_was_not_recorded_is_found_not_repeated
     fake, client, s3, plan, monkeypatch
 ):
     """The Lambda died (timeout, crash) after Mantle created the job, before the id was saved."""
-    real_write = mantle.write_start_record
+    real_write = mantle_start.write_start_record
 
     def die_when_recording_the_job(s3_client, uri, saved):
         if saved.job_id:
             raise TimeoutError("Task timed out")
         real_write(s3_client, uri, saved)
 
-    monkeypatch.setattr(mantle, "write_start_record", die_when_recording_the_job)
+    monkeypatch.setattr(mantle_start, "write_start_record", die_when_recording_the_job)
     with pytest.raises(TimeoutError):
-        mantle.start_job(client, s3, plan)
-    monkeypatch.setattr(mantle, "write_start_record", real_write)
+        mantle_start.start_job(client, s3, plan)
+    monkeypatch.setattr(mantle_start, "write_start_record", real_write)
 
-    again = mantle.start_job(client, s3, plan)
+    again = mantle_start.start_job(client, s3, plan)
     assert len(posts(fake, "/v1/fine_tuning/jobs")) == 1
     assert len(posts(fake, "/v1/files")) == 1  # the upload is reused too
     assert record_of(s3, plan).job_id == again.id
@@ -119,10 +119,10 @@ def test_a_create_that_reached_mantle_but_was_not_recorded_is_found_not_repeated
 def test_a_create_mantle_refused_with_503_is_sent_again_on_retry_with_the_same_file(fake, client, s3, plan):
     fake.fail_next("/v1/fine_tuning/jobs", 503, "Service unavailable")  # the first create
     with pytest.raises(MantleRetryableError):
-        mantle.start_job(client, s3, plan)
+        mantle_start.start_job(client, s3, plan)
     assert not fake.jobs
 
-    job = mantle.start_job(client, s3, plan)
+    job = mantle_start.start_job(client, s3, plan)
     assert list(fake.jobs) == [job.id]
     assert len(posts(fake, "/v1/files")) == 1
     assert len(posts(fake, "/v1/fine_tuning/jobs")) == 2
@@ -135,7 +135,7 @@ def test_the_create_is_not_retried_by_the_sdk(fake, s3, plan):
     retrying = mantle.mantle_client("us-west-2", session=session, base_url=fake.base_url, max_retries=3)
     fake.fail_next("/v1/fine_tuning/jobs", 500, "Internal error")  # one failure: an SDK retry would succeed
     with pytest.raises(MantleError):
-        mantle.start_job(retrying, s3, plan)
+        mantle_start.start_job(retrying, s3, plan)
     assert len(posts(fake, "/v1/fine_tuning/jobs")) == 1
 
 
@@ -147,14 +147,14 @@ def test_the_recovery_scan_stops_at_jobs_older_than_the_create(fake, client, s3,
         client, model="openai.gpt-oss-20b", training_file=file_id, grader_arn=GRADER
     )
     fake.jobs[old.id]["created_at"] -= 3600
-    stale = mantle.StartRecord(
+    stale = mantle_start.StartRecord(
         plan["request_token"], training_file=file_id, create_sent_at=fake.jobs[old.id]["created_at"] + 3600
     )
-    assert mantle.find_created_job(client, stale) is None
+    assert mantle_start.find_created_job(client, stale) is None
 
 
 def test_a_record_of_another_request_is_an_error_not_a_job(s3, plan):
-    other = mantle.StartRecord("another-token", training_file="file-1", job_id="ftjob-9")
-    mantle.write_start_record(s3, plan["start_record"], other)
+    other = mantle_start.StartRecord("another-token", training_file="file-1", job_id="ftjob-9")
+    mantle_start.write_start_record(s3, plan["start_record"], other)
     with pytest.raises(MantleError, match="belongs to another request"):
         record_of(s3, plan)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from rft.errors import RecordTooLargeError, RftError
-from rft.jobs import WorkflowSettings, plan_job, validate_request
+from rft.job_plan import WorkflowSettings, plan_job, validate_request
 from rft.records import (
     MAX_PARAMETER_BYTES,
     STATUS_READY,
