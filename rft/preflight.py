@@ -39,11 +39,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from lambda_rewards.common.metrics import quantile
 from rft import strict_json
 from rft.datasets import ends_with_answer, prompt_of
 from rft.names import REWARDS_PACKAGE, discover_graders, is_grader_name
 from rft.quoting import quote
+from rft.stats import quantile
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 HISTOGRAM_BINS = 10

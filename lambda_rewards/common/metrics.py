@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from rft.stats import quantile
+
 # (log key, metric name, unit)
 _EMF_FIELDS = (
     ("count", "Samples", "Count"),
@@ -30,16 +32,6 @@ _EMF_FIELDS = (
     ("sample_p50_ms", "SampleLatencyP50", "Milliseconds"),
     ("sample_p99_ms", "SampleLatencyP99", "Milliseconds"),
 )
-
-
-def quantile(sorted_values: list[float], q: float) -> float:
-    """The q-quantile of already sorted values (nearest rank, linear between ranks)."""
-    if not sorted_values:
-        return 0.0
-    position = q * (len(sorted_values) - 1)
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
 @dataclass

@@ -26,6 +26,20 @@ def package_manifest(package: str, root: Path = REPO_ROOT) -> tuple[str, ...]:
     return tuple(sorted(str(path.relative_to(root)) for path in import_closure(entry_points, root)))
 
 
+def imports_from_outside(folders: Iterable[str], root: Path = REPO_ROOT) -> tuple[str, ...]:
+    """Repository-relative paths of the modules outside `folders` that the modules inside them
+    import, directly or not (a bundle copies `folders` whole and needs these besides), sorted."""
+    inside = [(root / folder).resolve() for folder in folders]
+    entry_points = [path for folder in inside for path in sorted(folder.rglob("*.py"))]
+    return tuple(
+        sorted(
+            str(path.relative_to(root.resolve()))
+            for path in import_closure(entry_points, root)
+            if not any(path.is_relative_to(folder) for folder in inside)
+        )
+    )
+
+
 def import_closure(entry_points: Iterable[Path], root: Path = REPO_ROOT) -> set[Path]:
     """`entry_points` and every repository module they import, directly or not, with the
     `__init__.py` of each package on the way (Python runs those on import)."""

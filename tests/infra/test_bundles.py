@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from stacks.constructs.bundle_manifest import REPO_ROOT, package_manifest
+from stacks.constructs.grader import discover_graders, grader_sources
 from stacks.constructs.python_function import BundledPythonFunction, _content_hash, prune_test_suites
 from tests.infra.helpers import build_stage
 
@@ -69,12 +70,45 @@ def test_editing_the_client_leaves_every_function_hash_unchanged_and_a_domain_ed
     assert all(after[package] != before[package] for package in HANDLER_PACKAGES)
 
 
+def _copy_bundle(sources, target: Path) -> None:
+    """What the bundling copies: each source file or folder at its place in the repository."""
+    for source in sources:
+        if (REPO_ROOT / source).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(REPO_ROOT / source, target / source, ignore=ignore, dirs_exist_ok=True)
+        else:
+            (target / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / source, target / source)
+
+
 @pytest.mark.parametrize("package", HANDLER_PACKAGES)
 def test_every_handler_imports_with_only_its_bundle(tmp_path, package):
-    for path in package_manifest(package):
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / path, tmp_path / path)
+    _copy_bundle(package_manifest(package), tmp_path)
     modules = [f"{package}.{p.stem}" for p in (REPO_ROOT / package).glob("*.py") if p.stem != "__init__"]
+    _assert_imports_from(tmp_path, modules)
+
+
+def test_a_grader_bundle_carries_the_domain_modules_its_code_imports_and_no_more():
+    sources = grader_sources("math_answer")
+    assert sources[:3] == [
+        "lambda_rewards/__init__.py",
+        "lambda_rewards/common",
+        "lambda_rewards/math_answer",
+    ]
+    assert {"rft/__init__.py", "rft/stats.py"} <= set(sources)
+    assert not [s for s in sources if s.startswith("lambda_rewards/") and s not in sources[:3]]
+    assert not [s for s in sources if s.startswith("rft/") and s not in ("rft/__init__.py", "rft/stats.py")]
+
+
+@pytest.mark.parametrize("grader", discover_graders())
+def test_every_grader_handler_imports_with_only_its_bundle(tmp_path, grader):
+    _copy_bundle(grader_sources(grader), tmp_path)
+    _assert_imports_from(tmp_path, [f"lambda_rewards.{grader}.handler", "lambda_rewards.common.metrics"])
+
+
+def _assert_imports_from(tmp_path: Path, modules: list[str]) -> None:
+    """Each of `modules` imports in a fresh interpreter that sees only `tmp_path` (and the installed
+    third-party packages), and is loaded from there."""
     # -S: no site processing, so the editable install of this repository is not on the path; the
     # third-party packages (the bundle's requirements) are added by hand.
     code = (
