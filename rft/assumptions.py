@@ -36,27 +36,65 @@ MODEL_ID_ALIASES: MappingProxyType[str, str] = MappingProxyType({"qwen.qwen3-32b
 
 # --- Judge models (llm_judge) ---------------------------------------------------------------------
 
-# UNCONFIRMED (the Bedrock user guide's model and cross-Region inference tables, late 2026): where
-# each judge model takes on-demand Converse calls. `in_region`: regions where the foundation model
-# id itself is callable. `profiles`: a system-defined inference profile's prefix -> the regions it
-# is offered in and routes to (the US profile is called from, and routes among, the same three
-# regions). Nova Lite is on demand in-region only in us-east-1 (and GovCloud); elsewhere in the US
-# it is called as `us.amazon.nova-lite-v1:0`. Check, per region R: `aws bedrock
-# list-foundation-models --region R --by-inference-type ON_DEMAND` (in-region ids) and `aws bedrock
-# get-inference-profile --region R --inference-profile-identifier us.amazon.nova-lite-v1:0`
-# (its `models` list the regions it routes to). Change only this table; synth checks every
-# environment's judge ids against it and IAM follows it.
-_NOVA_JUDGE_ROUTES: MappingProxyType[str, Any] = MappingProxyType(
-    {
-        "in_region": ("us-east-1", "us-gov-west-1"),
-        "profiles": MappingProxyType({"us": ("us-east-1", "us-east-2", "us-west-2")}),
-    }
+# UNCONFIRMED (the Bedrock user guide's model cards, "Supported Regions and models for inference
+# profiles" and "Global cross-Region inference", late 2026; the region tables themselves could not
+# be read here, so the lists below are what those pages were last known to say): where each judge
+# model takes on-demand Converse calls, and how. `in_region`: regions where the foundation model id
+# itself is callable. `profiles`: a system-defined inference profile's prefix -> the regions it can
+# be called from. A geographic profile (`us`, `eu`, `apac`, `jp`, `au`) routes among the regions of
+# its geography, taken to be the same list (IAM grants the foundation model in each of them). The
+# `global` profile routes to any commercial region: its list holds only the regions it can be
+# called from, and IAM grants the foundation model the way the global cross-Region inference page
+# says (in the calling region, and region-less `arn:aws:bedrock:::foundation-model/<id>` with
+# `aws:RequestedRegion` "unspecified"), always only through the profile. Check, per region R: `aws
+# bedrock list-foundation-models --region R --by-inference-type ON_DEMAND` (in-region ids) and `aws
+# bedrock list-inference-profiles --region R --type-equals SYSTEM_DEFINED` (the profiles callable
+# from R, each with the foundation-model ARNs it routes to). Change only this table: synth checks
+# every environment's judge ids against it and IAM follows it.
+_US = ("us-east-1", "us-east-2", "us-west-2")
+_US_WEST_1_TOO = (*_US, "us-west-1")
+_EU = ("eu-central-1", "eu-north-1", "eu-west-1", "eu-west-3")
+_EU_SOUTH_TOO = (*_EU, "eu-south-1", "eu-south-2")
+_APAC = ("ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2")
+_JP = ("ap-northeast-1", "ap-northeast-3")
+_AU = ("ap-southeast-2", "ap-southeast-4")
+_GLOBAL_SOURCES = (
+    *_US_WEST_1_TOO,
+    "ca-central-1",
+    *_EU_SOUTH_TOO,
+    "eu-west-2",
+    *_APAC,
+    "ap-northeast-3",
+    "ap-south-2",
+    "ap-southeast-4",
+    "sa-east-1",
 )
+
+
+def _judge(in_region: tuple[str, ...] = (), **profiles: tuple[str, ...]) -> MappingProxyType[str, Any]:
+    return MappingProxyType({"in_region": in_region, "profiles": MappingProxyType(profiles)})
+
+
+_NOVA_1 = _judge(("us-east-1", "us-gov-west-1"), us=_US, eu=_EU, apac=_APAC)
+_CLAUDE_4 = _judge(us=_US_WEST_1_TOO, eu=_EU_SOUTH_TOO, jp=_JP, au=_AU, **{"global": _GLOBAL_SOURCES})
+_GPT_OSS = _judge(("us-east-1", "us-west-2"))
 JUDGE_MODEL_REGIONS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
     {
-        "amazon.nova-lite-v1:0": _NOVA_JUDGE_ROUTES,
-        "amazon.nova-micro-v1:0": _NOVA_JUDGE_ROUTES,
-        "amazon.nova-pro-v1:0": _NOVA_JUDGE_ROUTES,
+        "amazon.nova-micro-v1:0": _NOVA_1,
+        "amazon.nova-lite-v1:0": _NOVA_1,
+        "amazon.nova-pro-v1:0": _NOVA_1,
+        "amazon.nova-premier-v1:0": _judge(us=_US),
+        "amazon.nova-2-lite-v1:0": _judge(us=_US, **{"global": _GLOBAL_SOURCES}),
+        "anthropic.claude-haiku-4-5-20251001-v1:0": _CLAUDE_4,
+        "anthropic.claude-sonnet-4-5-20250929-v1:0": _CLAUDE_4,
+        "anthropic.claude-sonnet-4-6": _CLAUDE_4,
+        "meta.llama3-3-70b-instruct-v1:0": _judge(us=_US),
+        "meta.llama4-maverick-17b-instruct-v1:0": _judge(us=_US_WEST_1_TOO),
+        "meta.llama4-scout-17b-instruct-v1:0": _judge(us=_US_WEST_1_TOO),
+        "mistral.mistral-large-2407-v1:0": _judge(("us-west-2",)),
+        "mistral.pixtral-large-2502-v1:0": _judge(us=_US, eu=_EU),
+        "openai.gpt-oss-20b-1:0": _GPT_OSS,
+        "openai.gpt-oss-120b-1:0": _GPT_OSS,
     }
 )
 # The judge an environment gets when its settings name none: the first of these callable there.

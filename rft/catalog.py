@@ -33,6 +33,18 @@ class BaseModel:
         return region in self.regions
 
 
+def _mantle_model(model_id: str, display_name: str) -> BaseModel:
+    """An open-weight model: trained and served on Mantle, with Mantle's hyperparameters."""
+    return BaseModel(
+        id=model_id,
+        display_name=display_name,
+        provider="mantle",
+        regions=assumptions.MODEL_REGIONS[model_id],
+        needs_deployment=False,
+        hyperparameters=frozenset(assumptions.MANTLE_HYPERPARAMETER_NAMES),
+    )
+
+
 MODELS: tuple[BaseModel, ...] = (
     BaseModel(
         id="amazon.nova-2-lite-v1:0:256k",
@@ -42,22 +54,8 @@ MODELS: tuple[BaseModel, ...] = (
         needs_deployment=True,
         hyperparameters=frozenset(HYPERPARAMETER_NAMES),
     ),
-    BaseModel(
-        id="openai.gpt-oss-20b",
-        display_name="OpenAI gpt-oss-20b",
-        provider="mantle",
-        regions=assumptions.MODEL_REGIONS["openai.gpt-oss-20b"],
-        needs_deployment=False,
-        hyperparameters=frozenset(assumptions.MANTLE_HYPERPARAMETER_NAMES),
-    ),
-    BaseModel(
-        id="qwen.qwen3-32b",
-        display_name="Qwen3 32B",
-        provider="mantle",
-        regions=assumptions.MODEL_REGIONS["qwen.qwen3-32b"],
-        needs_deployment=False,
-        hyperparameters=frozenset(assumptions.MANTLE_HYPERPARAMETER_NAMES),
-    ),
+    _mantle_model("openai.gpt-oss-20b", "OpenAI gpt-oss-20b"),
+    _mantle_model("qwen.qwen3-32b", "Qwen3 32B"),
 )
 
 _BY_ID = {model.id: model for model in MODELS}
@@ -103,6 +101,10 @@ def mantle_base_url(region: str) -> str:
 INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
 
 
+# The profile that routes to any commercial region; its foundation model is granted region-less.
+GLOBAL_PROFILE = "global"
+
+
 @dataclass(frozen=True)
 class JudgeRoute:
     """How the judge calls one configured model id from one region."""
@@ -110,7 +112,7 @@ class JudgeRoute:
     model_id: str  # what Converse is given, as configured
     foundation_model: str  # the foundation model behind it
     profile: str | None  # the inference profile prefix ("us"), None when called in-region
-    model_regions: tuple[str, ...]  # regions whose foundation model a call may reach
+    model_regions: tuple[str, ...]  # regions whose foundation model a call may reach by name
 
     def profile_arn(self, partition: str, region: str, account: str) -> str | None:
         if self.profile is None:
@@ -122,6 +124,13 @@ class JudgeRoute:
             f"arn:{partition}:bedrock:{region}::foundation-model/{self.foundation_model}"
             for region in self.model_regions
         )
+
+    def any_region_model_arn(self, partition: str) -> str | None:
+        """The region-less foundation-model ARN a global profile's calls are authorized against
+        (with `aws:RequestedRegion` "unspecified"); None for other routes."""
+        if self.profile != GLOBAL_PROFILE:
+            return None
+        return f"arn:{partition}:bedrock:::foundation-model/{self.foundation_model}"
 
 
 def split_inference_profile(model_id: str) -> tuple[str, str] | None:
@@ -154,10 +163,13 @@ def judge_route(model_id: str, region: str) -> JudgeRoute:
     if regions is None or region not in regions:
         usable = judge_ids_in(region, foundation)
         hint = f"use {' or '.join(usable)}" if usable else "it is not callable there"
+        offered = f"it is called from {', '.join(regions)}" if regions else "no such profile exists"
         raise UnknownJudgeModelError(
-            f"The inference profile {model_id!r} cannot be called from {region}; {hint}."
+            f"The inference profile {model_id!r} cannot be called from {region} ({offered}); {hint}."
         )
-    return JudgeRoute(model_id, foundation, profile[0], tuple(regions))
+    # A geographic profile routes among its regions; a global one anywhere, named region-less.
+    reached = (region,) if profile[0] == GLOBAL_PROFILE else tuple(regions)
+    return JudgeRoute(model_id, foundation, profile[0], reached)
 
 
 def judge_ids_in(region: str, foundation_model: str) -> tuple[str, ...]:

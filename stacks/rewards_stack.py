@@ -65,7 +65,10 @@ def judge_model_statements(
     A foundation model called in-region needs that model. An inference profile needs the profile
     (in this region and account) *and* the foundation model in every region the profile routes to,
     which Bedrock picks per request; those are allowed only through the profile
-    (`bedrock:InferenceProfileArn`), so the role cannot call the bare model anywhere.
+    (`bedrock:InferenceProfileArn`), so the role cannot call the bare model anywhere. A global
+    profile routes to any commercial region: its model is granted in this region and, for the
+    other regions, as the region-less ARN that Bedrock authorizes with `aws:RequestedRegion`
+    "unspecified" (the Bedrock user guide's global cross-Region inference IAM example).
     """
     direct: list[str] = []
     through_profiles: list[iam.PolicyStatement] = []
@@ -76,13 +79,23 @@ def judge_model_statements(
             direct.extend(route.foundation_model_arns(partition))
             continue
         direct.append(profile_arn)
+        through_profile = {"bedrock:InferenceProfileArn": profile_arn}
         through_profiles.append(
             iam.PolicyStatement(
                 actions=[INVOKE_MODEL],
                 resources=list(route.foundation_model_arns(partition)),
-                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profile_arn}},
+                conditions={"StringEquals": through_profile},
             )
         )
+        anywhere = route.any_region_model_arn(partition)
+        if anywhere is not None:
+            through_profiles.append(
+                iam.PolicyStatement(
+                    actions=[INVOKE_MODEL],
+                    resources=[anywhere],
+                    conditions={"StringEquals": {**through_profile, "aws:RequestedRegion": "unspecified"}},
+                )
+            )
     return [iam.PolicyStatement(actions=[INVOKE_MODEL], resources=direct), *through_profiles]
 
 

@@ -359,3 +359,62 @@ def test_the_code_grader_fails_closed_unless_the_unsafe_setting_is_on(staging_st
     for name in others:
         environment = _function(stack, template(stack), name)["Properties"]["Environment"]["Variables"]
         assert "CODE_TESTS_ALLOW_UNSANDBOXED" not in environment
+
+
+HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
+
+
+def test_a_global_profile_grants_its_model_here_and_region_less_only_through_the_profile():
+    statements = [
+        s.to_json()
+        for s in judge_model_statements([f"global.{HAIKU}"], partition="aws", region=REGION, account="1")
+    ]
+    profile = f"arn:aws:bedrock:{REGION}:1:inference-profile/global.{HAIKU}"
+    assert statements == [
+        {"Action": "bedrock:InvokeModel", "Effect": "Allow", "Resource": profile},
+        {
+            "Action": "bedrock:InvokeModel",
+            "Effect": "Allow",
+            "Resource": f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU}",
+            "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": profile}},
+        },
+        {
+            "Action": "bedrock:InvokeModel",
+            "Effect": "Allow",
+            "Resource": f"arn:aws:bedrock:::foundation-model/{HAIKU}",
+            "Condition": {
+                "StringEquals": {"bedrock:InferenceProfileArn": profile, "aws:RequestedRegion": "unspecified"}
+            },
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        f"global.{HAIKU}",
+        f"us.{HAIKU}",
+        "us.meta.llama4-scout-17b-instruct-v1:0",
+        "openai.gpt-oss-120b-1:0",
+        "mistral.mistral-large-2407-v1:0",
+        "us.amazon.nova-premier-v1:0",
+    ],
+)
+def test_every_judge_route_is_granted_on_resources_the_iam_reference_knows(model_id):
+    from tests.contract.iam_reference import statement_problems
+
+    for statement in judge_model_statements([model_id], partition="aws", region=REGION, account="1"):
+        body = statement.to_json()
+        resources = body["Resource"] if isinstance(body["Resource"], list) else [body["Resource"]]
+        assert not statement_problems([body["Action"]], resources), body
+
+
+def test_an_environment_with_a_non_nova_judge_synthesizes_with_its_grants():
+    _, stage = _stage("staging", rewards={"judge_model_ids": [f"global.{HAIKU}", "openai.gpt-oss-20b-1:0"]})
+    stack, t = stage.rewards, template(stage.rewards)
+    variables = _function(stack, t, "llm_judge")["Properties"]["Environment"]["Variables"]
+    assert variables["JUDGE_MODEL_ID"] == f"global.{HAIKU}"
+    resources = {r for s in _bedrock_statements(_role_statements(stack, t, stack.graders["llm_judge"]))
+                 for r in _as_list(s["Resource"])}  # fmt: skip
+    assert f"arn:aws:bedrock:::foundation-model/{HAIKU}" in resources
+    assert f"arn:aws:bedrock:{REGION}::foundation-model/openai.gpt-oss-20b-1:0" in resources

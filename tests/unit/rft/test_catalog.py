@@ -4,7 +4,7 @@ import botocore.session
 import pytest
 from openai.types.fine_tuning import FineTuningJob
 
-from rft import catalog
+from rft import assumptions, catalog
 from rft.errors import UnknownBaseModelError, UnknownJudgeModelError
 from rft.status import DeploymentState, JobState, deployment_state, job_state
 
@@ -138,3 +138,68 @@ def test_default_judges_are_callable_where_they_are_the_default():
     assert catalog.default_judge_model("ap-south-2") is None
     for region in ("us-east-1", "us-east-2", "us-west-2"):
         catalog.judge_route(catalog.default_judge_model(region), region)
+
+
+HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
+
+
+@pytest.mark.parametrize("foundation", sorted(assumptions.JUDGE_MODEL_REGIONS))
+def test_every_judge_entry_routes_each_way_it_says_it_is_called(foundation):
+    routes = assumptions.JUDGE_MODEL_REGIONS[foundation]
+    for region in routes["in_region"]:
+        assert catalog.judge_route(foundation, region).profile is None
+    for prefix, regions in routes["profiles"].items():
+        assert prefix in catalog.INFERENCE_PROFILE_PREFIXES
+        for region in regions:
+            route = catalog.judge_route(f"{prefix}.{foundation}", region)
+            assert route.profile == prefix and region in route.model_regions
+    assert routes["in_region"] or routes["profiles"], "a judge callable nowhere"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "region", "profile", "model_regions"),
+    [
+        # Claude is not on demand in-region anywhere: a geographic or the global profile.
+        (f"us.{HAIKU}", "us-west-2", "us", ("us-east-1", "us-east-2", "us-west-2", "us-west-1")),
+        (f"global.{HAIKU}", "us-west-2", "global", ("us-west-2",)),
+        (f"global.{HAIKU}", "eu-west-2", "global", ("eu-west-2",)),
+        (f"eu.{HAIKU}", "eu-west-1", "eu", assumptions.JUDGE_MODEL_REGIONS[HAIKU]["profiles"]["eu"]),
+        ("us.meta.llama3-3-70b-instruct-v1:0", "us-east-2", "us", ("us-east-1", "us-east-2", "us-west-2")),
+        ("mistral.mistral-large-2407-v1:0", "us-west-2", None, ("us-west-2",)),
+        ("openai.gpt-oss-120b-1:0", "us-west-2", None, ("us-west-2",)),
+        ("us.amazon.nova-premier-v1:0", "us-east-1", "us", ("us-east-1", "us-east-2", "us-west-2")),
+        (
+            "apac.amazon.nova-micro-v1:0",
+            "ap-south-1",
+            "apac",
+            assumptions.JUDGE_MODEL_REGIONS["amazon.nova-micro-v1:0"]["profiles"]["apac"],
+        ),
+    ],
+)
+def test_judges_other_than_nova_one_are_routed(model_id, region, profile, model_regions):
+    route = catalog.judge_route(model_id, region)
+    assert (route.profile, route.model_regions) == (profile, model_regions)
+
+
+def test_a_global_profile_names_its_model_in_the_calling_region_and_region_less():
+    route = catalog.judge_route(f"global.{HAIKU}", "us-west-2")
+    assert route.foundation_model == HAIKU
+    assert route.foundation_model_arns("aws") == (f"arn:aws:bedrock:us-west-2::foundation-model/{HAIKU}",)
+    assert route.any_region_model_arn("aws") == f"arn:aws:bedrock:::foundation-model/{HAIKU}"
+    assert catalog.judge_route(f"us.{HAIKU}", "us-west-2").any_region_model_arn("aws") is None
+    assert catalog.judge_route("openai.gpt-oss-20b-1:0", "us-east-1").any_region_model_arn("aws") is None
+
+
+@pytest.mark.parametrize(
+    ("model_id", "region", "fragment"),
+    [
+        # The bare Claude id is not on demand anywhere: say which profiles the region can call.
+        (HAIKU, "us-east-1", rf"call it as us\.{HAIKU} or global\.{HAIKU}"),
+        (f"eu.{HAIKU}", "us-east-1", r"cannot be called from us-east-1 \(it is called from eu-central-1"),
+        (f"apac.{HAIKU}", "ap-south-1", "no such profile exists"),
+        ("openai.gpt-oss-20b-1:0", "eu-west-1", "it is not callable there"),
+    ],
+)
+def test_a_judge_id_a_region_cannot_call_is_refused_saying_what_would_work(model_id, region, fragment):
+    with pytest.raises(UnknownJudgeModelError, match=fragment):
+        catalog.judge_route(model_id, region)
