@@ -2,11 +2,13 @@
 
 Stdlib only: an ``http.server`` on 127.0.0.1 in a daemon thread. It speaks what the real ``openai``
 SDK sends and parses, so tests exercise the SDK over HTTP rather than a mock of it. It is as strict
-as the real Mantle is known to be: a fine-tuning job create with a field the AWS RFT-on-Mantle
-samples do not send (``suffix``, ``metadata``, ``validation_file``, ...), a file upload with a field
-other than ``file`` and ``purpose``, and a list with a query parameter other than ``limit`` and
-``after`` are refused with the OpenAI API's 400 ``Unrecognized request argument supplied: <name>``.
-A test stands for a confirmed extra by widening ``accepted_job_fields``.
+as the real Mantle is known to be: every route takes only the request fields and query parameters
+an AWS source shows on Mantle (``REQUEST_FIELDS``, ``QUERY_PARAMETERS``: each name with its source),
+so a chat completion with ``top_k``, a fine-tuning job with ``suffix``, ``metadata`` or
+``validation_file``, a file upload with a field other than ``file`` and ``purpose``, or a query
+parameter on a route that takes none is refused with the OpenAI API's 400 ``invalid_request_error``
+``Unrecognized request argument supplied: <name>`` naming the parameter. A test stands for a
+confirmed extra by widening ``accepted_job_fields``.
 
 - ``GET  /v1/models``, ``GET /v1/models/{id}``
 - ``POST /v1/chat/completions`` (``n`` choices, and ``stream: true`` as server-sent events)
@@ -35,7 +37,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,11 +45,42 @@ from urllib.parse import parse_qs, urlsplit
 
 Reply = Callable[[dict[str, Any], int], "str | dict[str, Any]"]
 
-# What the AWS samples (custom-models/bedrock-reinforcement-fine-tuning in aws-samples/
-# amazon-bedrock-samples) send to Mantle; rft.assumptions flags the rest as unconfirmed extras.
-MANTLE_JOB_FIELDS = frozenset({"model", "training_file", "method"})
-FILE_FIELDS = frozenset({"file", "purpose"})
-LIST_QUERY = frozenset({"limit", "after"})
+# Where each accepted name comes from. The samples are the AWS RFT-on-Mantle notebooks
+# (aws-samples/amazon-bedrock-samples, custom-models/bedrock-reinforcement-fine-tuning/models/
+# gpt-oss/gptoss_gsm8k_rft.ipynb and qwen/qwen_gsm8k_rft.ipynb); the chat page is the Bedrock user
+# guide's "Inference using Chat Completions API" (bedrock-mantle), which names OpenAI's Chat
+# Completions reference for the complete API: the sampling fields below are taken from that
+# reference, limited to those a client of this project sends. rft.assumptions flags the rest
+# (job `suffix`, `metadata`, `validation_file`) as unconfirmed extras.
+_SAMPLES = "AWS RFT sample notebooks (gpt-oss, Qwen)"
+_CHAT_PAGE = "Bedrock user guide, Inference using Chat Completions API (bedrock-mantle example)"
+_OPENAI_REFERENCE = "OpenAI Chat Completions reference, named by the Bedrock chat page for the complete API"
+CHAT_FIELDS: dict[str, str] = {
+    "model": _CHAT_PAGE,
+    "messages": _CHAT_PAGE,
+    "max_tokens": f"{_SAMPLES}: chat.completions.create(..., max_tokens=100)",
+    "max_completion_tokens": _OPENAI_REFERENCE,
+    "temperature": _OPENAI_REFERENCE,
+    "top_p": _OPENAI_REFERENCE,
+    "n": _OPENAI_REFERENCE,
+    "stop": _OPENAI_REFERENCE,
+    "stream": _OPENAI_REFERENCE,
+    "stream_options": _OPENAI_REFERENCE,
+}
+MANTLE_JOB_FIELD_SOURCES: dict[str, str] = {
+    "model": f"{_SAMPLES}: fine_tuning.jobs.create(model=...)",
+    "training_file": f"{_SAMPLES}: fine_tuning.jobs.create(training_file=...)",
+    "method": f"{_SAMPLES}: extra_body={{'method': {{'type': 'reinforcement', ...}}}}",
+}
+MANTLE_JOB_FIELDS = frozenset(MANTLE_JOB_FIELD_SOURCES)
+FILE_FIELDS: dict[str, str] = {
+    "file": f"{_SAMPLES}: files.create(file=f, purpose='fine-tune')",
+    "purpose": f"{_SAMPLES}: files.create(file=f, purpose='fine-tune')",
+}
+LIST_QUERY: dict[str, str] = {
+    "limit": f"{_SAMPLES}: fine_tuning.jobs.list(limit=10), jobs.list_events(..., limit=100)",
+    "after": "the OpenAI SDK's cursor pagination of the same lists (the next page's request)",
+}
 
 
 @dataclass
@@ -352,21 +385,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _unrecognized(
         self, method: str, route: list[str], query: dict[str, list[str]], body: Any
     ) -> str | None:
-        """The first request field or query parameter the documented API does not have."""
-        fields: frozenset[str] | None = None
-        if method == "POST" and route == ["fine_tuning", "jobs"]:
-            fields = self.server_fake.accepted_job_fields
-        elif method == "POST" and route == ["files"]:
-            fields = FILE_FIELDS
-        if fields is not None and isinstance(body, dict):
-            unknown = sorted(set(body) - fields)
+        """The first request field or query parameter no AWS source shows for this route."""
+        fields, parameters = self._accepted(method, route)
+        if isinstance(body, dict):
+            unknown = sorted(set(body) - set(fields))
             if unknown:
                 return unknown[0]
-        if method == "GET" and route[:2] == ["fine_tuning", "jobs"]:
-            unknown = sorted(set(query) - LIST_QUERY)
-            if unknown:
-                return unknown[0]
-        return None
+        unknown = sorted(set(query) - set(parameters))
+        return unknown[0] if unknown else None
+
+    def _accepted(self, method: str, route: list[str]) -> tuple[Iterable[str], Iterable[str]]:
+        """(request fields, query parameters) this route takes; none for a route not listed."""
+        match method, route:
+            case "POST", ["chat", "completions"]:
+                return CHAT_FIELDS, ()
+            case "POST", ["files"]:
+                return FILE_FIELDS, ()
+            case "POST", ["fine_tuning", "jobs"]:
+                return self.server_fake.accepted_job_fields, ()
+            case "GET", ["fine_tuning", "jobs"] | ["fine_tuning", "jobs", _, "events" | "checkpoints"]:
+                return (), LIST_QUERY
+        return (), ()
 
     def _chat(self, request: dict[str, Any]) -> None:
         fake = self.server_fake
