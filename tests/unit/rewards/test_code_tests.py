@@ -129,31 +129,32 @@ def own_tmp(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- extraction
 
 
-def test_extract_prefers_the_last_python_block_defining_the_entry_point():
-    answer = (
-        "<think>\n```python\ndef add(a, b):\n    return 0\n```\n</think>\n"
-        "```python\ndef add(a, b):\n    return a + b\n```\nUsage:\n```python\nprint(add(1, 2))\n```\n"
-    )
-    assert extract_code(answer, "add") == "def add(a, b):\n    return a + b"
-    assert extract_code(answer) == "print(add(1, 2))"
+# Reasoning with a wrong draft, the solution, then a usage example.
+WITH_USAGE = (
+    "<think>\n```python\ndef add(a, b):\n    return 0\n```\n</think>\n"
+    "```python\ndef add(a, b):\n    return a + b\n```\nUsage:\n```python\nprint(add(1, 2))\n```\n"
+)
 
 
 @pytest.mark.parametrize(
-    ("answer", "code"),
+    ("answer", "entry_point", "code"),
     [
-        ("```\nx = 1\n```", "x = 1"),
-        ("```py\nx = 1\n```\n```\ny = 2\n```", "x = 1"),
-        ("Sure:\n```python\nx = 1\n", "x = 1"),  # ran out of tokens inside the block
-        ("~~~python\nx = 1\n~~~", "x = 1"),
-        ("````python\n```\nx = 1\n````", "```\nx = 1"),
-        ("x = 1\r\ny = 2\r\n", "x = 1\ny = 2"),
-        ("```cpp\nint main() {}\n```", ""),
-        ("   \n", ""),
-        ("", ""),
+        # with an entry point: the last python block that defines it; without: the last block
+        (WITH_USAGE, "add", "def add(a, b):\n    return a + b"),
+        (WITH_USAGE, None, "print(add(1, 2))"),
+        ("```\nx = 1\n```", None, "x = 1"),
+        ("```py\nx = 1\n```\n```\ny = 2\n```", None, "x = 1"),
+        ("Sure:\n```python\nx = 1\n", None, "x = 1"),  # ran out of tokens inside the block
+        ("~~~python\nx = 1\n~~~", None, "x = 1"),
+        ("````python\n```\nx = 1\n````", None, "```\nx = 1"),
+        ("x = 1\r\ny = 2\r\n", None, "x = 1\ny = 2"),
+        ("```cpp\nint main() {}\n```", None, ""),
+        ("   \n", None, ""),
+        ("", None, ""),
     ],
 )
-def test_extract_code(answer, code):
-    assert extract_code(answer) == code
+def test_extract_code(answer, entry_point, code):
+    assert extract_code(answer, entry_point) == code
 
 
 def test_normalize_output_drops_trailing_whitespace_only():
