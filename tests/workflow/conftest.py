@@ -31,9 +31,11 @@ PUBLISHED_PATH = ["Publish model record", "Announce model ready", "Notify model 
 
 
 @functools.cache
-def synthesized(variant: str) -> tuple[dict[str, dict[str, Any]], str, str]:
-    """(templates by stack name, region, training stack name) of the staging stage, bundling skipped."""
-    environment = settings("staging", **VARIANTS[variant])
+def synthesized(variant: str, *, auto_stop: bool = True) -> tuple[dict[str, dict[str, Any]], str, str]:
+    """(templates by stack name, region, training stack name) of the staging stage, bundling skipped;
+    `auto_stop=False` is the setting `training.auto_stop` turned off."""
+    training = {} if auto_stop else {"training": {"auto_stop": False}}
+    environment = settings("staging", **VARIANTS[variant], **training)
     stage = RftStage(
         new_app(), "staging", settings=environment, env=cdk.Environment(region=environment.region)
     )

@@ -4,15 +4,10 @@ sent once however many looks see it; `training.auto_stop` false lets a bad run g
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import aws_cdk as cdk
-
-from stacks.stage import RftStage
-from tests.infra.helpers import new_app, settings
 from tests.unit.rft.test_health import published, run
-from tests.workflow.conftest import GPT_OSS, NOVA, VARIANTS, job_request, on_mantle_status, upload
+from tests.workflow.conftest import GPT_OSS, NOVA, job_request, on_mantle_status, synthesized, upload
 from tests.workflow.offline import FakeBedrock, WorkflowHarness, dataset_lines
 
 STEPS_PER_LOOK = 12
@@ -96,17 +91,6 @@ def test_guard_warns_once_however_many_looks_see_it(mantle_harness, mantle_serve
     assert last["sent"] == ["no_learning"] and last["verdict"] == "warn"
 
 
-@functools.cache
-def _synthesized_without_auto_stop():
-    environment = settings("staging", training={"auto_stop": False}, **VARIANTS["bedrock"])
-    stage = RftStage(
-        new_app(), "staging", settings=environment, env=cdk.Environment(region=environment.region)
-    )
-    assembly = stage.synth()
-    stacks = (stage.data, stage.rewards, stage.training)
-    return {s.stack_name: assembly.get_stack_artifact(s.artifact_id).template for s in stacks}, stage.training
-
-
 def bedrock_metrics_writer(harness: WorkflowHarness, series: list[dict[str, Any]]):
     """Bedrock's side: at each guard look, the job's metrics CSV (rft.assumptions) grows."""
     looks: list[int] = []
@@ -142,11 +126,9 @@ def test_guard_stops_a_bedrock_job_whose_reward_stays_zero(workflow):
 
 
 def test_guard_without_auto_stop_notifies_and_lets_the_run_go_on(monkeypatch):
-    templates, training = _synthesized_without_auto_stop()
+    templates, region, training = synthesized("bedrock", auto_stop=False)
     bedrock = FakeBedrock(job_statuses=["InProgress"] * 3 + ["Completed"])
-    with WorkflowHarness(
-        templates, region=training.region, training_stack=training.stack_name, bedrock=bedrock
-    ) as harness:
+    with WorkflowHarness(templates, region=region, training_stack=training, bedrock=bedrock) as harness:
         harness.before_invoke = bedrock_metrics_writer(harness, run(zero_reward, noise=0.0))
         uri = upload(harness, "train.jsonl", dataset_lines(120))
         result = harness.run(job_request("nova-unguarded", NOVA, uri))
