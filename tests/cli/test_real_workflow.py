@@ -13,8 +13,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 
+from rft.environment import Environment
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.workflow.conftest import GPT_OSS, NOVA, mantle_functions_using, on_mantle_status, synthesized
 from tests.workflow.offline import FakeBedrock, WorkflowHarness, dataset_lines
@@ -130,7 +133,31 @@ def _upload(rft, harness: WorkflowHarness, tmp_path) -> str:
     return uploaded.stdout.strip()
 
 
-def test_start_and_watch_a_bedrock_run_to_its_deployed_model(rft, real_bedrock_environment, tmp_path) -> None:
+def _converse_answering(monkeypatch: pytest.MonkeyPatch, region: str, model_id: str, text: str) -> Stubber:
+    """bedrock-runtime's Converse (which moto lacks) held to its service model: one answer, and
+    only to a request for `model_id`."""
+    runtime = boto3.client("bedrock-runtime", region_name=region)
+    stubber = Stubber(runtime)
+    answer = {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 8, "outputTokens": 2, "totalTokens": 10},
+        "metrics": {"latencyMs": 120},
+    }
+    stubber.add_response("converse", answer, {"modelId": model_id, "messages": ANY, "inferenceConfig": ANY})
+    stubber.activate()
+    original = Environment.client
+    monkeypatch.setattr(
+        Environment,
+        "client",
+        lambda env, service: runtime if service == "bedrock-runtime" else original(env, service),
+    )
+    return stubber
+
+
+def test_start_and_watch_a_bedrock_run_to_its_deployed_model(
+    rft, real_bedrock_environment, tmp_path, monkeypatch
+) -> None:
     harness = real_bedrock_environment
     uri = _upload(rft, harness, tmp_path)
     region = ("--region", harness.region)
@@ -148,6 +175,14 @@ def test_start_and_watch_a_bedrock_run_to_its_deployed_model(rft, real_bedrock_e
     assert run["model"]["provider"] == "bedrock" and run["model"]["model_id"] == deployment_arn
     assert run["model"]["custom_model_arn"] == job.output_model_arn
     assert f"Model nova-1 is ready: {deployment_arn} (bedrock)" in watched.stdout
+
+    # The published record is enough to call the model: Converse on the deployment the workflow made.
+    converse = _converse_answering(monkeypatch, harness.region, deployment_arn, "2 + 2 = 4")
+    chatted = rft("chat", "nova-1", "What is 2 + 2?", "--no-stream", *region)
+    assert chatted.exit_code == 0, chatted.stderr
+    assert chatted.stdout == "2 + 2 = 4\n"
+    converse.assert_no_pending_responses()
+    assert [r["name"] for r in rft("train", "list", "--json", *region).json()] == ["nova-1"]
 
 
 def test_watch_prints_the_bedrock_jobs_failure_message(rft, real_bedrock_environment, tmp_path) -> None:
