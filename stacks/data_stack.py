@@ -15,7 +15,7 @@ from rft import names
 from rft.assumptions import GENERATED_NAMES
 from stacks.config import EnvironmentSettings
 from stacks.constructs.hardened_bucket import HardenedBucket
-from stacks.security import skip_checkov
+from stacks.security import auto_delete_handler, logs_the_others
 
 
 class DataStack(cdk.Stack):
@@ -43,37 +43,15 @@ class DataStack(cdk.Stack):
             retain=retain,
             noncurrent_version_expiration_days=settings.noncurrent_version_expiration_days,
         ).bucket
-        skip_checkov(
-            self.access_logs_bucket,
-            "CKV_AWS_18",
-            "This is the server-access-log bucket the data buckets log to; logging it would log into "
-            "itself (one record per record) or need yet another bucket",
-        )
+        logs_the_others(self.access_logs_bucket, "the data buckets log to")
         self.datasets_bucket: s3.IBucket = self._data_bucket("Datasets", settings)
         self.artifacts_bucket: s3.IBucket = self._data_bucket("Artifacts", settings)
 
-        self._acknowledge_auto_delete_handler()
+        auto_delete_handler(self)
 
         cdk.CfnOutput(self, names.DATASETS_BUCKET_OUTPUT, value=self.datasets_bucket.bucket_name)
         cdk.CfnOutput(self, names.ARTIFACTS_BUCKET_OUTPUT, value=self.artifacts_bucket.bucket_name)
         cdk.CfnOutput(self, names.DATA_KEY_OUTPUT, value=self.data_key.key_arn)
-
-    def _acknowledge_auto_delete_handler(self) -> None:
-        """CDK's handler that empties the buckets when a non-retained stack is deleted (staging)."""
-        provider = self.node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
-        if provider is None:
-            return
-        handler = provider.node.find_child("Handler")
-        for check, reason in (
-            (
-                "CKV_AWS_116",
-                "CloudFormation invokes this custom-resource handler while deleting the stack and waits "
-                "for its answer: a failure fails the deletion on the stack, it is not lost",
-            ),
-            ("CKV_AWS_117", "Calls S3 (list and delete object versions of this stack's buckets) only"),
-            ("CKV_AWS_115", "Runs once per bucket when the stack is deleted"),
-        ):
-            skip_checkov(handler, check, reason)
 
     def allow_log_groups_of(self, stacks: Iterable[cdk.Stack]) -> None:
         """Lets CloudWatch Logs use the data key for the log groups of `stacks`, and no others.

@@ -24,7 +24,13 @@ from constructs import Construct
 from stacks.config import EnvironmentSettings, PipelineSettings
 from stacks.constructs.doctor_role import doctor_role_name
 from stacks.constructs.hardened_bucket import HardenedBucket
-from stacks.security import acknowledge, cloudformation_resource
+from stacks.security import (
+    acknowledge,
+    auto_delete_handler,
+    cloudformation_resource,
+    logs_the_others,
+    skip_checkov,
+)
 from stacks.stage import RftStage
 
 # What the README tells a person to run; the pipeline runs the same.
@@ -84,6 +90,8 @@ class DeliveryPipelineStack(cdk.Stack):
             self.stages[name] = stage
         self.pipeline.build_pipeline()
         self._acknowledge_generated_permissions()
+        auto_delete_handler(self)
+        self._skip_asset_role_findings()
 
     def _artifacts_pipeline(self) -> codepipeline.Pipeline:
         """The underlying pipeline, with its artifacts in a hardened, logged bucket under a rotated key
@@ -103,6 +111,7 @@ class DeliveryPipelineStack(cdk.Stack):
             access_logs=logs.bucket,
             access_logs_prefix="artifacts/",
         )
+        logs_the_others(logs.bucket, "the pipeline's artifact bucket logs to")
         return codepipeline.Pipeline(
             self,
             "CodePipeline",
@@ -149,6 +158,18 @@ class DeliveryPipelineStack(cdk.Stack):
         for finding, reason in reasons.items():
             # On the stack: CDK Pipelines puts the build projects under the underlying pipeline.
             acknowledge(self, f"AwsSolutions::AwsSolutions-IAM5[{finding}]", reason)
+
+    def _skip_asset_role_findings(self) -> None:
+        """CDK Pipelines' asset-publishing role: the policy it writes lets the role start and read its
+        own CodeBuild builds on `*` (CodeBuild's batch calls take the project, CDK does not narrow it)."""
+        file_role = self.pipeline.node.find_child("Assets").node.find_child("FileRole")
+        skip_checkov(
+            file_role.node.find_child("DefaultPolicy"),
+            "CKV_AWS_111",
+            "CDK Pipelines' own policy for its asset-publishing role (codebuild:StartBuild, StopBuild, "
+            "BatchGetBuilds on *); the role is assumable only by the pipeline's CodeBuild, and what it "
+            "writes is limited by the target accounts' file-publishing bootstrap roles",
+        )
 
     def _doctor(self, source: pipelines.IFileSetProducer, settings: EnvironmentSettings) -> pipelines.Step:
         role_arn = f"arn:{self.partition}:iam::{settings.account}:role/{doctor_role_name(settings.name)}"

@@ -167,3 +167,35 @@ def environment_holds_no_secret(function: IConstruct, variables: list[str]) -> N
         f"The environment holds only {', '.join(sorted(variables))}: names, ARNs and settings, no "
         "secret (tests/infra/test_checkov_skips.py); Lambda encrypts it at rest with its own key",
     )
+
+
+# --- checkov's findings on what CDK adds for buckets ---------------------------------------------
+
+
+def logs_the_others(access_logs_bucket: IConstruct, logged: str) -> None:
+    """The server-access-log bucket other buckets log to does not log itself; ``logged`` says which
+    ("the data buckets log to")."""
+    skip_checkov(
+        access_logs_bucket,
+        "CKV_AWS_18",
+        f"This is the server-access-log bucket {logged}; logging it would log into "
+        "itself (one record per record) or need yet another bucket",
+    )
+
+
+def auto_delete_handler(stack: cdk.Stack) -> None:
+    """CDK's handler that empties the stack's auto-deleted buckets when the stack is deleted."""
+    provider = stack.node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
+    if provider is None:
+        return
+    handler = provider.node.find_child("Handler")
+    for check, reason in (
+        (
+            CHECK_DEAD_LETTER_QUEUE,
+            "CloudFormation invokes this custom-resource handler while deleting the stack and waits "
+            "for its answer: a failure fails the deletion on the stack, it is not lost",
+        ),
+        (CHECK_IN_A_VPC, "Calls S3 (list and delete object versions of this stack's buckets) only"),
+        (CHECK_CONCURRENCY_LIMIT, "Runs once per bucket when the stack is deleted"),
+    ):
+        skip_checkov(handler, check, reason)

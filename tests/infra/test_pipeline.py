@@ -261,22 +261,45 @@ def test_doctor_every_stack_carries_the_same_version_output(synthesized):
         assert outputs[VERSION_OUTPUT]["Value"] == source_version(), path.name
 
 
+# E3703 checks a CloudFormation deploy action's RoleArn with the IAM role ARN format; cfn-lint 1.58
+# re-labels every finding of that nested check as E3703, including the informational I1022 ("Prefer
+# using Fn::Sub over Fn::Join") about how CDK Pipelines spells the target account's bootstrap role
+# ARN (an Fn::Join over AWS::Partition, CDK's own rendering). That one message is CDK's style, not a
+# defect of ours or of the ARN; every other E3703 (a bad ARN, a TemplatePath naming an artifact the
+# action does not take) still fails.
+CDK_JOIN_STYLE = ("E3703", "Prefer using Fn::Sub over Fn::Join with an empty delimiter")
+
+
 def test_pipeline_templates_pass_cfn_lint(synthesized):
     templates = [str(synthesized / f"{PIPELINE_STACK_ID}.template.json")]
     templates += [str(p) for p in synthesized.glob(f"assembly-{PIPELINE_STACK_ID}-*/*.template.json")]
-    # E3703 reads CDK Pipelines' cross-account RoleArn (an Fn::Join over AWS::Partition) as a badly
-    # formed role ARN; the ARN is CDK's own and resolves to the bootstrap role.
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), *templates, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = [m for m in json.loads(result.stdout) if m["Level"] == "Error"]
+    assert errors, "CDK Pipelines' deploy actions are expected to carry their Fn::Join role ARNs"
+    real = [m for m in errors if (m["Rule"]["Id"], m["Message"]) != CDK_JOIN_STYLE]
+    assert real == [], json.dumps(real[:5], indent=1)
+
+
+def test_pipeline_template_passes_checkov(synthesized):
+    """The pipeline stack's own template (its stages' stacks are the environments' stacks, which
+    `make checkov` checks): every finding fixed or skipped with its reason (stacks/security.py)."""
+    checkov = Path(__file__).resolve().parents[2] / ".venv-checkov" / "bin" / "checkov"
+    assert checkov.exists(), "checkov is installed by `make install` into .venv-checkov"
     result = subprocess.run(
         [
-            str(Path(sys.executable).with_name("cfn-lint")),
-            *templates,
-            "--non-zero-exit-code",
-            "error",
-            "--ignore-checks",
-            "E3703",
+            str(checkov),
+            *("--file", str(synthesized / f"{PIPELINE_STACK_ID}.template.json")),
+            *("--framework", "cloudformation", "--compact", "--quiet", "--skip-download"),
+            *("--download-external-modules", "false", "--output", "json"),
         ],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert result.returncode == 0, result.stdout[-3000:]
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["passed"] > 100 and summary["failed"] == 0, result.stdout[-3000:]
