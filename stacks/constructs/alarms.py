@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -111,6 +111,7 @@ def grader_error_rate(grader: MonitoredGrader) -> cw.MathExpression:
     )
 
 
+@dataclass(frozen=True, eq=False)
 class EnvironmentAlarms:
     """The alarms of one environment, created as children of `scope` (the `Operations` construct),
     each notifying `topic`; `alarms` maps a key (`GraderErrorRate:math_answer`, `WorkflowFailed`) to it.
@@ -119,21 +120,13 @@ class EnvironmentAlarms:
     publish while they work, and an idle environment is healthy.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        *,
-        environment: str,
-        settings: OperationsSettings,
-        topic: sns.ITopic,
-        reward_namespace: str,
-    ) -> None:
-        self._scope = scope
-        self._environment = environment
-        self._settings = settings
-        self._topic = topic
-        self._reward_namespace = reward_namespace
-        self._alarms: dict[str, cw.Alarm] = {}
+    scope: Construct
+    _: KW_ONLY
+    environment: str
+    settings: OperationsSettings
+    topic: sns.ITopic
+    reward_namespace: str
+    _alarms: dict[str, cw.Alarm] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def alarms(self) -> Mapping[str, cw.Alarm]:
@@ -145,9 +138,9 @@ class EnvironmentAlarms:
         A previous window at 0 with this one at 0 yields 0 (the grader stays at zero: keep
         alarming); a previous window at 0 with any score now yields 1 (recovering is not a collapse).
         """
-        window = cdk.Duration.minutes(self._settings.mean_score_window_minutes)
+        window = cdk.Duration.minutes(self.settings.mean_score_window_minutes)
         mean = cw.Metric(
-            namespace=self._reward_namespace,
+            namespace=self.reward_namespace,
             metric_name=RewardMetric.MEAN_SCORE,
             dimensions_map={RewardMetric.DIMENSION: grader},
             statistic="Average",
@@ -173,9 +166,9 @@ class EnvironmentAlarms:
         datapoints_to_alarm: int | None = None,
         notify_recovery: bool = True,
     ) -> cw.Alarm:
-        periods = evaluation_periods or self._settings.evaluation_periods
+        periods = evaluation_periods or self.settings.evaluation_periods
         alarm = cw.Alarm(
-            self._scope,
+            self.scope,
             construct_id,
             metric=metric,
             threshold=threshold,
@@ -184,9 +177,9 @@ class EnvironmentAlarms:
             datapoints_to_alarm=datapoints_to_alarm or periods,
             # Graders, the workflow and the gateway publish only while they work: silence is idle.
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"rft-stack {self._environment}: {description}",
+            alarm_description=f"rft-stack {self.environment}: {description}",
         )
-        action = cw_actions.SnsAction(self._topic)
+        action = cw_actions.SnsAction(self.topic)
         alarm.add_alarm_action(action)
         if notify_recovery:
             alarm.add_ok_action(action)
@@ -194,7 +187,7 @@ class EnvironmentAlarms:
         return alarm
 
     def add_grader(self, name: str, grader: MonitoredGrader) -> None:
-        s = self._settings
+        s = self.settings
         cid = _construct_id(name)
         periods = s.evaluation_periods
         sustained = f"{periods} consecutive 5-minute periods"
@@ -258,7 +251,7 @@ class EnvironmentAlarms:
             f"GraderSampleTimeouts:{name}",
             f"GraderSampleTimeouts{cid}",
             metric=reward_metric(
-                self._reward_namespace, name, RewardMetric.TIMEOUTS, "Sum", "Samples timed out"
+                self.reward_namespace, name, RewardMetric.TIMEOUTS, "Sum", "Samples timed out"
             ),
             threshold=s.sample_timeouts_per_5min,
             comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -273,7 +266,7 @@ class EnvironmentAlarms:
             f"GraderSandboxUnavailable:{name}",
             f"GraderSandboxUnavailable{cid}",
             metric=reward_metric(
-                self._reward_namespace,
+                self.reward_namespace,
                 name,
                 RewardMetric.SANDBOX_UNAVAILABLE,
                 "Sum",
@@ -319,7 +312,7 @@ class EnvironmentAlarms:
             )
 
     def add_gateway(self, gateway: MonitoredGateway) -> None:
-        s = self._settings
+        s = self.settings
         api = gateway.http_api
         rate = cw.MathExpression(
             expression="100 * errors / requests",
