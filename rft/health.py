@@ -133,11 +133,60 @@ def _setting_problem(name: str, value: Any) -> str | None:
     return None if 0 <= value <= 1 else "must be between 0 and 1"
 
 
+# What each finding tells the person watching the run: the figures behind it and what to do.
+# `Finding.of` fills in the figures its check measured.
+ADVICE: Mapping[Code, str] = {
+    Code.REWARD_ZERO: (
+        "mean reward has stayed at or below {zero_reward:g} for {steps} steps "
+        "(best {window}-step mean {best:.3f}): no rollout earns reward, so nothing is learned. "
+        "Check the grader with `rft reward test` on real samples, and the dataset's reference answers."
+    ),
+    Code.REWARD_SATURATED: (
+        "mean reward is already {first:.3f} over the first {window} steps (≥ {saturated_reward:g}): "
+        "the grader is too easy or the model already solves the task, so there is little to learn."
+    ),
+    Code.NO_LEARNING: (
+        "mean reward has not improved in {steps} steps: first {window}-step mean {first:.3f}, "
+        "best {best:.3f} (gain {gain:+.3f} < {min_gain:g}). "
+        "Consider a higher learning rate, more rollouts per prompt, or easier prompts."
+    ),
+    Code.REWARD_CRASH: (
+        "mean reward rose from {first:.3f} to {peak:.3f} (step {peak_step}) and fell back to {now:.3f} "
+        "by step {now_step}: training has become unstable; the checkpoint near step {peak_step} "
+        "was better. Lower the learning rate."
+    ),
+    Code.LENGTH_GROWTH: (
+        "response length grew from {first:.0f} to {now:.0f} tokens "
+        "(x{factor:.1f}) while mean reward rose {gain:+.3f}: the model may be gaming "
+        "the grader (padding, hedging, several answers). Read samples with `rft reward test`."
+    ),
+    Code.ENTROPY_COLLAPSE: (
+        "policy entropy fell from {first:.3f} to {now:.3f} ({share:.0%} of its start): the model "
+        "has collapsed onto a few answers and stopped exploring. Lower the learning rate."
+    ),
+    Code.GRAD_NORM_SPIKE: (
+        "gradient norm spiked {count} time(s), latest {value:.3g} at step {step} "
+        "(x{factor:.0f} the median {typical:.3g} before it): updates are unstable. "
+        "Lower the learning rate if it repeats."
+    ),
+    Code.VALIDATION_DIVERGENCE: (
+        "validation reward fell from {best:.3f} (step {best_step}) to {now:.3f} (step {now_step}) "
+        "while the training reward did not fall ({train_now:.3f} now): the model is fitting the "
+        "training prompts or the grader, not the task."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Finding:
     code: Code
     message: str
     step: int  # the step at which the guard saw it
+
+    @classmethod
+    def of(cls, code: Code, at_step: int, /, **figures: float) -> Finding:
+        """The finding `code` at `at_step`, its advice filled in with the figures its check measured."""
+        return cls(code, ADVICE[code].format(**figures), at_step)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code.value, "message": self.message, "step": self.step}
@@ -244,29 +293,20 @@ def _reward_zero_or_flat(series: Mapping[str, _Series], s: GuardSettings) -> Fin
         return None
     last_step = reward.points[-1][0]
     first, best = windows[0][1], max(mean for _, mean in windows)
-    if len(reward) >= s.zero_min_steps and best <= s.zero_reward:
-        return Finding(
-            Code.REWARD_ZERO,
-            f"mean reward has stayed at or below {s.zero_reward:g} for {len(reward)} steps "
-            f"(best {s.window}-step mean {best:.3f}): no rollout earns reward, so nothing is learned. "
-            "Check the grader with `rft reward test` on real samples, and the dataset's reference answers.",
-            last_step,
+    steps, window = len(reward), s.window
+    if steps >= s.zero_min_steps and best <= s.zero_reward:
+        return Finding.of(
+            Code.REWARD_ZERO, last_step, zero_reward=s.zero_reward, steps=steps, window=window, best=best
         )
     if first >= s.saturated_reward:
-        return Finding(
-            Code.REWARD_SATURATED,
-            f"mean reward is already {first:.3f} over the first {s.window} steps (≥ {s.saturated_reward:g}): "
-            "the grader is too easy or the model already solves the task, so there is little to learn.",
-            windows[0][0],
+        saturated = s.saturated_reward
+        return Finding.of(
+            Code.REWARD_SATURATED, windows[0][0], first=first, window=window, saturated_reward=saturated
         )
-    if len(reward) >= s.flat_min_steps and best - first < s.flat_min_gain:
-        return Finding(
-            Code.NO_LEARNING,
-            f"mean reward has not improved in {len(reward)} steps: first {s.window}-step mean {first:.3f}, "
-            f"best {best:.3f} (gain {best - first:+.3f} < {s.flat_min_gain:g}). "
-            "Consider a higher learning rate, more rollouts per prompt, or easier prompts.",
-            last_step,
-        )
+    if steps >= s.flat_min_steps and best - first < s.flat_min_gain:
+        gain, min_gain = best - first, s.flat_min_gain
+        figures = {"steps": steps, "window": window, "first": first, "best": best, "min_gain": min_gain}
+        return Finding.of(Code.NO_LEARNING, last_step, gain=gain, **figures)
     return None
 
 
@@ -287,13 +327,8 @@ def _reward_crash(series: Mapping[str, _Series], s: GuardSettings) -> Finding | 
     now_step, now = windows[-1]
     rise, drop = peak - first, peak - now
     if rise >= s.crash_min_rise and drop >= s.crash_min_drop and drop >= s.crash_fraction * rise:
-        return Finding(
-            Code.REWARD_CRASH,
-            f"mean reward rose from {first:.3f} to {peak:.3f} (step {peak_step}) and fell back to {now:.3f} "
-            f"by step {now_step}: training has become unstable; the checkpoint near step {peak_step} "
-            "was better. Lower the learning rate.",
-            now_step,
-        )
+        figures = {"first": first, "peak": peak, "peak_step": peak_step, "now": now, "now_step": now_step}
+        return Finding.of(Code.REWARD_CRASH, now_step, **figures)
     return None
 
 
@@ -308,12 +343,9 @@ def _length_growth(series: Mapping[str, _Series], s: GuardSettings) -> Finding |
         and length_now >= s.length_growth_factor * length_first
         and gain >= s.length_min_reward_gain
     ):
-        return Finding(
-            Code.LENGTH_GROWTH,
-            f"response length grew from {length_first:.0f} to {length_now:.0f} tokens "
-            f"(x{length_now / length_first:.1f}) while mean reward rose {gain:+.3f}: the model may be gaming "
-            "the grader (padding, hedging, several answers). Read samples with `rft reward test`.",
-            now_step,
+        factor = length_now / length_first
+        return Finding.of(
+            Code.LENGTH_GROWTH, now_step, first=length_first, now=length_now, factor=factor, gain=gain
         )
     return None
 
@@ -324,12 +356,7 @@ def _entropy_collapse(series: Mapping[str, _Series], s: GuardSettings) -> Findin
         return None
     first, now_step, now = ends
     if first > 0 and now < s.entropy_collapse_fraction * first:
-        return Finding(
-            Code.ENTROPY_COLLAPSE,
-            f"policy entropy fell from {first:.3f} to {now:.3f} ({now / first:.0%} of its start): the model "
-            "has collapsed onto a few answers and stopped exploring. Lower the learning rate.",
-            now_step,
-        )
+        return Finding.of(Code.ENTROPY_COLLAPSE, now_step, first=first, now=now, share=now / first)
     return None
 
 
@@ -343,12 +370,9 @@ def _grad_spike(series: Mapping[str, _Series], s: GuardSettings) -> Finding | No
     if not spikes:
         return None
     step, value, typical = spikes[-1]
-    return Finding(
-        Code.GRAD_NORM_SPIKE,
-        f"gradient norm spiked {len(spikes)} time(s), latest {value:.3g} at step {step} "
-        f"(x{value / typical:.0f} the median {typical:.3g} before it): updates are unstable. "
-        "Lower the learning rate if it repeats.",
-        step,
+    factor = value / typical
+    return Finding.of(
+        Code.GRAD_NORM_SPIKE, step, count=len(spikes), value=value, step=step, factor=factor, typical=typical
     )
 
 
@@ -360,11 +384,6 @@ def _validation_divergence(reward: _Series, validation: _Series, s: GuardSetting
     before_best = [value for step, value in reward.points if step <= best_step][-s.window :]
     train_now = fmean(reward.values[-s.window :])
     if best - now >= s.validation_drop and (not before_best or train_now >= fmean(before_best)):
-        return Finding(
-            Code.VALIDATION_DIVERGENCE,
-            f"validation reward fell from {best:.3f} (step {best_step}) to {now:.3f} (step {now_step}) "
-            f"while the training reward did not fall ({train_now:.3f} now): the model is fitting the "
-            "training prompts or the grader, not the task.",
-            now_step,
-        )
+        figures = {"best": best, "best_step": best_step, "now": now, "now_step": now_step}
+        return Finding.of(Code.VALIDATION_DIVERGENCE, now_step, train_now=train_now, **figures)
     return None

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import random
+import string
 
 import pytest
 
-from rft.health import Code, GuardSettings, Verdict, assess
+from rft.health import ADVICE, Code, Finding, GuardSettings, Verdict, assess
 
 STEPS = 100
 
@@ -210,3 +211,14 @@ def test_health_settings_are_validated(values, message):
 def test_health_settings_round_trip():
     settings = GuardSettings(window=7, stop_on=(Code.REWARD_ZERO,))
     assert GuardSettings.from_mapping(settings.to_mapping()) == settings
+
+
+def test_every_finding_code_has_advice_and_a_finding_fills_in_its_figures():
+    assert set(ADVICE) == set(Code)
+    for code, advice in ADVICE.items():
+        figures = {name for _, name, _, _ in string.Formatter().parse(advice) if name}
+        assert figures, f"{code}: advice names no figure"
+        finding = Finding.of(code, 7, **dict.fromkeys(figures, 0.5))
+        assert finding.step == 7 and "{" not in finding.message
+    with pytest.raises(KeyError):  # a check that forgets a figure fails loudly, not with a blank
+        Finding.of(Code.REWARD_CRASH, 1, first=0.1)
