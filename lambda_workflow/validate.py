@@ -76,6 +76,11 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
         s3=s3,
         lambda_client=common.client("lambda"),
         version=os.environ.get(VERSION_VARIABLE, "unknown"),
+        digests={
+            field: digest
+            for field, report in reports.items()
+            if (digest := recipes.report_digest(report)) is not None
+        },
     )
     started = common.parse_time(event.get("started_at")) or datetime.now(UTC)
     deadline = started + timedelta(seconds=job.watch.time_limit_seconds)

@@ -8,6 +8,7 @@ workflow's validate step, in ``rft data validate`` and before ``rft data upload`
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,9 @@ class DatasetReport:
     problems: tuple[Problem, ...]  # the first ``max_problems`` line problems, after dataset-level ones
     problem_count: int  # all problems found
     complete: bool = True  # False when reading stopped at the total size limit
+    # sha256 (hex) of every byte read, when the whole stream was read: the recipe pins the file by
+    # it, so the validate step reads each dataset once.
+    sha256: str | None = None
     limits: DatasetLimits = field(default=DEFAULT_LIMITS, repr=False, compare=False)
 
     @property
@@ -96,6 +100,20 @@ class DatasetReport:
 
 class _Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes | str: ...
+
+
+class _HashingReader:
+    """A stream that hashes the bytes read through it (a text stream's as UTF-8)."""
+
+    def __init__(self, stream: _Readable) -> None:
+        self._stream = stream
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self._stream.read(size)
+        data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+        self.digest.update(data)
+        return data
 
 
 # --- Line splitting ------------------------------------------------------------------------------
@@ -235,6 +253,7 @@ def _check_part(where: str, part: object) -> list[tuple[str, str]]:
 
 def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS) -> DatasetReport:
     """Validate a dataset read from a binary or text stream; never raises for bad data."""
+    reader = _HashingReader(stream)
     kept: list[Problem] = []
     count = 0
 
@@ -246,7 +265,7 @@ def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS
 
     prompts = blank = total = lines = 0
     complete = True
-    for line in iter_lines(stream, max_line_bytes=limits.max_line_bytes):
+    for line in iter_lines(reader, max_line_bytes=limits.max_line_bytes):
         lines = line.number
         total += line.size + line.terminated
         if total > limits.max_total_bytes:
@@ -292,6 +311,7 @@ def validate_stream(stream: _Readable, *, limits: DatasetLimits = DEFAULT_LIMITS
         problem_count=count + len(dataset_problems),
         complete=complete,
         limits=limits,
+        sha256=reader.digest.hexdigest() if complete else None,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from rft.aws import parse_s3_uri
+from rft.datasets import DatasetReport
 
 CHUNK_BYTES = 1 << 20
 DATASET_FIELDS = ("training_data", "validation_data")
@@ -57,6 +58,13 @@ def digest_chunks(chunks: Iterable[bytes]) -> Digest:
 def read_chunks(stream: BinaryIO) -> Iterable[bytes]:
     while chunk := stream.read(CHUNK_BYTES):
         yield chunk
+
+
+def report_digest(report: DatasetReport) -> Digest | None:
+    """The digest the validation pass took of a dataset; None when it did not read the whole file."""
+    if report.sha256 is None:
+        return None
+    return Digest(report.sha256, report.lines, report.bytes)
 
 
 def s3_digest(s3: Any, uri: str) -> Digest:
@@ -103,13 +111,18 @@ def pin(
     s3: Any,
     lambda_client: Any,
     version: str,
+    digests: Mapping[str, Digest] | None = None,
 ) -> dict[str, Any]:
-    """The recipe of a validated run (``plan`` from rft.job_plan.plan_job, ``request`` as given)."""
+    """The recipe of a validated run (``plan`` from rft.job_plan.plan_job, ``request`` as given).
+
+    ``digests`` are the datasets' digests by field, taken while validating them (``report_digest``);
+    a dataset without one is read again to hash it."""
     datasets: dict[str, Any] = {}
     for field in DATASET_FIELDS:
         uri = plan.get(field)
         if uri:
-            datasets[field] = {"uri": uri, **s3_digest(s3, str(uri)).to_dict()}
+            digest = (digests or {}).get(field) or s3_digest(s3, str(uri))
+            datasets[field] = {"uri": uri, **digest.to_dict()}
     grader = grader_pin(lambda_client, str(plan["reward"]), str(plan["grader_arn"]))
     return {
         "plane": plan["provider"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from rft import recipes
 from rft.names import VERSION_VARIABLE
 from rft.records import ModelRecord
 from stacks.version import source_version
@@ -14,7 +15,12 @@ from tests.workflow.conftest import NOVA, grader_arn, job_request, upload
 from tests.workflow.offline import dataset_lines
 
 
-def test_reproduce_recipe_is_pinned_in_the_record(workflow):
+def test_reproduce_recipe_is_pinned_in_the_record(workflow, monkeypatch):
+    def read_again(s3, uri):
+        raise AssertionError(f"{uri} was read a second time to hash it")
+
+    # The validate step hashes each dataset in its validation pass: no second GetObject.
+    monkeypatch.setattr(recipes, "s3_digest", read_again)
     harness = workflow("bedrock")
     lines = dataset_lines(130)
     uri = upload(harness, "gsm8k/train.jsonl", lines)

@@ -1,3 +1,4 @@
+import hashlib
 import io
 import json
 
@@ -5,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rft import datasets
+from rft import datasets, recipes
 from rft.converters import convert, gsm8k, gsm8k_answer
 from rft.datasets import DatasetLimits, iter_lines, validate_bytes
 from rft.errors import ValidationError
@@ -296,3 +297,35 @@ def test_convert_gsm8k_reports_bad_lines_after_the_good_ones():
     assert len(produced) == 1
     assert [(p.line, p.field) for p in caught.value.problems] == [(2, "answer"), (3, ""), (4, "question")]
     assert caught.value.total == 3
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        jsonl(record(i) for i in range(5)),
+        jsonl(record(i) for i in range(5)).rstrip(b"\n"),  # no final line break
+        jsonl(record(i) for i in range(5)).replace(b"\n", b"\r\n") + b"\n\n",  # CRLF, blank lines
+        b"x" * 300 + b"\n" + jsonl([record(1)]),  # an oversized line is skipped, not unhashed
+        "é".encode() + b"\xff\n",  # bad UTF-8
+        b"",
+    ],
+)
+def test_the_validation_pass_digests_the_file_as_the_recipe_does(data):
+    """The recipe pins a dataset by sha256, lines and bytes; the validation pass takes them, so
+    the validate step reads each file once."""
+    report = datasets.validate_stream(io.BytesIO(data), limits=DatasetLimits(max_line_bytes=200))
+    assert report.complete
+    assert recipes.report_digest(report) == recipes.digest_chunks([data])
+
+
+def test_a_text_stream_is_digested_as_its_utf8_bytes():
+    text = jsonl(record(i) for i in range(3)).decode() + '{"é": 1}\n'
+    report = datasets.validate_stream(io.StringIO(text), limits=SMALL)
+    assert report.sha256 == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_file_read_only_in_part_has_no_digest():
+    data = jsonl(record(i) for i in range(100))
+    report = validate_bytes(data, limits=DatasetLimits(min_prompts=1, max_total_bytes=len(data) // 2))
+    assert not report.complete and report.sha256 is None
+    assert recipes.report_digest(report) is None
