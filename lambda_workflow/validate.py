@@ -31,8 +31,6 @@ LISTED_PROBLEMS = 10
 # the States.ALL error type": docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html),
 # so the run would fail without its failure notification. Every answer stays far below it.
 MAX_ANSWER_BYTES = 32 * 1024
-# A validation set only has to be usable, not a full training set.
-VALIDATION_LIMITS = datasets.DatasetLimits(min_prompts=1)
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -53,14 +51,14 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     reports: dict[str, datasets.DatasetReport] = {}
     for field, uri, limits in (
         ("training_data", job.training_data, datasets.DEFAULT_LIMITS),
-        ("validation_data", job.validation_data, VALIDATION_LIMITS),
+        ("validation_data", job.validation_data, job_plan.VALIDATION_DATA_LIMITS),
     ):
         if not uri:
             continue
-        report, unreadable = read_dataset(s3, field, uri, limits)
-        if unreadable is not None:
-            return rejected("DatasetUnreadable", ValidationError("The job request", [unreadable]))
-        assert report is not None
+        try:
+            report = job_plan.read_dataset(s3, field, uri, limits)
+        except ValidationError as exc:  # the file cannot be read: an answer, not a crash
+            return rejected("DatasetUnreadable", exc)
         if not report.ok:
             return rejected(
                 "DatasetInvalid",
@@ -140,28 +138,6 @@ def alias_problems(name: str, environment: str) -> list[Problem]:
             "(the gateway would serve the alias's target under this name)",
         )
     ]
-
-
-def read_dataset(
-    s3: Any, field: str, uri: str, limits: datasets.DatasetLimits
-) -> tuple[datasets.DatasetReport | None, Problem | None]:
-    """Stream one file through the validator; a file that cannot be read is a problem, not a crash."""
-    try:
-        return datasets.validate_s3_object(s3, uri, limits=limits), None
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return None, Problem(None, field, f"{uri} does not exist")
-        if code in ("AccessDenied", "403", "KMS.AccessDeniedException"):
-            return None, Problem(None, field, f"{uri} cannot be read by the workflow ({code})")
-        if code == "InvalidObjectState":
-            return None, Problem(
-                None,
-                field,
-                f"{uri} is in an archive storage class (Glacier Flexible Retrieval or Deep Archive): "
-                "restore it or copy it to S3 Standard first",
-            )
-        raise  # throttling, a 5xx: the step's Retry handles it
 
 
 def rejected(error: str, exc: ValidationError, *, summary: str | None = None) -> dict[str, Any]:

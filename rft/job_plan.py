@@ -71,28 +71,41 @@ def prepare_run(
             ("validation_data", request.validation_data, VALIDATION_DATA_LIMITS, "The validation data")
         )
     for field_name, uri, field_limits, what in checks:
-        report = _validate_object(s3_client, uri, field_name, field_limits)
+        report = read_dataset(s3_client, field_name, uri, field_limits)
         report.raise_for_problems(f"{what} ({uri})")
         sizes[field_name] = {"uri": uri, "prompts": report.prompts, "bytes": report.bytes}
     return {**plan_job(request, settings), "datasets": sizes}
 
 
-def _validate_object(
-    s3_client: Any, uri: str, field_name: str, limits: datasets.DatasetLimits
+def read_dataset(
+    s3_client: Any, field_name: str, uri: str, limits: datasets.DatasetLimits
 ) -> datasets.DatasetReport:
+    """Stream one dataset of the request through the rules. A file that cannot be read is a
+    ValidationError naming the request's field; throttling and 5xx errors propagate (the step's
+    Retry handles them)."""
     from botocore.exceptions import ClientError
 
     try:
         return datasets.validate_s3_object(s3_client, uri, limits=limits)
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("NoSuchKey", "404", "NotFound"):
-            message = f"{uri} does not exist"
-        elif code in ("AccessDenied", "403"):
-            message = f"{uri} cannot be read by the workflow (access denied)"
-        else:
+        message = _unreadable(uri, str(exc.response.get("Error", {}).get("Code", "")))
+        if message is None:
             raise
         raise ValidationError("The job request", [Problem(None, field_name, message)]) from exc
+
+
+def _unreadable(uri: str, code: str) -> str | None:
+    """Why the workflow cannot read ``uri``, by S3's error code; None for an error worth retrying."""
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return f"{uri} does not exist"
+    if code in ("AccessDenied", "403", "KMS.AccessDeniedException"):
+        return f"{uri} cannot be read by the workflow ({code})"
+    if code == "InvalidObjectState":
+        return (
+            f"{uri} is in an archive storage class (Glacier Flexible Retrieval or Deep Archive): "
+            "restore it or copy it to S3 Standard first"
+        )
+    return None
 
 
 def request_token(request: JobRequest, environment: str, purpose: str = "job") -> str:

@@ -3,14 +3,18 @@ import json
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from rft import assumptions
 from rft.errors import ValidationError
 from rft.job_plan import (
+    VALIDATION_DATA_LIMITS,
     WorkflowSettings,
     plan_job,
     prepare_run,
+    read_dataset,
     request_token,
     to_boto3_case,
     to_sfn_case,
@@ -367,6 +371,33 @@ def test_prepare_run_names_a_missing_dataset(s3):
         prepare_run(nova_request(), BEDROCK, s3)
     assert caught.value.problems[0].field == "training_data"
     assert "does not exist" in caught.value.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("NoSuchKey", "does not exist"),
+        ("KMS.AccessDeniedException", "cannot be read by the workflow (KMS.AccessDeniedException)"),
+        ("InvalidObjectState", "is in an archive storage class"),
+    ],
+)
+def test_an_unreadable_dataset_is_a_problem_naming_its_field(code, says):
+    """The one reading rule of the workflow's validate step and of prepare_run."""
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("get_object", service_error_code=code, http_status_code=403)
+        with pytest.raises(ValidationError) as caught:
+            read_dataset(client, "validation_data", "s3://staging-datasets/v.jsonl", VALIDATION_DATA_LIMITS)
+    [problem] = caught.value.problems
+    assert problem.field == "validation_data" and says in problem.message
+
+
+def test_a_throttled_dataset_read_is_left_to_the_steps_retry():
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503)
+        with pytest.raises(ClientError):
+            read_dataset(client, "training_data", "s3://staging-datasets/t.jsonl", VALIDATION_DATA_LIMITS)
 
 
 def test_prepare_run_checks_the_request_before_reading_data(s3):
