@@ -379,7 +379,8 @@ BEDROCK_RFT_MODELS_SHAREABLE = True
 # Check: the share's `aws ram get-resource-share-associations --association-type PRINCIPAL
 # --resource-share-arns <share>` reaches ASSOCIATED without `aws ram get-resource-share-invitations`
 # in the target listing a PENDING invitation. If sharing outside an organization must work, set
-# False: the share then allows external principals and the target must accept the invitation.
+# False: the share then allows external principals and rft accepts the invitation with the
+# target's credentials (rft.model_copy.accept_invitations) before waiting for the association.
 RAM_SHARING_WITHIN_ORGANIZATION = True
 
 # DOCUMENTED (Bedrock user guide, "Fulfill prerequisites to copy models"), NOT TRIED HERE: a model

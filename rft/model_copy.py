@@ -163,7 +163,8 @@ def _copy(
     token = _token(record.name, model_arn, target.name)
     share_arn = None
     if source_account != target_account:
-        share_arn = share_model(source.client("ram"), record.name, model_arn, target_account, token, polling)
+        rams = (source.client("ram"), target.client("ram"))
+        share_arn = share_model(rams, record.name, model_arn, target_account, token, polling)
     bedrock = target.client("bedrock")
     job_arn = start_copy(bedrock, record, model_arn, target, token)
     polling.progress(f"Copying {model_arn} into {target.name!r} (copy job {job_arn}).")
@@ -214,9 +215,13 @@ def _token(name: str, model_arn: str, target: str) -> str:
     return f"{name}-copy-{digest}"
 
 
-def share_model(ram: Any, name: str, model_arn: str, account: str, token: str, polling: Polling) -> str:
+def share_model(
+    rams: tuple[Any, Any], name: str, model_arn: str, account: str, token: str, polling: Polling
+) -> str:
     """The ARN of a RAM share of ``model_arn`` with ``account`` (an existing one, or a new one),
-    once the account's association is ASSOCIATED."""
+    once the account's association is ASSOCIATED. ``rams``: the source's and the target's RAM
+    clients (the target accepts the share's invitation when sharing is not within an organization)."""
+    ram, target_ram = rams
     share_arn = _existing_share(ram, model_arn, account)
     if share_arn is None:
         share = ram.create_resource_share(
@@ -230,14 +235,30 @@ def share_model(ram: Any, name: str, model_arn: str, account: str, token: str, p
         )["resourceShare"]
         share_arn = str(share["resourceShareArn"])
         polling.progress(f"Shared {model_arn} with account {account} (resource share {share_arn}).")
+
+    def association() -> dict[str, Any]:
+        if not assumptions.RAM_SHARING_WITHIN_ORGANIZATION:
+            accept_invitations(target_ram, share_arn)
+        return _principal_association(ram, share_arn, account)
+
     wait(
-        lambda: _principal_association(ram, share_arn, account),
+        association,
         f"the share of {model_arn} with account {account}",
         SHARE,
         polling,
         failure_hint="both accounts must be in one AWS Organization with RAM sharing enabled for it",
     )
     return share_arn
+
+
+def accept_invitations(ram: Any, share_arn: str) -> None:
+    """In the target account: accept the share's pending invitation (shares outside an organization)."""
+    pages = ram.get_paginator("get_resource_share_invitations").paginate(resourceShareArns=[share_arn])
+    for page in pages:
+        for invitation in page.get("resourceShareInvitations", []):
+            if invitation.get("status") == "PENDING":
+                arn = invitation["resourceShareInvitationArn"]
+                ram.accept_resource_share_invitation(resourceShareInvitationArn=arn)
 
 
 def _associations(ram: Any, **filters: Any) -> list[dict[str, Any]]:

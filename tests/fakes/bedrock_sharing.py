@@ -29,6 +29,8 @@ class Share:
     name: str
     resources: list[str]
     principals: list[str]
+    external: bool = False  # outside an organization: each principal must accept an invitation
+    accepted: set[str] = field(default_factory=set)
     polls: int = 0  # associations read so far: ASSOCIATING for the first one, as RAM does
 
 
@@ -105,6 +107,7 @@ class SharingWorld:
                 name=params["name"],
                 resources=list(params.get("resourceArns", [])),
                 principals=list(params.get("principals", [])),
+                external=bool(params.get("allowExternalPrincipals", True)),
             )
             self.shares.append(share)
             return share
@@ -124,24 +127,62 @@ class SharingWorld:
             else:
                 entities = [p for p in share.principals if params.get("principal") in (None, p)]
                 share.polls += 1
-            status = (
-                "ASSOCIATING"
-                if params["associationType"] == "PRINCIPAL" and share.polls == 1
-                else "ASSOCIATED"
-            )
             found += [
                 {
                     "resourceShareArn": share.arn,
                     "associatedEntity": entity,
                     "associationType": params["associationType"],
-                    "status": status,
+                    "status": self._status(share, entity, params["associationType"]),
                 }
                 for entity in entities
             ]
         return {"resourceShareAssociations": found}
 
+    @staticmethod
+    def _status(share: Share, entity: str, kind: str) -> str:
+        if kind == "PRINCIPAL" and (share.polls == 1 or (share.external and entity not in share.accepted)):
+            return "ASSOCIATING"
+        return "ASSOCIATED"
+
     def shared_with(self, arn: str, account: str) -> bool:
-        return any(arn in s.resources and account in s.principals and s.polls > 1 for s in self.shares)
+        return any(
+            arn in s.resources and s.polls > 1 and self._status(s, account, "PRINCIPAL") == "ASSOCIATED"
+            for s in self.shares
+            if account in s.principals
+        )
+
+    def _invitation(self, share: Share, account: str) -> dict[str, Any]:
+        return {
+            "resourceShareInvitationArn": share.arn.replace(
+                ":resource-share/", ":resource-share-invitation/"
+            ),
+            "resourceShareArn": share.arn,
+            "senderAccountId": share.owner,
+            "receiverAccountId": account,
+            "status": "ACCEPTED" if account in share.accepted else "PENDING",
+        }
+
+    def _ram_GetResourceShareInvitations(self, account: str, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = params.get("resourceShareArns")
+        invitations = [
+            self._invitation(share, account)
+            for share in self.shares
+            if share.external and account in share.principals and (not wanted or share.arn in wanted)
+        ]
+        return {"resourceShareInvitations": invitations}
+
+    def _ram_AcceptResourceShareInvitation(self, account: str, params: dict[str, Any]) -> dict[str, Any]:
+        for share in self.shares:
+            invitation = self._invitation(share, account)
+            if (
+                share.external
+                and invitation["resourceShareInvitationArn"] == params["resourceShareInvitationArn"]
+            ):
+                if account in share.accepted:
+                    raise Refused("ResourceShareInvitationAlreadyAcceptedException", "already accepted")
+                share.accepted.add(account)
+                return {"resourceShareInvitation": {**invitation, "status": "ACCEPTED"}}
+        raise Refused("ResourceShareInvitationArnNotFoundException", "no such invitation", 404)
 
     # --- Bedrock ---------------------------------------------------------------------------------
 

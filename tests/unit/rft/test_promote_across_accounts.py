@@ -292,3 +292,25 @@ def test_promote_across_accounts_two_promoters_racing_into_prod_lose_no_move(acc
     )
     history = ModelRegistry(prod.client("ssm"), "prod").alias_history("prod")
     assert [entry.model for entry in history] == ["nova-v1", "nova-v0"]
+
+
+def test_promote_across_accounts_within_an_organization_sends_no_invitation(accounts):
+    world, staging, prod = accounts
+    trained(world, staging, "nova-v2", 0.81)
+    promote_across(staging, prod, "nova-v2", "prod", by="alice", polling=no_waits())
+    (share,) = world.shares
+    assert not share.external
+    assert not [op for _, op, _ in world.calls if "Invitation" in op]
+
+
+def test_promote_across_accounts_outside_an_organization_prod_accepts_the_invitation(accounts, monkeypatch):
+    world, staging, prod = accounts
+    trained(world, staging, "nova-v2", 0.81)
+    monkeypatch.setattr(assumptions, "RAM_SHARING_WITHIN_ORGANIZATION", False)
+
+    promote_across(staging, prod, "nova-v2", "prod", by="alice", polling=no_waits())
+
+    (share,) = world.shares
+    assert share.external and share.accepted == {PROD}
+    assert (PROD, "AcceptResourceShareInvitation") in [(account, op) for account, op, _ in world.calls]
+    assert ModelRegistry(prod.client("ssm"), "prod").get_alias("prod").model == "nova-v2"
