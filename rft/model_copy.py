@@ -124,6 +124,10 @@ def promote_across(
 ) -> CrossPromotion:
     """Copy model ``name`` of ``source`` into ``target`` (if not there yet) and move ``alias`` to it."""
     polling = polling or Polling()
+    if source.name == target.name:
+        raise CrossAccountError(
+            f"--from-env names {target.name!r} itself: to promote within it, leave --from-env out."
+        )
     origin = ModelRegistry(source.client("ssm"), source.name)
     record = origin.get_model(name)
     model_arn = check_copyable(record, source.name, target.name)

@@ -314,3 +314,11 @@ def test_promote_across_accounts_outside_an_organization_prod_accepts_the_invita
     assert share.external and share.accepted == {PROD}
     assert (PROD, "AcceptResourceShareInvitation") in [(account, op) for account, op, _ in world.calls]
     assert ModelRegistry(prod.client("ssm"), "prod").get_alias("prod").model == "nova-v2"
+
+
+def test_promote_across_accounts_refuses_the_environment_itself_as_source(accounts):
+    world, staging, _ = accounts
+    trained(world, staging, "nova-v2", 0.81)
+    with pytest.raises(CrossAccountError, match="leave --from-env out"):
+        promote_across(staging, staging, "nova-v2", "prod", by="alice", polling=no_waits())
+    assert world.calls == []
