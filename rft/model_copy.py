@@ -168,7 +168,7 @@ def _copy(
     share_arn = None
     if source_account != target_account:
         rams = (source.client("ram"), target.client("ram"))
-        share_arn = share_model(rams, record.name, model_arn, target_account, token, polling)
+        share_arn = share_model(*rams, record.name, model_arn, target_account, token, polling)
     bedrock = target.client("bedrock")
     job_arn = start_copy(bedrock, record, model_arn, target, token)
     polling.progress(f"Copying {model_arn} into {target.name!r} (copy job {job_arn}).")
@@ -220,12 +220,11 @@ def _token(name: str, model_arn: str, target: str) -> str:
 
 
 def share_model(
-    rams: tuple[Any, Any], name: str, model_arn: str, account: str, token: str, polling: Polling
+    ram: Any, target_ram: Any, name: str, model_arn: str, account: str, token: str, polling: Polling
 ) -> str:
     """The ARN of a RAM share of ``model_arn`` with ``account`` (an existing one, or a new one),
-    once the account's association is ASSOCIATED. ``rams``: the source's and the target's RAM
-    clients (the target accepts the share's invitation when sharing is not within an organization)."""
-    ram, target_ram = rams
+    once the account's association is ASSOCIATED. ``ram`` is the source's RAM client, ``target_ram``
+    the target's (it accepts the share's invitation when sharing is not within an organization)."""
     share_arn = _existing_share(ram, model_arn, account)
     if share_arn is None:
         share = ram.create_resource_share(
