@@ -195,7 +195,13 @@ class TrainingStack(cdk.Stack):
             ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"], [data_key.key_arn]
         )
 
-        steps = WorkflowSteps(self.validate, self.mantle, self.publish, self.guard, self.job_events)
+        steps = WorkflowSteps(
+            validate=self.validate,
+            mantle=self.mantle,
+            publish=self.publish,
+            guard=self.guard,
+            job_events=self.job_events,
+        )
         self.workflow = TrainingWorkflow(
             self,
             "Workflow",

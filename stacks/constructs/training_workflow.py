@@ -79,7 +79,8 @@ from stacks.security import arn
 # --- The state machine ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+# keyword-only: the five fields share one type, so a swapped positional argument would type-check.
+@dataclass(frozen=True, kw_only=True)
 class WorkflowSteps:
     """The Lambda steps the state machine invokes (their `live` aliases)."""
 
