@@ -3,7 +3,8 @@
 ``plan_job`` takes a valid ``rft.jobs.JobRequest`` plus the environment's settings and returns plain
 JSON the state machine uses as is: the provider to branch on, the names and idempotency tokens, the
 Bedrock calls' parameters in the PascalCase that Step Functions' AWS SDK integrations take, and the
-Mantle job's parameters. ``prepare_run`` is the validate step itself: request, datasets, plan.
+Mantle job's parameters. ``read_dataset`` is the one rule for reading a request's dataset (the
+workflow's validate step streams each dataset through it before planning).
 """
 
 from __future__ import annotations
@@ -48,33 +49,6 @@ def validate_request(data: object, settings: WorkflowSettings) -> JobRequest:
 
 # A validation set only has to be usable: the 100-prompt minimum is for training data.
 VALIDATION_DATA_LIMITS = datasets.DatasetLimits(min_prompts=1)
-
-
-def prepare_run(
-    data: object,
-    settings: WorkflowSettings,
-    s3_client: Any,
-    *,
-    limits: datasets.DatasetLimits = datasets.DEFAULT_LIMITS,
-) -> dict[str, Any]:
-    """The workflow's validate step: check the request, stream the datasets through the rules,
-    and return the plan (with the datasets' sizes under ``"datasets"``).
-
-    Raises ValidationError naming the field (request) or the lines (datasets) of the first
-    problems, before anything is spent.
-    """
-    request = validate_request(data, settings)
-    sizes: dict[str, Any] = {}
-    checks = [("training_data", request.training_data, limits, "The training data")]
-    if request.validation_data:
-        checks.append(
-            ("validation_data", request.validation_data, VALIDATION_DATA_LIMITS, "The validation data")
-        )
-    for field_name, uri, field_limits, what in checks:
-        report = read_dataset(s3_client, field_name, uri, field_limits)
-        report.raise_for_problems(f"{what} ({uri})")
-        sizes[field_name] = {"uri": uri, "prompts": report.prompts, "bytes": report.bytes}
-    return {**plan_job(request, settings), "datasets": sizes}
 
 
 def read_dataset(

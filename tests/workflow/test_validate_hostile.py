@@ -71,6 +71,12 @@ def test_a_uri_without_a_bucket_or_too_long_is_an_answer(environment, uri, fragm
     assert fragment in result["cause"]
 
 
+def test_the_request_is_checked_before_any_dataset_is_read(environment):
+    """train.jsonl does not exist: a request that breaks a rule is refused for the rule, unread."""
+    result = answer(request(reward="nope"))
+    assert (result["error"], [p["field"] for p in result["problems"]]) == ("RequestInvalid", ["reward"])
+
+
 def test_a_dataset_in_an_archive_storage_class_is_an_answer(environment):
     line = json.dumps({"messages": [{"role": "user", "content": "q"}], "reference_answer": 1})
     environment.put_object(Bucket=BUCKET, Key="cold.jsonl", Body=(line + "\n") * 100, StorageClass="GLACIER")

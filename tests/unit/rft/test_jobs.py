@@ -8,12 +8,12 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from rft import assumptions
+from rft.datasets import DEFAULT_LIMITS
 from rft.errors import ValidationError
 from rft.job_plan import (
     VALIDATION_DATA_LIMITS,
     WorkflowSettings,
     plan_job,
-    prepare_run,
     read_dataset,
     request_token,
     to_boto3_case,
@@ -328,7 +328,7 @@ def test_case_conversion_round_trip():
     assert to_boto3_case(to_sfn_case(value)) == value
 
 
-# --- prepare_run (the validate step) --------------------------------------------------------------
+# --- reading a request's datasets (the validate step's rule) ----------------------------------------
 
 
 @pytest.fixture
@@ -339,7 +339,7 @@ def s3():
         yield client
 
 
-def test_prepare_run_validates_the_datasets_and_returns_the_plan(s3):
+def test_read_dataset_streams_both_datasets_under_their_own_limits(s3):
     from tests.unit.rft.helpers import jsonl, record
 
     s3.put_object(
@@ -348,27 +348,28 @@ def test_prepare_run_validates_the_datasets_and_returns_the_plan(s3):
     s3.put_object(
         Bucket="staging-datasets", Key="datasets/val.jsonl", Body=jsonl(record(i) for i in range(5))
     )
-    plan = prepare_run(nova_request(validation_data="s3://staging-datasets/datasets/val.jsonl"), BEDROCK, s3)
-    assert plan["datasets"]["training_data"]["prompts"] == 100
-    assert plan["datasets"]["validation_data"]["prompts"] == 5
-    assert plan["bedrock"]["create_job"]["JobName"] == "gsm8k-nova-001"
-    json.dumps(plan)
+    request = nova_request(validation_data="s3://staging-datasets/datasets/val.jsonl")
+    training = read_dataset(s3, "training_data", request["training_data"], DEFAULT_LIMITS)
+    validation = read_dataset(s3, "validation_data", request["validation_data"], VALIDATION_DATA_LIMITS)
+    assert (training.ok, training.prompts) == (True, 100)
+    # Five prompts are too few to train on but enough to validate with.
+    assert (validation.ok, validation.prompts) == (True, 5)
+    assert not read_dataset(s3, "training_data", request["validation_data"], DEFAULT_LIMITS).ok
 
 
-def test_prepare_run_stops_on_dataset_problems_with_line_numbers(s3):
+def test_read_dataset_reports_problems_with_line_numbers(s3):
     from tests.unit.rft.helpers import jsonl, record
 
     body = jsonl(record(i) for i in range(100)) + b"{broken\n" + jsonl([record(0, reference_answer=None)])
     s3.put_object(Bucket="staging-datasets", Key="datasets/train-3f2a.jsonl", Body=body)
-    with pytest.raises(ValidationError) as caught:
-        prepare_run(nova_request(), BEDROCK, s3)
-    assert caught.value.what == "The training data (s3://staging-datasets/datasets/train-3f2a.jsonl)"
-    assert [(p.line, p.field) for p in caught.value.problems] == [(101, ""), (102, "reference_answer")]
+    report = read_dataset(s3, "training_data", nova_request()["training_data"], DEFAULT_LIMITS)
+    assert not report.ok
+    assert [(p.line, p.field) for p in report.problems] == [(101, ""), (102, "reference_answer")]
 
 
-def test_prepare_run_names_a_missing_dataset(s3):
+def test_read_dataset_names_a_missing_dataset_by_its_field(s3):
     with pytest.raises(ValidationError) as caught:
-        prepare_run(nova_request(), BEDROCK, s3)
+        read_dataset(s3, "training_data", nova_request()["training_data"], DEFAULT_LIMITS)
     assert caught.value.problems[0].field == "training_data"
     assert "does not exist" in caught.value.problems[0].message
 
@@ -382,7 +383,7 @@ def test_prepare_run_names_a_missing_dataset(s3):
     ],
 )
 def test_an_unreadable_dataset_is_a_problem_naming_its_field(code, says):
-    """The one reading rule of the workflow's validate step and of prepare_run."""
+    """The one reading rule of the workflow's validate step."""
     client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     with Stubber(client) as stubber:
         stubber.add_client_error("get_object", service_error_code=code, http_status_code=403)
@@ -398,12 +399,6 @@ def test_a_throttled_dataset_read_is_left_to_the_steps_retry():
         stubber.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503)
         with pytest.raises(ClientError):
             read_dataset(client, "training_data", "s3://staging-datasets/t.jsonl", VALIDATION_DATA_LIMITS)
-
-
-def test_prepare_run_checks_the_request_before_reading_data(s3):
-    with pytest.raises(ValidationError) as caught:
-        prepare_run(nova_request(reward="nope"), BEDROCK, s3)
-    assert [p.field for p in caught.value.problems] == ["reward"]
 
 
 def test_the_samples_qwen_spelling_is_accepted_and_planned_under_the_catalog_id():
