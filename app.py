@@ -11,7 +11,13 @@ import sys
 
 import aws_cdk as cdk
 
-from stacks.config import ConfigError, EnvironmentSettings, load_environments, load_pipeline
+from stacks.config import (
+    ConfigError,
+    EnvironmentSettings,
+    load_environments,
+    load_pipeline,
+    promotion_accounts,
+)
 from stacks.pipeline_stack import DeliveryPipelineStack
 from stacks.security import add_security_checks
 from stacks.stage import RftStage
@@ -46,7 +52,13 @@ def build_app(app: cdk.App) -> dict[str, RftStage]:
         stages.update(stack.stages)
     chosen = [environments[selected]] if selected else [s for n, s in environments.items() if n not in stages]
     for settings in chosen:
-        stages[settings.name] = RftStage(app, settings.name, settings=settings, env=_target(settings))
+        stages[settings.name] = RftStage(
+            app,
+            settings.name,
+            settings=settings,
+            env=_target(settings),
+            promote_to=promotion_accounts(settings.name, environments),
+        )
     return stages
 
 

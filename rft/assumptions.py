@@ -386,10 +386,18 @@ RAM_SHARING_WITHIN_ORGANIZATION = True
 # DOCUMENTED (Bedrock user guide, "Fulfill prerequisites to copy models"), NOT TRIED HERE: a model
 # encrypted with a customer managed key (every environment's custom models are: the workflow passes
 # its data key as customModelKmsKeyId) can be copied by another account only when that key's policy
-# lets the target account use it (kms:Decrypt, kms:DescribeKey, kms:CreateGrant); the copy itself is
-# encrypted with the target environment's data key (modelKmsKeyId), which the target's own
-# credentials may already use. rft says so when a copy job fails or is refused. Check: a copy job
-# from an account the source key's policy does not name fails; add the statement and it completes.
-# botocore's model states the copy job's statuses (InProgress, Completed, Failed) and that a failed
-# job carries failureMessage: those are facts, not beliefs.
+# lets the target account use it; the copy itself is encrypted with the target environment's data
+# key (modelKmsKeyId), which the target's own credentials may already use. The data stack grants it:
+# for each environment the source's `promote_to` setting names, the key policy allows that account's
+# root kms:Decrypt and kms:DescribeKey, and kms:CreateGrant for an AWS resource
+# (kms:GrantIsForAWSResource), all only through Bedrock in the region (kms:ViaService
+# bedrock.<region>.amazonaws.com; stacks/data_stack.py). Believed, not confirmed: that these three
+# actions suffice and that the copy job's use of the source key passes through Bedrock (so the
+# ViaService condition holds). rft says what to set when a copy job fails or is refused. Check: with
+# `promote_to` unset a copy job from the target account fails naming KMS; deploy the source with
+# it set and the same job completes. If it still fails on KMS, the key's CloudTrail events
+# (`aws cloudtrail lookup-events --lookup-attributes AttributeKey=ResourceName,AttributeValue=<key
+# ARN>` in the source account) name the action and its `invokedBy`/via-service: add the action, or
+# drop the condition that refused it. botocore's model states the copy job's statuses (InProgress,
+# Completed, Failed) and that a failed job carries failureMessage: those are facts, not beliefs.
 MODEL_COPY_NEEDS_SOURCE_KEY_GRANT = True

@@ -181,6 +181,13 @@ class EnvironmentSettings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    # Other environments (by name) that `rft models promote --from-env <this>` copies models into:
+    # the data key, which encrypts this environment's custom models, lets each one's account use it
+    # through Bedrock. Checked against the other environments by `promotion_accounts`.
+    promote_to: tuple[str, ...] = field(
+        default=(),
+        metadata=_check(lambda v: all(v) and len(set(v)) == len(v), "must list environments, each once"),
+    )
 
     @property
     def bedrock_base_models(self) -> tuple[str, ...]:
@@ -195,7 +202,10 @@ def load_environments(raw: Any) -> dict[str, EnvironmentSettings]:
     """Parses the `environments` context object into settings, one per environment."""
     if not isinstance(raw, Mapping) or not raw:
         raise ConfigError("*", "environments", "cdk.json context must hold a non-empty 'environments' object")
-    return {name: load_environment(name, values) for name, values in raw.items()}
+    environments = {name: load_environment(name, values) for name, values in raw.items()}
+    for name in environments:
+        promotion_accounts(name, environments)
+    return environments
 
 
 def load_environment(name: str, values: Any) -> EnvironmentSettings:
@@ -219,6 +229,38 @@ def load_environment(name: str, values: Any) -> EnvironmentSettings:
         except UnknownBaseModelError as error:
             raise ConfigError(name, f"allowed_base_models[{index}]", str(error)) from None
     return _with_judge_models(name, settings)
+
+
+def promotion_accounts(name: str, environments: Mapping[str, EnvironmentSettings]) -> dict[str, str]:
+    """The account of each environment that environment `name` promotes models to (`promote_to`),
+    by environment name; a name that is unknown, `name` itself, or an environment whose account is
+    not set or is `name`'s own fails, naming the entry. The key policy must name each account, so
+    it has to be known at synth."""
+    source = environments[name]
+    accounts: dict[str, str] = {}
+    for index, target in enumerate(source.promote_to):
+        setting = f"promote_to[{index}]"
+        if target == name:
+            raise ConfigError(name, setting, "an environment cannot promote to itself")
+        if target not in environments:
+            known = ", ".join(environments)
+            raise ConfigError(name, setting, f"unknown environment '{target}'; cdk.json defines: {known}")
+        account = environments[target].account
+        if account is None:
+            raise ConfigError(
+                name,
+                setting,
+                f"environment '{target}' sets no account; set its 'account' so this environment's data "
+                "key policy can name the account models are copied into",
+            )
+        if account == source.account:
+            raise ConfigError(
+                name,
+                setting,
+                f"'{target}' is in this environment's own account {account}; no grant is needed",
+            )
+        accounts[target] = account
+    return accounts
 
 
 def _check_gateway(name: str, gateway: GatewaySettings) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -88,6 +88,42 @@ class DataStack(cdk.Stack):
                 },
             )
         )
+
+    def allow_promotion_to(self, accounts: Mapping[str, str]) -> None:
+        """Lets each account of `accounts` (by environment name) copy this environment's custom
+        models, which the data key encrypts (`rft.assumptions.MODEL_COPY_NEEDS_SOURCE_KEY_GRANT`).
+
+        The target's copy job reads the model through Bedrock, so the account may use the key only
+        through Bedrock in this region (`kms:ViaService`). Two statements, as for any key shared with
+        another account: using the key, and granting it, where the grant must be for an AWS
+        resource (Bedrock's grant for the copy job, `kms:GrantIsForAWSResource`), never a grant
+        the other account could hand to a principal of its own.
+        """
+        through_bedrock = {"kms:ViaService": f"bedrock.{self.region}.amazonaws.com"}
+        for name, account in sorted(accounts.items()):
+            sid = "".join(part.capitalize() for part in name.split("-"))
+            principal = iam.AccountPrincipal(account)
+            self.data_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"PromoteTo{sid}ReadsCustomModelsThroughBedrock",
+                    principals=[principal],
+                    actions=["kms:Decrypt", "kms:DescribeKey"],
+                    resources=["*"],
+                    conditions={"StringEquals": through_bedrock},
+                )
+            )
+            self.data_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"PromoteTo{sid}LetsBedrockUseTheKeyForTheCopy",
+                    principals=[principal],
+                    actions=["kms:CreateGrant"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": through_bedrock,
+                        "Bool": {"kms:GrantIsForAWSResource": "true"},
+                    },
+                )
+            )
 
     def _data_bucket(self, construct_id: str, settings: EnvironmentSettings) -> s3.IBucket:
         return HardenedBucket(

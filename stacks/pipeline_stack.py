@@ -21,7 +21,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import pipelines
 from constructs import Construct
 
-from stacks.config import EnvironmentSettings, PipelineSettings
+from stacks.config import EnvironmentSettings, PipelineSettings, promotion_accounts
 from stacks.constructs.doctor_role import doctor_role_name
 from stacks.constructs.hardened_bucket import HardenedBucket
 from stacks.security import (
@@ -80,6 +80,7 @@ class DeliveryPipelineStack(cdk.Stack):
                 settings=settings,
                 env=cdk.Environment(account=settings.account, region=settings.region),
                 doctor_trusted_account=pipeline.account,
+                promote_to=promotion_accounts(name, environments),
             )
             pre = (
                 [pipelines.ManualApprovalStep(f"Approve-{name}", comment=f"Deploy rft-stack to {name}?")]

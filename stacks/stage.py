@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TypedDict
 
 import aws_cdk as cdk
@@ -33,16 +34,20 @@ class RftStage(cdk.Stage):
         *,
         settings: EnvironmentSettings,
         doctor_trusted_account: str | None = None,
+        promote_to: Mapping[str, str] | None = None,
         **kwargs,
     ) -> None:
         """`doctor_trusted_account`: the delivery pipeline's account, whose post-deploy step assumes
-        the environment's doctor role; None (a stage deployed by hand) creates no such role."""
+        the environment's doctor role; None (a stage deployed by hand) creates no such role.
+        `promote_to`: the accounts models are promoted to, by environment name
+        (`stacks.config.promotion_accounts`); each may use the data key through Bedrock."""
         super().__init__(scope, construct_id, **kwargs)
 
         def options(holds: str) -> StackOptions:
             return {"settings": settings, "description": f"{PROJECT} {settings.name}: {holds}"}
 
         self.data = DataStack(self, names.DATA_STACK, **options("data plane"))
+        self.data.allow_promotion_to(promote_to or {})
         self.rewards = RewardsStack(
             self, names.REWARDS_STACK, data_key=self.data.data_key, **options("reward functions")
         )
