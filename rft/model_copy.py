@@ -170,14 +170,15 @@ def _copy(
         rams = (source.client("ram"), target.client("ram"))
         share_arn = share_model(*rams, record.name, model_arn, target_account, token, polling)
     bedrock = target.client("bedrock")
-    job_arn = start_copy(bedrock, record, model_arn, target, token)
+    key_hint = source_key_hint(source, target, target_account)
+    job_arn = start_copy(bedrock, record, model_arn, target, token, failure_hint=key_hint)
     polling.progress(f"Copying {model_arn} into {target.name!r} (copy job {job_arn}).")
     copy = wait(
         lambda: bedrock.get_model_copy_job(jobArn=job_arn),
         f"copy job {job_arn}",
         COPY,
         polling,
-        failure_hint=_key_hint(source, target_account),
+        failure_hint=key_hint,
     )
     deployment_arn = deploy(bedrock, record, str(copy["targetModelArn"]), target, token, polling)
     provenance = Provenance(
@@ -288,7 +289,17 @@ def _principal_association(ram: Any, share_arn: str, account: str) -> dict[str, 
     return found[0] if found else {"status": "ASSOCIATING"}
 
 
-def start_copy(bedrock: Any, record: ModelRecord, model_arn: str, target: Environment, token: str) -> str:
+def start_copy(
+    bedrock: Any,
+    record: ModelRecord,
+    model_arn: str,
+    target: Environment,
+    token: str,
+    *,
+    failure_hint: str = "",
+) -> str:
+    """Starts the copy job in the target; a refusal says what the target needs (`failure_hint`:
+    what to do when the source key is the cause)."""
     from botocore.exceptions import ClientError
 
     try:
@@ -304,7 +315,8 @@ def start_copy(bedrock: Any, record: ModelRecord, model_arn: str, target: Enviro
         raise CrossAccountError(
             f"Bedrock in {target.name!r} refused to copy {model_arn}: {error.get('Code')}: "
             f"{error.get('Message')}. The target needs bedrock:CreateModelCopyJob, the model shared with "
-            "its account, and use of the key that encrypts the source model (see the README)."
+            f"its account, and use of the key that encrypts the source model"
+            + (f"; {failure_hint}." if failure_hint else " (see the README).")
         ) from exc
     return str(started["jobArn"])
 
@@ -347,7 +359,9 @@ def _tags(record: ModelRecord, target: Environment) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in sorted(tags.items())]
 
 
-def _key_hint(source: Environment, account: str) -> str:
+def source_key_hint(source: Environment, target: Environment, account: str) -> str:
+    """What to do when the source's data key does not let the target's account copy the model: the
+    source stack grants it for each environment its `promote_to` setting names."""
     if not assumptions.MODEL_COPY_NEEDS_SOURCE_KEY_GRANT:
         return ""
     try:
@@ -356,7 +370,9 @@ def _key_hint(source: Environment, account: str) -> str:
         key = f"the data key of {source.name!r}"
     return (
         f"if the failure names KMS, the policy of {key} must let account {account} use it "
-        "(kms:Decrypt, kms:DescribeKey, kms:CreateGrant)"
+        f'(kms:Decrypt, kms:DescribeKey, kms:CreateGrant): set "promote_to": ["{target.name}"] on '
+        f"environment {source.name!r} in cdk.json, with {target.name!r}'s account set, and deploy it "
+        f"again (make deploy ENV={source.name})"
     )
 
 

@@ -9,12 +9,13 @@ import threading
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from rft import assumptions, names
 from rft.environment import Environment
 from rft.errors import PromotionRefusedError
-from rft.model_copy import CrossAccountError, Polling, promote_across
+from rft.model_copy import CrossAccountError, Polling, promote_across, source_key_hint, start_copy
 from rft.records import EvaluationSummary, ModelRecord
 from rft.registry import ModelRegistry
 from tests.fakes.bedrock_sharing import SharingWorld
@@ -233,7 +234,30 @@ def test_promote_across_accounts_names_the_source_key_when_the_copy_fails_on_kms
 
     message = str(failed.value)
     assert "failed: KMS" in message and STAGING_KEY in message and f"account {PROD}" in message
+    # What to do, as the user writes it: the source environment's setting, then its deployment.
+    assert """set "promote_to": ["prod"] on environment 'staging' in cdk.json""" in message
+    assert "make deploy ENV=staging" in message
     assert ModelRegistry(prod.client("ssm"), "prod").find_model("nova-v2") is None
+
+
+def test_promote_across_accounts_refused_copy_says_which_setting_grants_the_source_key(accounts):
+    world, staging, prod = accounts
+    record = trained(world, staging, "nova-v2", 0.81)
+    refusal = ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "KMS key access denied"}}, "CreateModelCopyJob"
+    )
+
+    class RefusingBedrock:
+        def create_model_copy_job(self, **_: object) -> dict:
+            raise refusal
+
+    hint = source_key_hint(staging, prod, PROD)
+    with pytest.raises(CrossAccountError) as refused:
+        start_copy(RefusingBedrock(), record, model_arn("nova-v2"), prod, "token", failure_hint=hint)
+
+    message = str(refused.value)
+    assert "AccessDeniedException: KMS key access denied" in message
+    assert """set "promote_to": ["prod"] on environment 'staging'""" in message and STAGING_KEY in message
 
 
 def test_promote_across_accounts_refuses_a_prod_model_of_the_same_name_that_is_not_this_copy(accounts):
