@@ -6,6 +6,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 import pytest
 
+from app import build_app
 from stacks.config import ConfigError, load_environments, promotion_accounts
 from stacks.stage import RftStage
 from tests.infra.helpers import cdk_context, new_app, template
@@ -30,16 +31,23 @@ def key_statements(promote_to: dict[str, str]) -> list[dict]:
         env=cdk.Environment(region=settings.region),
         promote_to=promote_to,
     )
+    return policy_of(stage)
+
+
+def policy_of(stage: RftStage) -> list[dict]:
     (key,) = template(stage.data).find_resources("AWS::KMS::Key").values()
     return key["Properties"]["KeyPolicy"]["Statement"]
 
 
-def cross_account(statements: list[dict]) -> list[dict]:
-    """Statements whose principal is an account other than the key's own (whatever their Sid)."""
+def cross_account(statements: list[dict], own: str | None = None) -> list[dict]:
+    """Statements whose principal is an account other than the key's own (whatever their Sid); the
+    own account is a reference when the stage has none set, else `own`."""
     return [
         s
         for s in statements
-        if "AWS" in s.get("Principal", {}) and "AWS::AccountId" not in str(s["Principal"]["AWS"])
+        if "AWS" in s.get("Principal", {})
+        and "AWS::AccountId" not in str(s["Principal"]["AWS"])
+        and s["Principal"]["AWS"] != (own and root_of(own))
     ]
 
 
@@ -71,12 +79,17 @@ def test_without_promote_to_the_key_policy_names_no_other_account():
     assert "kms:ViaService" not in str(statements)
 
 
-def test_cdk_json_promotes_staging_to_prod():
-    raw = cdk_context()["environments"]
-    loaded = load_environments(raw)
-    assert loaded["staging"].promote_to == ("prod",)
-    assert promotion_accounts("staging", loaded) == {"prod": raw["prod"]["account"]}
-    assert promotion_accounts("prod", loaded) == {}
+def test_synth_grants_the_accounts_that_cdk_json_promotes_to():
+    raw = environments(promote_to=["prod"])
+    stages = build_app(cdk.App(context={**cdk_context(), "environments": raw, "aws:cdk:bundling-stacks": []}))
+    assert promotion_accounts("staging", load_environments(raw)) == {"prod": PROD}
+    granted = {s["Principal"]["AWS"] for s in cross_account(policy_of(stages["staging"]))}
+    assert granted == {root_of(PROD)}
+    assert cross_account(policy_of(stages["prod"]), own=PROD) == []
+
+
+def test_cdk_json_as_shipped_promotes_nowhere():
+    assert all(not env.promote_to for env in load_environments(cdk_context()["environments"]).values())
 
 
 @pytest.mark.parametrize(
