@@ -97,18 +97,24 @@ def request_token(request: JobRequest, environment: str, purpose: str = "job") -
 
 
 def run_tags(request: JobRequest, settings: WorkflowSettings) -> dict[str, str]:
-    tags = dict(request.tags)
-    tags.update(
-        {
-            "project": PROJECT,  # the cost-allocation tag the environment's budget counts
-            "environment": settings.environment,
-            "rft:environment": settings.environment,
-            "rft:name": request.name,
-            "rft:reward": request.reward,
-            "rft:base-model": request.base_model,
-        }
-    )
-    return tags
+    """The user's tags, then the ones every resource of the run carries (they win on a clash)."""
+    return {
+        **request.tags,
+        **resource_tags(settings.environment, request.name, request.reward, request.base_model),
+    }
+
+
+def resource_tags(environment: str, name: str, reward: str, base_model: str) -> dict[str, str]:
+    """The tags of every resource made for model ``name``: its job, model and deployment, and a
+    copy of it in another environment (rft.model_copy)."""
+    return {
+        "project": PROJECT,  # the cost-allocation tag the environment's budget counts
+        "environment": environment,
+        "rft:environment": environment,
+        "rft:name": name,
+        "rft:reward": reward,
+        "rft:base-model": base_model,
+    }
 
 
 def plan_job(request: JobRequest, settings: WorkflowSettings) -> Plan:
@@ -222,8 +228,8 @@ def _bedrock_create_job(
                 "hyperParameters": hyperparameters.to_dict(),
             }
         },
-        "jobTags": _tag_list(plan["tags"]),
-        "customModelTags": _tag_list(plan["tags"]),
+        "jobTags": tag_list(plan["tags"]),
+        "customModelTags": tag_list(plan["tags"]),
     }
     if request.validation_data:
         params["validationDataConfig"] = {"validators": [{"s3Uri": request.validation_data}]}
@@ -240,12 +246,13 @@ def deployment_parameters(
     return {
         "modelDeploymentName": name,
         "description": f"RFT model {name}: {base_model} trained with {reward}",
-        "tags": _tag_list(tags),
+        "tags": tag_list(tags),
         "clientRequestToken": token,
     }
 
 
-def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """Tags as Bedrock's create calls take them, in a stable order."""
     return [{"key": key, "value": value} for key, value in sorted(tags.items())]
 
 

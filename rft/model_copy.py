@@ -307,7 +307,7 @@ def start_copy(
             sourceModelArn=model_arn,
             targetModelName=record.name,
             modelKmsKeyId=target.data_key_arn,
-            targetModelTags=_tags(record, target),
+            targetModelTags=job_plan.tag_list(_tags(record, target)),
             clientRequestToken=token,
         )
     except ClientError as exc:
@@ -329,7 +329,7 @@ def deploy(
         record.name,
         base_model=record.base_model,
         reward=record.reward,
-        tags={tag["key"]: tag["value"] for tag in _tags(record, target)},
+        tags=_tags(record, target),
         token=token.replace("-copy-", "-deploy-"),
     )
     arn = str(
@@ -345,18 +345,13 @@ def deploy(
     return arn
 
 
-def _tags(record: ModelRecord, target: Environment) -> list[dict[str, str]]:
-    """The workflow's run tags (rft.job_plan.run_tags' keys) for the copy, and where it came from."""
-    tags = {
-        "project": PROJECT,
-        "environment": target.name,
-        "rft:environment": target.name,
-        "rft:name": record.name,
-        "rft:reward": record.reward,
-        "rft:base-model": record.base_model,
+def _tags(record: ModelRecord, target: Environment) -> dict[str, str]:
+    """The workflow's tags of a trained model (rft.job_plan.resource_tags) for the copy, and where
+    it came from."""
+    return {
+        **job_plan.resource_tags(target.name, record.name, record.reward, record.base_model),
         "rft:copied-from": f"{record.environment}/{record.name}",
     }
-    return [{"key": key, "value": value} for key, value in sorted(tags.items())]
 
 
 def source_key_hint(source: Environment, target: Environment, account: str) -> str:

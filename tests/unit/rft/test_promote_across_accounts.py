@@ -132,6 +132,25 @@ def test_promote_across_accounts_shares_copies_deploys_records_and_moves_the_ali
     assert prod_registry.get_alias("prod").model == "nova-v2" and moved.entry.by == "alice"
 
 
+def test_promote_across_accounts_tags_the_copy_as_the_workflow_tags_a_trained_model(accounts):
+    world, staging, prod = accounts
+    trained(world, staging, "nova-v2", 0.81)
+    promote_across(staging, prod, "nova-v2", "prod", by="alice", polling=no_waits())
+
+    expected = [
+        {"key": "environment", "value": "prod"},
+        {"key": "project", "value": "rft-stack"},
+        {"key": "rft:base-model", "value": NOVA},
+        {"key": "rft:copied-from", "value": "staging/nova-v2"},
+        {"key": "rft:environment", "value": "prod"},
+        {"key": "rft:name", "value": "nova-v2"},
+        {"key": "rft:reward", "value": "math_answer"},
+    ]
+    sent = {op: params for _, op, params in world.calls}
+    assert sent["CreateModelCopyJob"]["targetModelTags"] == expected
+    assert sent["CreateCustomModelDeployment"]["tags"] == expected
+
+
 def copy_job_arn(world: SharingWorld) -> str:
     (arn,) = world.jobs
     return arn
