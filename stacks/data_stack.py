@@ -15,7 +15,7 @@ from rft import names
 from rft.assumptions import GENERATED_NAMES
 from stacks.config import EnvironmentSettings
 from stacks.constructs.hardened_bucket import HardenedBucket
-from stacks.security import auto_delete_handler, logs_the_others
+from stacks.security import auto_delete_handler, logs_the_others, sid_word
 
 
 class DataStack(cdk.Stack):
@@ -101,7 +101,7 @@ class DataStack(cdk.Stack):
         """
         through_bedrock = {"kms:ViaService": f"bedrock.{self.region}.amazonaws.com"}
         for name, account in sorted(accounts.items()):
-            sid = "".join(part.capitalize() for part in name.split("-"))
+            sid = sid_word(name)
             principal = iam.AccountPrincipal(account)
             self.data_key.add_to_resource_policy(
                 iam.PolicyStatement(

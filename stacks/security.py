@@ -49,9 +49,14 @@ def from_this_account(account: str, source_arn: str | None = None) -> dict[str, 
     return conditions
 
 
+def sid_word(name: str) -> str:
+    """A hyphenated name as a policy statement id (alphanumeric only) spells it (`prod-eu` -> `ProdEu`)."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
 def service_sid(service_principal: str) -> str:
     """A service's name as a policy statement id spells it (`cloudwatch.amazonaws.com` -> `Cloudwatch`)."""
-    return "".join(part.capitalize() for part in service_principal.split(".")[0].split("-"))
+    return sid_word(service_principal.split(".")[0])
 
 
 # --- ARNs and the form cdk-nag prints them in ---------------------------------------------------

@@ -118,3 +118,11 @@ def test_promote_to_an_environment_without_an_account_or_in_the_same_account_is_
         ConfigError, match=rf"'promote_to\[0\]': 'prod' is in this environment's own account {PROD}"
     ):
         load_environments(environments(promote_to=["prod"], account=PROD))
+
+
+def test_the_statement_ids_spell_the_target_environment_as_a_sid_may():
+    sids = sorted(s["Sid"] for s in cross_account(key_statements({"prod-eu": PROD})))
+    assert sids == [
+        "PromoteToProdEuLetsBedrockUseTheKeyForTheCopy",
+        "PromoteToProdEuReadsCustomModelsThroughBedrock",
+    ]
